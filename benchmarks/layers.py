@@ -1,0 +1,183 @@
+"""Time CoordConv2d against nn.Conv2d and the naive concatenation (forward + backward).
+
+The CoordConv layer is Section 2 / Figure 3 of Liu et al. 2018. Three variants per
+shape: ``conv`` is ``nn.Conv2d(c, ...)`` (what CoordConv costs over plain
+convolution), ``naive`` is ``AddCoords`` then ``nn.Conv2d(c + 2, ...)``, and
+``coordconv`` is ``cc_bench.layers.CoordConv2d(c, ...)``. They run round-robin
+inside every repeat so that load from other processes hits all three alike; each
+time is the median over repeats of one forward + backward pass.
+
+    python benchmarks/layers.py [--device cpu|cuda|all] [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from cc_bench.layers import AddCoords, CoordConv2d
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One convolution: batch, input channels, image side(s), output channels, kernel."""
+
+    name: str
+    batch: int
+    channels: int
+    height: int
+    width: int
+    out: int
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"{self.name:<9} B={self.batch:<2} C={self.channels:<3} {self.height}x{self.width:<3} "
+            f"out={self.out:<3} k={self.kernel} s={self.stride} p={self.padding}"
+        )
+
+
+# First layers of the benchmarks (toy tasks, Sort-of-CLEVR, Atari) and middle layers.
+SHAPES = [
+    Shape("toy-1x1", 32, 1, 64, 64, 32, 1),
+    Shape("toy", 32, 1, 64, 64, 32, 3, padding=1),
+    Shape("clevr", 32, 3, 64, 64, 32, 3, padding=1),
+    Shape("atari", 16, 4, 84, 84, 32, 8, stride=4),
+    Shape("mid", 32, 32, 32, 32, 32, 3, padding=1),
+    Shape("mid", 32, 64, 16, 16, 64, 3, padding=1),
+    Shape("mid", 16, 128, 16, 16, 128, 3, padding=1),
+]
+
+
+def machine(device: torch.device) -> str:
+    """One line naming the processor (or GPU), the torch version and the thread count."""
+    if device.type == "cuda":
+        proc = torch.cuda.get_device_name(device)
+    else:
+        proc = platform.processor() or platform.machine()
+        try:
+            with open("/proc/cpuinfo") as f:
+                names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+            proc = f"{names[0]} ({len(names)} logical CPUs)" if names else proc
+        except OSError:
+            pass
+    return f"{device.type}: {proc}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def make_step(
+    shape: Shape, variant: str, device: torch.device
+) -> tuple[Callable[[], None], Callable[[], None]]:
+    """Return (step, sync) for one variant: step runs forward + backward once."""
+    kw = dict(stride=shape.stride, padding=shape.padding, device=device)
+    c, k = shape.channels, shape.kernel
+    if variant == "conv":
+        model: nn.Module = nn.Conv2d(c, shape.out, k, **kw)
+    elif variant == "naive":
+        model = nn.Sequential(AddCoords(2), nn.Conv2d(c + 2, shape.out, k, **kw))
+    else:
+        model = CoordConv2d(c, shape.out, k, **kw)
+    # A first layer's input needs no gradient; a middle layer's does.
+    x = torch.randn(shape.batch, c, shape.height, shape.width, device=device)
+    x.requires_grad_(c > 4)
+    grad = torch.randn_like(model(x))
+    params = list(model.parameters())
+
+    def step() -> None:
+        for p in params:
+            p.grad = None
+        x.grad = None
+        out: Tensor = model(x)
+        out.backward(grad)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    return step, sync
+
+
+def time_shape(shape: Shape, device: torch.device, repeats: int) -> dict[str, float]:
+    """Median milliseconds of one forward + backward pass per variant, interleaved."""
+    variants = ("conv", "naive", "coordconv")
+    steps = {v: make_step(shape, v, device) for v in variants}
+    for step, sync in steps.values():  # warm-up, and find how many steps make ~10 ms
+        for _ in range(3):
+            step()
+        sync()
+    step, sync = steps["conv"]
+    t0 = time.perf_counter()
+    step()
+    sync()
+    inner = max(1, math.ceil(0.01 / (time.perf_counter() - t0)))
+    samples: dict[str, list[float]] = {v: [] for v in variants}
+    for r in range(repeats):
+        # Rotate the order too, so no variant always runs right after another.
+        for v in variants[r % 3 :] + variants[: r % 3]:
+            step, sync = steps[v]
+            sync()
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                step()
+            sync()
+            samples[v].append((time.perf_counter() - t0) / inner * 1e3)
+    return {v: statistics.median(s) for v, s in samples.items()}
+
+
+def run(device: torch.device, repeats: int) -> None:
+    """Print the table for one device and the geometric means of the ratios."""
+    print(machine(device))
+    header = (
+        f"| {'shape':<52} | conv ms | naive ms | coordconv ms | coordconv/conv | naive/coordconv |"
+    )
+    print(header)
+    print("|" + "|".join("-" * (len(p)) for p in header.split("|")[1:-1]) + "|")
+    ratios_conv, ratios_naive = [], []
+    for shape in SHAPES:
+        t = time_shape(shape, device, repeats)
+        rc, rn = t["coordconv"] / t["conv"], t["naive"] / t["coordconv"]
+        ratios_conv.append(rc)
+        ratios_naive.append(rn)
+        print(
+            f"| {shape!s:<52} | {t['conv']:7.3f} | {t['naive']:8.3f} | {t['coordconv']:12.3f} "
+            f"| {rc:14.3f} | {rn:15.3f} |"
+        )
+
+    def gmean(xs: list[float]) -> float:
+        return math.exp(sum(map(math.log, xs)) / len(xs))
+
+    print(
+        f"geometric mean: coordconv/conv = {gmean(ratios_conv):.3f}, "
+        f"naive/coordconv = {gmean(ratios_naive):.3f}\n"
+    )
+
+
+def main() -> None:
+    """Parse the command line and run the benchmark on the chosen devices."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", choices=("cpu", "cuda", "all"), default="all")
+    parser.add_argument("--repeats", type=int, default=15, help="timed repeats per shape")
+    args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available")
+    devices = ["cpu"] if args.device == "cpu" else []
+    if args.device in ("cuda", "all") and torch.cuda.is_available():
+        devices.append("cuda")
+    if args.device == "all":
+        devices.insert(0, "cpu")
+    torch.manual_seed(0)
+    for d in devices:
+        run(torch.device(d), args.repeats)
+
+
+if __name__ == "__main__":
+    main()

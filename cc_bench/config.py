@@ -1,0 +1,163 @@
+"""Benchmark configs: frozen dataclasses with a docstring under every field.
+
+Every config derives from `BenchConfig`, so it has `conv`, `with_r`, `seed` and `device`;
+the benchmark adds its budget and hyper-parameters. Values are checked when the config is
+built (types, choices and the bounds given with `bounded`), so a wrong value is rejected
+before anything runs, whether it came from the command line, a suite or Python.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from cc_bench.errors import UserError
+
+# Fields that do not change what a run computes, so they are left out of its id:
+# a run started on a GPU can be resumed on a CPU.
+NON_IDENTITY_FIELDS = frozenset({"device"})
+
+
+def bounded(
+    default: float,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+) -> Any:
+    """A dataclass field with a default and inclusive (`ge`, `le`) or strict (`gt`, `lt`) bounds."""
+    bounds = {k: v for k, v in {"ge": ge, "gt": gt, "le": le, "lt": lt}.items() if v is not None}
+    return dataclasses.field(default=default, metadata={"bounds": bounds})
+
+
+_BOUND_TEXT = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+_BOUND_OK = {
+    "ge": lambda v, b: v >= b,
+    "gt": lambda v, b: v > b,
+    "le": lambda v, b: v <= b,
+    "lt": lambda v, b: v < b,
+}
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if _is_union(tp):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+def _matches(value: Any, tp: Any) -> bool:
+    if tp is Any:
+        return True
+    if typing.get_origin(tp) is Literal:
+        return value in typing.get_args(tp)
+    if _is_union(tp):
+        return any(_matches(value, a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if typing.get_origin(tp) is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_matches(v, args[0]) for v in value)
+        return len(args) == len(value) and all(
+            _matches(v, a) for v, a in zip(value, args, strict=True)
+        )
+    return isinstance(value, tp)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What every benchmark's config has."""
+
+    conv: Literal["conv", "coordconv"] = "coordconv"
+    """Plain convolution (`conv`) or CoordConv (`coordconv`) where the benchmark's model has the choice."""
+    with_r: bool = False
+    """Give CoordConv layers a third coordinate channel: the distance from the centre."""
+    seed: int = bounded(0, ge=0)
+    """Random seed: data split, initialisation and batch order."""
+    device: str = "auto"
+    """Where to train: `auto` (CUDA if present, else CPU), `cpu`, `cuda` or `cuda:N`."""
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not _matches(value, hints[f.name]):
+                raise UserError(f"invalid {f.name}={value!r}: must be {_type_name(hints[f.name])}")
+            for kind, bound in f.metadata.get("bounds", {}).items():
+                if (
+                    isinstance(value, float)
+                    and math.isnan(value)
+                    or not _BOUND_OK[kind](value, bound)
+                ):
+                    raise UserError(
+                        f"invalid {f.name}={value!r}: must be {_BOUND_TEXT[kind]} {bound}"
+                    )
+        if self.device != "auto" and self.device.split(":")[0] not in ("cpu", "cuda", "mps"):
+            raise UserError(
+                f"invalid device={self.device!r}: must be auto, cpu, cuda, cuda:N or mps"
+            )
+
+
+def config_to_dict(cfg: BenchConfig) -> dict[str, Any]:
+    """The config as plain JSON-ready values (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def config_from_dict(cls: type[BenchConfig], values: dict[str, Any]) -> BenchConfig:
+    """Build a config from JSON values, naming any key the config does not have."""
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise UserError(
+            f"{cls.__name__} has no field {', '.join(unknown)}; fields: {', '.join(names)}"
+        )
+    hints = typing.get_type_hints(cls)
+    fixed = {}
+    for key, value in values.items():
+        if isinstance(value, list) and typing.get_origin(hints[key]) is tuple:
+            value = tuple(value)
+        fixed[key] = value
+    return cls(**fixed)
+
+
+def _digest(benchmark: str, cfg: BenchConfig, leave_out: frozenset[str]) -> str:
+    values = {k: v for k, v in config_to_dict(cfg).items() if k not in leave_out}
+    text = json.dumps({"benchmark": benchmark, "config": values}, sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
+def run_id(benchmark: str, cfg: BenchConfig) -> str:
+    """A run's id: readable conv and seed, and a hash of the benchmark and the rest of its config."""
+    conv = cfg.conv + ("_r" if cfg.with_r and cfg.conv == "coordconv" else "")
+    return f"{conv}_seed{cfg.seed}_{_digest(benchmark, cfg, NON_IDENTITY_FIELDS)}"
+
+
+def group_name(benchmark: str, cfg: BenchConfig) -> str:
+    """The group of runs that differ only in conv and seed: the benchmark and a hash of the rest."""
+    leave_out = NON_IDENTITY_FIELDS | {"conv", "seed"}
+    return f"{benchmark}-{_digest(benchmark, cfg, leave_out)}"

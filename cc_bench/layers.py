@@ -1,0 +1,447 @@
+"""CoordConv layers: convolutions that also see the pixel coordinates.
+
+Reproduces the CoordConv layer of Liu et al. 2018, "An Intriguing Failing of
+Convolutional Neural Networks and the CoordConv Solution", Section 2 and
+Figure 3: the input is extended with one channel per spatial axis holding that
+axis' coordinate scaled to [-1, 1] (and optionally the distance r from the
+centre) before an ordinary convolution.
+
+The layers keep the weight of the naive form (a convolution over
+``cat([x, coords])``), so their state dicts are interchangeable with plain
+``nn.ConvNd(in_channels + n_coords, ...)``, but with ``groups == 1`` they never
+build that concatenation: the convolution is linear in its input, so they
+convolve ``x`` with the data slice of the weight and add the response of the
+coordinate grid (a batch of one, broadcast over the batch) to the coordinate
+slice. With ``groups > 1`` the coordinate channels fall into the last group, as
+in the naive form, which is then what they compute.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "AddCoords",
+    "CoordConv1d",
+    "CoordConv2d",
+    "CoordConv3d",
+    "CoordConvTranspose2d",
+    "coord_grid",
+    "coordconvify",
+]
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_grid(
+    shape: tuple[int, ...], with_r: bool, device: torch.device, dtype: torch.dtype
+) -> Tensor:
+    # A grid first made under inference_mode must still be usable by autograd later.
+    with torch.inference_mode(False), torch.no_grad():
+        # float64 grids are computed in float64; everything else in float32, then cast.
+        work = torch.promote_types(dtype, torch.float32)
+        axes = [
+            torch.arange(n, device=device, dtype=work) * (2.0 / (n - 1)) - 1.0
+            if n > 1
+            else torch.zeros(1, device=device, dtype=work)
+            for n in shape
+        ]
+        coords = list(torch.meshgrid(*axes, indexing="ij"))  # rank x (*spatial)
+        if with_r:
+            coords.append(torch.stack(coords).square().sum(0).sqrt())
+        return torch.stack(coords).unsqueeze(0).to(dtype)  # (1, n_coords, *spatial)
+
+
+def coord_grid(
+    spatial_shape: Sequence[int],
+    with_r: bool = False,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    """Return the cached coordinate grid of shape (1, n_coords, *spatial_shape).
+
+    Channel k holds index / (size - 1) * 2 - 1 along spatial axis k (0 where the
+    axis has size 1); with ``with_r`` a last channel holds sqrt of the sum of
+    their squares. The same tensor object is returned for the same key: do not
+    modify it in place.
+
+    Args:
+        spatial_shape: sizes of the spatial axes, e.g. (H, W).
+        with_r: append the distance-from-centre channel.
+        device: defaults to the CPU.
+        dtype: defaults to ``torch.get_default_dtype()``.
+    """
+    device = torch.device(device if device is not None else "cpu")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    dtype = dtype if dtype is not None else torch.get_default_dtype()
+    return _cached_grid(tuple(int(n) for n in spatial_shape), bool(with_r), device, dtype)
+
+
+_SHAPES = {1: "(B, C, L)", 2: "(B, C, H, W)", 3: "(B, C, D, H, W)"}
+
+
+def _check_rank(x: Tensor, rank: int, what: str) -> None:
+    if x.dim() != rank + 2:
+        raise ValueError(
+            f"{what} expects a {rank + 2}-D input of shape {_SHAPES[rank]}, "
+            f"got shape {tuple(x.shape)}"
+        )
+
+
+class AddCoords(nn.Module):
+    """Append the coordinate channels (and r with ``with_r``) to a (B, C, *spatial) input.
+
+    Args:
+        rank: number of spatial axes, 1, 2 or 3.
+        with_r: also append the distance from the centre.
+    """
+
+    def __init__(self, rank: int, with_r: bool = False) -> None:
+        super().__init__()
+        if rank not in (1, 2, 3):
+            raise ValueError(f"AddCoords rank must be 1, 2 or 3, got {rank!r}")
+        self.rank = rank
+        self.with_r = with_r
+
+    @property
+    def n_coords(self) -> int:
+        """Number of channels added."""
+        return self.rank + int(self.with_r)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Return cat([x, coords]) of shape (B, C + n_coords, *spatial)."""
+        _check_rank(x, self.rank, f"AddCoords(rank={self.rank})")
+        grid = coord_grid(x.shape[2:], self.with_r, x.device, x.dtype)  # (1, n, *spatial)
+        return torch.cat([x, grid.expand(x.shape[0], *grid.shape[1:])], dim=1)
+
+    def extra_repr(self) -> str:
+        return f"rank={self.rank}, with_r={self.with_r}"
+
+
+def _coord_channels(in_channels: int, rank: int, with_r: bool, groups: int) -> int:
+    n_coords = rank + int(with_r)
+    if (in_channels + n_coords) % groups != 0:
+        raise ValueError(
+            f"CoordConv with groups={groups} convolves cat([x, coords]) directly, so "
+            f"in_channels + n_coords = {in_channels} + {n_coords} must be divisible by "
+            f"groups; choose in_channels so that it is (or use with_r to change n_coords)"
+        )
+    return n_coords
+
+
+class _CoordConvNd:
+    """Forward pass shared by the CoordConv classes (a mixin over nn.ConvNd)."""
+
+    rank: int
+    with_r: bool
+    in_channels_data: int
+    n_coords: int
+    _split_dim: int  # the weight's input-channel axis: 1 for conv, 0 for transposed
+
+    def _init_coords(self, in_channels: int, with_r: bool) -> None:
+        self.with_r = with_r
+        self.in_channels_data = in_channels
+        self.n_coords = self.rank + int(with_r)
+
+    def _coords_forward(self, x: Tensor, conv, **kwargs) -> Tensor:
+        _check_rank(x, self.rank, type(self).__name__)
+        if x.shape[1] != self.in_channels_data:
+            raise ValueError(
+                f"{type(self).__name__} expects {self.in_channels_data} input channels "
+                f"(without the coordinates), got input of shape {tuple(x.shape)}"
+            )
+        grid = coord_grid(x.shape[2:], self.with_r, x.device, x.dtype)  # (1, n, *spatial)
+        if self.groups > 1:  # the naive form: the coordinates join the last group
+            xc = torch.cat([x, grid.expand(x.shape[0], *grid.shape[1:])], dim=1)
+            return conv(xc, self.weight, self.bias, **kwargs)
+        w_x, w_c = self.weight.split([self.in_channels_data, self.n_coords], self._split_dim)
+        out = conv(x, w_x, None, **kwargs)  # (B, out, *spatial_out)
+        # Bias folded into the response: one broadcast add over the batch, done in place
+        # (no convolution needs its own output for backward).
+        return out.add_(conv(grid, w_c, self.bias, **kwargs))  # + (1, out, *spatial_out)
+
+    def extra_repr(self) -> str:
+        # Show the constructor's in_channels (data only), so the repr rebuilds the layer.
+        s = super().extra_repr()  # type: ignore[misc]
+        s = f"{self.in_channels_data}" + s[len(str(self.in_channels)) :]
+        return s + (", with_r=True" if self.with_r else "")
+
+
+class CoordConv1d(_CoordConvNd, nn.Conv1d):
+    """Drop-in ``nn.Conv1d`` that also sees the coordinate (and r with ``with_r``).
+
+    ``weight`` has ``in_channels + n_coords`` input channels, the coordinate ones last.
+    """
+
+    rank = 1
+    _split_dim = 1
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int],
+        stride: int | tuple[int] = 1,
+        padding: str | int | tuple[int] = 0,
+        dilation: int | tuple[int] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        with_r: bool = False,
+    ) -> None:
+        n = _coord_channels(in_channels, self.rank, with_r, groups)
+        super().__init__(
+            in_channels + n,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            padding_mode,
+            device,
+            dtype,
+        )
+        self._init_coords(in_channels, with_r)
+
+    def forward(self, input: Tensor) -> Tensor:
+        """Return the convolution of cat([input, coords]), (B, C, L) -> (B, out, L_out)."""
+        return self._coords_forward(input, self._conv_forward)
+
+
+class CoordConv2d(_CoordConvNd, nn.Conv2d):
+    """Drop-in ``nn.Conv2d`` that also sees the coordinates i, j (and r with ``with_r``).
+
+    ``weight`` has ``in_channels + n_coords`` input channels, the coordinate ones last
+    (i, varying along the height, then j, along the width, then r), so its state dict
+    is that of ``nn.Conv2d(in_channels + n_coords, ...)``.
+    """
+
+    rank = 2
+    _split_dim = 1
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: str | int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        with_r: bool = False,
+    ) -> None:
+        n = _coord_channels(in_channels, self.rank, with_r, groups)
+        super().__init__(
+            in_channels + n,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            padding_mode,
+            device,
+            dtype,
+        )
+        self._init_coords(in_channels, with_r)
+
+    def forward(self, input: Tensor) -> Tensor:
+        """Return the convolution of cat([input, coords]), (B, C, H, W) -> (B, out, H', W')."""
+        return self._coords_forward(input, self._conv_forward)
+
+
+class CoordConv3d(_CoordConvNd, nn.Conv3d):
+    """Drop-in ``nn.Conv3d`` that also sees the three coordinates (and r with ``with_r``).
+
+    ``weight`` has ``in_channels + n_coords`` input channels, the coordinate ones last.
+    """
+
+    rank = 3
+    _split_dim = 1
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int, int],
+        stride: int | tuple[int, int, int] = 1,
+        padding: str | int | tuple[int, int, int] = 0,
+        dilation: int | tuple[int, int, int] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        with_r: bool = False,
+    ) -> None:
+        n = _coord_channels(in_channels, self.rank, with_r, groups)
+        super().__init__(
+            in_channels + n,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            padding_mode,
+            device,
+            dtype,
+        )
+        self._init_coords(in_channels, with_r)
+
+    def forward(self, input: Tensor) -> Tensor:
+        """Return the convolution of cat([input, coords]), (B, C, D, H, W) -> (B, out, ...)."""
+        return self._coords_forward(input, self._conv_forward)
+
+
+class CoordConvTranspose2d(_CoordConvNd, nn.ConvTranspose2d):
+    """Drop-in ``nn.ConvTranspose2d`` that also sees the coordinates (and r with ``with_r``).
+
+    ``weight`` has shape (in_channels + n_coords, out_channels / groups, kH, kW), the
+    coordinate input channels last, as for ``nn.ConvTranspose2d(in_channels + n_coords, ...)``.
+    """
+
+    rank = 2
+    _split_dim = 0
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        output_padding: int | tuple[int, int] = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: int | tuple[int, int] = 1,
+        padding_mode: str = "zeros",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        with_r: bool = False,
+    ) -> None:
+        n = _coord_channels(in_channels, self.rank, with_r, groups)
+        super().__init__(
+            in_channels + n,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            output_padding,
+            groups,
+            bias,
+            dilation,
+            padding_mode,
+            device,
+            dtype,
+        )
+        self._init_coords(in_channels, with_r)
+
+    def forward(self, input: Tensor, output_size: Sequence[int] | None = None) -> Tensor:
+        """Return the transposed convolution of cat([input, coords]), (B, C, H, W) -> (B, out, H', W')."""
+        _check_rank(input, self.rank, type(self).__name__)
+        output_padding = self._output_padding(
+            input, output_size, self.stride, self.padding, self.kernel_size, 2, self.dilation
+        )
+
+        def conv(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+            return F.conv_transpose2d(
+                x,
+                weight,
+                bias,
+                self.stride,
+                self.padding,
+                output_padding,
+                self.groups,
+                self.dilation,
+            )
+
+        return self._coords_forward(input, conv)
+
+
+def coordconvify(model: nn.Module, where: str = "first", with_r: bool = False) -> nn.Module:
+    """Return a copy of ``model`` whose first (or every) ``nn.Conv2d`` is an equal CoordConv2d.
+
+    The new layers keep the hyper-parameters, weights and bias of the convolutions
+    they replace and start with zero coordinate weights, so the copy computes exactly
+    what ``model`` does until it trains. Only layers of exact type ``nn.Conv2d`` are
+    converted (not subclasses such as CoordConv2d), and only ungrouped ones:
+    ``where="all"`` skips convolutions with ``groups > 1``. ``model`` is not modified.
+
+    Args:
+        model: any module, e.g. a torchvision ResNet or SB3's NatureCNN.
+        where: "first" converts the first ungrouped Conv2d in ``named_modules()``
+            order, "all" every ungrouped Conv2d.
+        with_r: give the new layers the distance-from-centre channel too.
+    """
+    if where not in ("first", "all"):
+        raise ValueError(f"coordconvify where must be 'first' or 'all', got {where!r}")
+    model = copy.deepcopy(model)
+    convs = [m for m in model.modules() if type(m) is nn.Conv2d]
+    if not convs:
+        raise ValueError(f"coordconvify found no nn.Conv2d in {type(model).__name__}")
+    targets = [m for m in convs if m.groups == 1]
+    if not targets:
+        raise ValueError(
+            f"coordconvify found only grouped nn.Conv2d layers (groups > 1) in "
+            f"{type(model).__name__}; only groups=1 layers can be converted exactly"
+        )
+    if where == "first":
+        targets = targets[:1]
+    new = {id(conv): _to_coordconv(conv, with_r) for conv in targets}
+    if id(model) in new:  # the model itself is a Conv2d
+        return new[id(model)]
+    # remove_duplicate=False: a layer registered under several names is replaced everywhere.
+    for name, module in list(model.named_modules(remove_duplicate=False)):
+        if id(module) in new:
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent), child, new[id(module)])
+    return model
+
+
+def _to_coordconv(conv: nn.Conv2d, with_r: bool) -> CoordConv2d:
+    c = conv.in_channels
+    new = CoordConv2d(
+        c,
+        conv.out_channels,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        conv.groups,
+        conv.bias is not None,
+        conv.padding_mode,
+        device=conv.weight.device,
+        dtype=conv.weight.dtype,
+        with_r=with_r,
+    )
+    with torch.no_grad():
+        new.weight[:, :c].copy_(conv.weight)  # (out, c, kH, kW)
+        new.weight[:, c:].zero_()  # (out, n_coords, kH, kW)
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias)
+    new.weight.requires_grad_(conv.weight.requires_grad)
+    if conv.bias is not None:
+        new.bias.requires_grad_(conv.bias.requires_grad)
+    new.train(conv.training)
+    return new

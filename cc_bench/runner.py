@@ -1,0 +1,247 @@
+"""Running one benchmark config as a run: its folder, skip / resume / fresh, and its summary.
+
+A run's folder is `RUNS_DIR/<suite>/<benchmark>/<run id>/`; the id comes from the benchmark
+and its config, so the same command finds the same folder: a finished run is skipped, an
+unfinished (or failed) one resumes from its last checkpoint, and `fresh=True` moves the
+old folder aside into `.superseded/` (never deleting it) and starts over.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from cc_bench.config import BenchConfig, config_to_dict, group_name, run_id
+from cc_bench.errors import NonFiniteLossError, UserError
+from cc_bench.registry import Benchmark, get_benchmark
+from cc_bench.tracking import Tracker, wandb_mode, write_json_atomic
+
+DEFAULT_PROJECT = "cc-bench"
+SUPERSEDED = ".superseded"
+
+
+@dataclass
+class RunResult:
+    """What became of a run: `finished`, `failed` or `skipped` (already finished before)."""
+
+    run_dir: Path
+    status: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def run_dir_for(runs_dir: Path, suite: str, benchmark: str, cfg: BenchConfig) -> Path:
+    """The folder a run of `benchmark` with `cfg` owns."""
+    return Path(runs_dir) / suite / benchmark / run_id(benchmark, cfg)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON file's content, or None if it is missing or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def git_commit() -> str | None:
+    """The commit of the cc_bench source tree (with `-dirty` if it has local changes), if any."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("-dirty" if dirty else "")
+
+
+def _package_version() -> str:
+    from cc_bench import __version__
+
+    return __version__
+
+
+def _make_writable_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create runs folder {path}: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f"runs folder {path} is not writable")
+
+
+def _move_aside(run_dir: Path, log: TextIO) -> None:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = run_dir.parent / SUPERSEDED / f"{run_dir.name}-{stamp}"
+    target.parent.mkdir(exist_ok=True)
+    n = 1
+    while target.exists():
+        n += 1
+        target = target.with_name(f"{run_dir.name}-{stamp}-{n}")
+    shutil.move(str(run_dir), str(target))
+    print(f"--fresh: moved the old run aside to {target}", file=log)
+
+
+class _RunLock:
+    """An exclusive lock on a run folder, so two processes never run the same run at once."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / ".lock"
+        self._file: Any = None
+
+    def __enter__(self) -> _RunLock:
+        self._file = self.path.open("a+")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.close()
+            raise UserError(
+                f"run {self.path.parent} is being run by another process right now"
+            ) from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._file.close()
+
+
+def execute(
+    benchmark: str | Benchmark,
+    cfg: BenchConfig,
+    *,
+    runs_dir: Path | str = "runs",
+    suite: str = "adhoc",
+    fresh: bool = False,
+    no_wandb: bool = False,
+    wandb_project: str | None = None,
+    tags: tuple[str, ...] = (),
+    log: TextIO | None = None,
+) -> RunResult:
+    """Run `benchmark` with `cfg` in its run folder: skip it if finished, else (re)start or resume.
+
+    Raises UserError for bad input (unknown benchmark, wrong config type, unwritable folder).
+    A run that fails records `failed` with the error in `summary.json` (and the traceback in
+    `error.log`) and returns that status rather than raising; Ctrl-C leaves it resumable.
+    """
+    log = log or sys.stderr
+    bench = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
+    if type(cfg) is not bench.config_cls:
+        raise UserError(
+            f"{bench.name} takes a {bench.config_cls.__name__}, not a {type(cfg).__name__}"
+        )
+    run_dir = run_dir_for(Path(runs_dir), suite, bench.name, cfg)
+    _make_writable_dir(run_dir.parent)
+
+    summary = read_json(run_dir / "summary.json")
+    if fresh and run_dir.exists():
+        _move_aside(run_dir, log)
+        summary = None
+    elif summary and summary.get("status") == "finished":
+        print(f"{run_dir.name}: already finished, skipping (--fresh runs it again)", file=log)
+        return RunResult(run_dir, "skipped", summary.get("metrics") or {})
+    run_dir.mkdir(exist_ok=True)
+
+    with _RunLock(run_dir):
+        if summary is not None:  # a failed run: try again from its last checkpoint
+            print(f"{run_dir.name}: it failed before ({summary.get('error')}); retrying", file=log)
+            (run_dir / "summary.json").unlink()
+        meta = read_json(run_dir / "config.json") or {}
+        meta.update(
+            benchmark=bench.name,
+            run_id=run_dir.name,
+            suite=suite,
+            config=config_to_dict(cfg),
+            version=_package_version(),
+            git_commit=git_commit(),
+        )
+        meta.setdefault("wandb_id", f"{run_dir.name}-{uuid.uuid4().hex[:6]}")
+        meta.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        write_json_atomic(run_dir / "config.json", meta)
+        return _run_in_folder(bench, cfg, run_dir, meta, no_wandb, wandb_project, tags, log)
+
+
+def _wandb_init_kwargs(
+    bench: Benchmark,
+    cfg: BenchConfig,
+    meta: dict[str, Any],
+    project: str | None,
+    tags: tuple[str, ...],
+) -> dict[str, Any]:
+    config = meta["config"]
+    return {
+        "project": project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
+        "group": group_name(bench.name, cfg),
+        "name": f"{bench.name}-{cfg.conv}{'_r' if cfg.with_r else ''}-seed{cfg.seed}",
+        "id": meta["wandb_id"],
+        "config": {
+            **config,
+            "benchmark": bench.name,
+            "run_id": meta["run_id"],
+            "suite": meta["suite"],
+            "version": meta["version"],
+            "git_commit": meta["git_commit"],
+        },
+        "tags": [bench.name, bench.name.split(".")[0], cfg.conv, meta["suite"], *tags],
+    }
+
+
+def _run_in_folder(
+    bench: Benchmark,
+    cfg: BenchConfig,
+    run_dir: Path,
+    meta: dict[str, Any],
+    no_wandb: bool,
+    wandb_project: str | None,
+    tags: tuple[str, ...],
+    log: TextIO,
+) -> RunResult:
+    tracker = Tracker(
+        run_dir,
+        wandb_mode=wandb_mode(no_wandb),
+        wandb_init=_wandb_init_kwargs(bench, cfg, meta, wandb_project, tags),
+    )
+    step = tracker.restore()
+    if step is not None:
+        print(f"resuming {run_dir.name} from step {step}", file=log)
+    base = {"benchmark": bench.name, "run_id": run_dir.name}
+    try:
+        metrics = bench.load_run()(cfg, tracker)
+    except (KeyboardInterrupt, UserError):
+        tracker.close()  # unfinished: the same command resumes it
+        raise
+    except NonFiniteLossError as exc:
+        error = str(exc)
+        tracker.finish(
+            {**base, "status": "failed", "error": error, "step": exc.step, "metrics": {}}
+        )
+        return RunResult(run_dir, "failed", {}, error)
+    except Exception as exc:
+        (run_dir / "error.log").write_text(traceback.format_exc())
+        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        tracker.finish({**base, "status": "failed", "error": error, "metrics": {}})
+        return RunResult(run_dir, "failed", {}, error)
+    tracker.finish(
+        {**base, "status": "finished", "metrics": metrics, "wall_s": round(tracker.elapsed_s, 3)}
+    )
+    return RunResult(run_dir, "finished", metrics)

@@ -1,0 +1,64 @@
+"""What a benchmark's training loop needs from torch: device, seeding, RNG state, conv class."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from cc_bench.config import BenchConfig
+from cc_bench.errors import UserError
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` is CUDA when present, else CPU; asking for an absent CUDA is a UserError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device={name!r} asked for, but CUDA is not available here")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"device={name!r} asked for, but MPS is not available here")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """The state of every random generator, for a checkpoint."""
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Put back what `rng_state` saved, so a resumed run draws the same numbers."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def conv_layer(cfg: BenchConfig) -> Any:
+    """The 2-D conv class a config asks for: `nn.Conv2d`, or `CoordConv2d` (with r if asked)."""
+    if cfg.conv == "conv":
+        return nn.Conv2d
+    from functools import partial
+
+    from cc_bench.layers import CoordConv2d
+
+    return partial(CoordConv2d, with_r=cfg.with_r) if cfg.with_r else CoordConv2d

@@ -1,0 +1,203 @@
+"""The `cc-bench` command end to end: listing, help, runs, skip / resume / fresh, bad input."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import TINY, cc_bench, last_json, run_folder
+
+BENCH = "toy.classification"
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_list_names_every_benchmark_with_its_description() -> None:
+    proc = cc_bench("list")
+    assert proc.returncode == 0
+    line = next(x for x in proc.stdout.splitlines() if x.startswith(BENCH))
+    assert "softmax over the 64x64 pixels" in line
+
+
+def test_import_and_list_do_not_import_torch() -> None:
+    code = (
+        "import sys, cc_bench; from cc_bench.registry import list_benchmarks; "
+        "list_benchmarks(); print(sorted(m for m in ('torch', 'wandb', 'tyro') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_help_lists_every_field_with_docstring_and_default() -> None:
+    proc = cc_bench("run", BENCH, "--help", env={"COLUMNS": "200"})
+    assert proc.returncode == 0
+    text = " ".join(proc.stdout.split())
+    for option, doc in [
+        ("--conv", "Plain convolution"),
+        ("--split", "bottom-right quadrant"),
+        ("--epochs", "Training epochs"),
+        ("--lr", "Adam learning rate"),
+        ("--deconv-kernel", "Kernel size fs"),
+        ("--seed", "Random seed"),
+    ]:
+        assert option in text and doc in text, option
+    assert "(default: 0.2)" in text  # test_fraction
+    assert "--runs-dir" in text and "--fresh" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (
+            ["run", "toy.clasification"],
+            [
+                "unknown benchmark 'toy.clasification'",
+                "did you mean 'toy.classification'",
+                "available:",
+            ],
+        ),
+        (["run", BENCH, "--epoch", "3"], ["--epoch", "did you mean --epochs"]),
+        (["run", BENCH, "--epochs", "three"], ["--epochs", "three"]),
+        (["run", BENCH, "--epochs", "-1"], ["epochs=-1", "must be >= 0"]),
+        (["run", BENCH, "--split", "diagonal"], ["diagonal", "uniform", "quadrant"]),
+        (["run", BENCH, "--test-fraction", "1.5"], ["test_fraction=1.5", "must be < 1.0"]),
+        (["run", BENCH, "--widths", "4", "0"], ["widths=(4, 0)", "positive"]),
+        (["run", BENCH, "--device", "tpu"], ["device='tpu'", "cuda"]),
+        (["run", BENCH, "--runs-dir"], ["--runs-dir", "expected one argument"]),
+        (["frobnicate"], ["unknown command 'frobnicate'"]),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args: list[str], fragments: list[str]) -> None:
+    assert_one_line_error(cc_bench(*args), *fragments)
+
+
+def test_unwritable_runs_folder_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("precious\n")
+    proc = cc_bench("run", BENCH, *TINY, "--runs-dir", str(blocker / "runs"))
+    assert_one_line_error(proc, "cannot create runs folder", str(blocker))
+    assert blocker.read_text() == "precious\n"
+
+
+def test_run_writes_its_folder_and_prints_the_summary_last(runs_dir: Path) -> None:
+    proc = cc_bench("run", BENCH, *TINY, "--runs-dir", str(runs_dir))
+    assert proc.returncode == 0, proc.stderr
+    folder = run_folder(proc.stdout)
+    assert folder.parent == runs_dir / "adhoc" / BENCH
+    assert folder.name.startswith("coordconv_seed0_")
+    metrics = last_json(proc.stdout)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "finished"
+    assert summary["metrics"] == metrics
+    assert set(metrics) == {
+        "train_acc",
+        "test_acc",
+        "train_loss",
+        "test_loss",
+        "params",
+        "wall_s",
+        "time_to_perfect_s",
+    }
+    # widths (4, 4): 4*4+4 + 4*4+4 + 4*1+1 parameters (the first 1x1 conv sees 2 inputs + i, j)
+    assert metrics["params"] == (4 * 4 + 4) + (4 * 4 + 4) + (4 + 1)
+    config = json.loads((folder / "config.json").read_text())
+    assert config["benchmark"] == BENCH and config["run_id"] == folder.name
+    assert config["config"]["epochs"] == 2 and config["config"]["widths"] == [4, 4]
+    assert config["version"] and "git_commit" in config
+    lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == [1, 2]
+    assert {"train/acc", "test/acc", "train/loss", "test/loss", "time"} <= set(lines[-1])
+    assert lines[-1]["test/acc"] == metrics["test_acc"]
+    assert (folder / "checkpoint.pt").exists()
+    assert not list(folder.glob(".*.tmp"))
+
+
+def test_same_command_skips_a_finished_run_and_fresh_moves_it_aside(runs_dir: Path) -> None:
+    first = cc_bench("run", BENCH, *TINY, "--runs-dir", str(runs_dir))
+    folder = run_folder(first.stdout)
+    again = cc_bench("run", BENCH, *TINY, "--runs-dir", str(runs_dir))
+    assert again.returncode == 0
+    assert "already finished" in again.stderr
+    assert run_folder(again.stdout) == folder
+    assert last_json(again.stdout) == last_json(first.stdout)
+
+    old_summary = (folder / "summary.json").read_text()
+    fresh = cc_bench("run", BENCH, *TINY, "--runs-dir", str(runs_dir), "--fresh")
+    assert fresh.returncode == 0, fresh.stderr
+    assert run_folder(fresh.stdout) == folder
+    moved = list((folder.parent / ".superseded").iterdir())
+    assert len(moved) == 1 and moved[0].name.startswith(folder.name)
+    assert (moved[0] / "summary.json").read_text() == old_summary
+
+
+def test_a_killed_run_resumes_and_ends_as_if_never_stopped(tmp_path: Path) -> None:
+    args = ["run", BENCH, "--epochs", "6", "--max-train-examples", "64", "--widths", "4", "4"]
+    reference = cc_bench(*args, "--runs-dir", str(tmp_path / "reference"))
+    assert reference.returncode == 0, reference.stderr
+
+    runs = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cc_bench", *args, "--runs-dir", str(runs)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**__import__("os").environ, "WANDB_MODE": "disabled"},
+    )
+    checkpoint = None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = list(runs.glob(f"adhoc/{BENCH}/*/checkpoint.pt"))
+        if found:
+            checkpoint = found[0]
+            break
+        time.sleep(0.05)
+    assert checkpoint is not None, "no checkpoint appeared"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (checkpoint.parent / "summary.json").exists()
+
+    resumed = cc_bench(*args, "--runs-dir", str(runs))
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming {checkpoint.parent.name} from step" in resumed.stderr
+    steps = [
+        json.loads(x)["step"]
+        for x in (checkpoint.parent / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    ours, theirs = last_json(resumed.stdout), last_json(reference.stdout)
+    for key in ("train_acc", "test_acc", "train_loss", "test_loss"):
+        assert ours[key] == pytest.approx(theirs[key], rel=1e-6), key
+
+
+def test_nan_loss_fails_the_run_with_its_step(runs_dir: Path) -> None:
+    proc = cc_bench(
+        "run",
+        BENCH,
+        "--conv",
+        "conv",
+        "--epochs",
+        "3",
+        "--max-train-examples",
+        "32",
+        "--lr",
+        "1e30",
+        "--runs-dir",
+        str(runs_dir),
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    summary = json.loads((run_folder(proc.stdout) / "summary.json").read_text())
+    assert summary["status"] == "failed"
+    assert "nan" in summary["error"] and summary["step"] >= 1
+    assert f"at step {summary['step']}" in summary["error"]

@@ -1,0 +1,429 @@
+"""Tests for cc_bench.layers against an independent naive CoordConv (Liu et al. 2018, Section 2).
+
+The reference builds the coordinates here with torch.linspace, concatenates them to
+the input and runs torch's own convolution with the same weight.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from cc_bench.layers import (
+    AddCoords,
+    CoordConv1d,
+    CoordConv2d,
+    CoordConv3d,
+    CoordConvTranspose2d,
+    coord_grid,
+    coordconvify,
+)
+
+COORD_CLASSES = {1: CoordConv1d, 2: CoordConv2d, 3: CoordConv3d}
+TORCH_CLASSES = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+SPATIAL = {1: (7,), 2: (5, 7), 3: (3, 4, 5)}
+PADDING_MODES = ["zeros", "reflect", "replicate", "circular"]
+
+
+def ref_coords(spatial: tuple[int, ...], with_r: bool, dtype: torch.dtype) -> torch.Tensor:
+    """(n_coords, *spatial): linspace(-1, 1) per axis (0 on a size-1 axis), then r."""
+    axes = [
+        torch.linspace(-1, 1, n, dtype=torch.float64) if n > 1 else torch.zeros(1).double()
+        for n in spatial
+    ]
+    chans = list(torch.meshgrid(*axes, indexing="ij"))
+    if with_r:
+        chans.append(torch.sqrt(sum(c**2 for c in chans)))
+    return torch.stack(chans).to(dtype)
+
+
+def ref_concat(x: torch.Tensor, with_r: bool) -> torch.Tensor:
+    """(B, C + n_coords, *spatial): the naive CoordConv input."""
+    c = ref_coords(tuple(x.shape[2:]), with_r, x.dtype)
+    return torch.cat([x, c.unsqueeze(0).repeat(x.shape[0], *([1] * c.dim()))], dim=1)
+
+
+def naive_twin(layer: nn.Module, cls: type[nn.Module], n: int, **kwargs) -> nn.Module:
+    """A torch.nn conv over in_channels + n channels carrying ``layer``'s state dict."""
+    twin = cls(layer.in_channels_data + n, **kwargs).to(layer.weight.dtype)
+    twin.load_state_dict(layer.state_dict())
+    return twin
+
+
+def check_grads(
+    layer: nn.Module, twin: nn.Module, x: torch.Tensor, with_r: bool, tol: float, **fw
+) -> None:
+    """Compare outputs and gradients of ``layer(x)`` with ``twin(cat([x, coords]))``."""
+    x1 = x.clone().requires_grad_()
+    x2 = x.clone().requires_grad_()
+    out = layer(x1, **fw)
+    ref = twin(ref_concat(x2, with_r), **fw)
+    assert out.shape == ref.shape
+    torch.testing.assert_close(out, ref, atol=tol, rtol=tol)
+    g = torch.randn_like(ref)
+    out.backward(g)
+    ref.backward(g)
+    c = x.shape[1]
+    axis = 0 if isinstance(layer, nn.ConvTranspose2d) else 1
+    w, w_ref = layer.weight.grad, twin.weight.grad
+    torch.testing.assert_close(x1.grad, x2.grad, atol=tol, rtol=tol)
+    if layer.groups == 1:  # the data and the coordinate slices of the weight
+        n = w.shape[axis] - c
+        torch.testing.assert_close(
+            w.narrow(axis, 0, c), w_ref.narrow(axis, 0, c), atol=tol, rtol=tol
+        )
+        torch.testing.assert_close(
+            w.narrow(axis, c, n), w_ref.narrow(axis, c, n), atol=tol, rtol=tol
+        )
+    else:
+        torch.testing.assert_close(w, w_ref, atol=tol, rtol=tol)
+    if layer.bias is not None:
+        torch.testing.assert_close(layer.bias.grad, twin.bias.grad, atol=tol, rtol=tol)
+
+
+# ---------------------------------------------------------------- coordinates
+
+
+def test_coord_grid_matches_hand_values() -> None:
+    g = coord_grid((3, 4), with_r=True, dtype=torch.float64)
+    assert g.shape == (1, 3, 3, 4)
+    t = 1 / 3
+    i = [[-1, -1, -1, -1], [0, 0, 0, 0], [1, 1, 1, 1]]
+    j = [[-1, -t, t, 1]] * 3
+    s2, s10 = math.sqrt(2), math.sqrt(10) / 3
+    r = [[s2, s10, s10, s2], [1, t, t, 1], [s2, s10, s10, s2]]
+    torch.testing.assert_close(g[0], torch.tensor([i, j, r], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("spatial", [(1,), (6,), (1, 4), (5, 1), (5, 7), (2, 1, 3), (3, 4, 5)])
+@pytest.mark.parametrize("with_r", [False, True])
+def test_coord_grid_matches_linspace(spatial: tuple[int, ...], with_r: bool) -> None:
+    g = coord_grid(spatial, with_r, dtype=torch.float64)
+    torch.testing.assert_close(g[0], ref_coords(spatial, with_r, torch.float64))
+
+
+def test_coord_grid_is_cached_per_key() -> None:
+    a = coord_grid((5, 7))
+    assert coord_grid([5, 7], device="cpu", dtype=torch.float32) is a
+    assert coord_grid((5, 7), with_r=True) is not a
+    assert coord_grid((5, 7), dtype=torch.float64) is not a
+    assert coord_grid((7, 5)) is not a
+    assert coord_grid((5, 7), dtype=torch.bfloat16).dtype == torch.bfloat16
+
+
+def test_grid_made_in_inference_mode_still_trains() -> None:
+    layer = CoordConv2d(1, 2, 3)
+    x = torch.randn(2, 1, 13, 17)
+    with torch.inference_mode():
+        layer(x)  # first use of the (13, 17) grid
+    layer(x).sum().backward()
+    assert layer.weight.grad is not None
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+@pytest.mark.parametrize("with_r", [False, True])
+def test_add_coords(rank: int, with_r: bool) -> None:
+    x = torch.randn(3, 2, *SPATIAL[rank], dtype=torch.float64)
+    out = AddCoords(rank, with_r)(x)
+    torch.testing.assert_close(out, ref_concat(x, with_r))
+
+
+def test_add_coords_expands_the_cached_grid() -> None:
+    seen = []
+
+    class Log(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            seen.append(func.__name__)
+            return func(*args, **(kwargs or {}))
+
+    x = torch.randn(4, 2, 5, 7)
+    AddCoords(2)(x)  # fills the cache
+    with Log():
+        AddCoords(2)(x)
+    assert "expand.default" in seen
+    assert not [f for f in seen if f.startswith("repeat")]
+
+
+@pytest.mark.parametrize(
+    ("module", "x", "match"),
+    [
+        (AddCoords(2), torch.randn(2, 3, 4), r"4-D input of shape \(B, C, H, W\)"),
+        (AddCoords(1), torch.randn(2, 3, 4, 5), r"3-D input of shape \(B, C, L\)"),
+        (CoordConv3d(1, 1, 1), torch.randn(2, 1, 4, 5), r"5-D input of shape \(B, C, D, H, W\)"),
+        (CoordConv2d(3, 4, 3), torch.randn(2, 5, 8, 8), "expects 3 input channels"),
+    ],
+)
+def test_bad_input_shape(module: nn.Module, x: torch.Tensor, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        module(x)
+
+
+def test_bad_rank() -> None:
+    with pytest.raises(ValueError, match="rank must be 1, 2 or 3"):
+        AddCoords(4)
+
+
+# ---------------------------------------------------------------- CoordConvNd
+
+
+def case_id(kwargs: dict) -> str:
+    return "-".join(f"{k[:3]}={v}" for k, v in kwargs.items())
+
+
+CASES = [dict(kernel_size=3, padding=1, padding_mode=m) for m in PADDING_MODES] + [
+    dict(kernel_size=3, stride=2, padding=1),
+    dict(kernel_size=2, stride=2),
+    dict(kernel_size=3, dilation=2, padding=2, padding_mode="reflect"),
+    dict(kernel_size=3, dilation=2, padding=1, padding_mode="circular"),
+    dict(kernel_size=3, padding="same"),
+    dict(kernel_size=4, padding="same", padding_mode="replicate"),
+    dict(kernel_size=2, padding="same", dilation=2, padding_mode="circular"),
+    dict(kernel_size=3, padding="valid"),
+    dict(kernel_size=1),
+]
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+@pytest.mark.parametrize("kwargs", CASES, ids=case_id)
+@pytest.mark.parametrize("with_r", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+def test_coordconv_matches_naive(rank: int, kwargs: dict, with_r: bool, bias: bool) -> None:
+    torch.manual_seed(0)
+    kw = dict(out_channels=4, bias=bias, **kwargs)
+    layer = COORD_CLASSES[rank](3, with_r=with_r, **kw).double()
+    twin = naive_twin(layer, TORCH_CLASSES[rank], rank + with_r, **kw)
+    x = torch.randn(2, 3, *SPATIAL[rank], dtype=torch.float64)
+    check_grads(layer, twin, x, with_r, tol=1e-10)
+
+
+@pytest.mark.parametrize("spatial", [(1, 6), (5, 1), (1, 1)])
+@pytest.mark.parametrize("padding_mode", ["zeros", "replicate", "circular"])
+def test_size_one_axes(spatial: tuple[int, int], padding_mode: str) -> None:
+    torch.manual_seed(0)
+    kw = dict(out_channels=3, kernel_size=3, padding=1, padding_mode=padding_mode)
+    layer = CoordConv2d(2, with_r=True, **kw).double()
+    twin = naive_twin(layer, nn.Conv2d, 3, **kw)
+    check_grads(layer, twin, torch.randn(3, 2, *spatial, dtype=torch.float64), True, 1e-10)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(kernel_size=3),
+        dict(kernel_size=3, stride=2, padding=1, output_padding=1),
+        dict(kernel_size=4, stride=2, padding=1, dilation=2),
+        dict(kernel_size=2, stride=3, padding=0, output_padding=2, dilation=2),
+    ],
+)
+@pytest.mark.parametrize("with_r", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+def test_transposed_matches_naive(kwargs: dict, with_r: bool, bias: bool) -> None:
+    torch.manual_seed(0)
+    kw = dict(out_channels=4, bias=bias, **kwargs)
+    layer = CoordConvTranspose2d(3, with_r=with_r, **kw).double()
+    twin = naive_twin(layer, nn.ConvTranspose2d, 2 + with_r, **kw)
+    check_grads(layer, twin, torch.randn(2, 3, 5, 7, dtype=torch.float64), with_r, 1e-10)
+
+
+def test_transposed_output_size() -> None:
+    torch.manual_seed(0)
+    kw = dict(out_channels=2, kernel_size=3, stride=2, padding=1)
+    layer = CoordConvTranspose2d(3, **kw).double()
+    twin = naive_twin(layer, nn.ConvTranspose2d, 2, **kw)
+    x = torch.randn(2, 3, 4, 6, dtype=torch.float64)
+    check_grads(layer, twin, x, False, 1e-10, output_size=[8, 12])
+    assert layer(x, output_size=[8, 12]).shape[-2:] == (8, 12)
+
+
+def test_forward_does_not_concatenate() -> None:
+    convs: list[tuple[int, ...]] = []
+    ops: list[str] = []
+
+    class Log(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            ops.append(func.__name__)
+            if func.__name__.startswith("convolution"):
+                convs.append(tuple(args[0].shape))
+            return func(*args, **(kwargs or {}))
+
+    layer = CoordConv2d(3, 8, 3, padding=1, with_r=True)
+    with Log():
+        layer(torch.randn(5, 3, 6, 9))
+    assert not [op for op in ops if op.startswith("cat")]
+    assert sorted(convs) == [(1, 3, 6, 9), (5, 3, 6, 9)]  # the grid is a batch of one
+
+
+@pytest.mark.parametrize("cls", [CoordConv2d, CoordConvTranspose2d])
+@pytest.mark.parametrize("with_r", [False, True])
+def test_groups_fall_back_to_naive(cls: type[nn.Module], with_r: bool) -> None:
+    torch.manual_seed(0)
+    c = 4 - with_r  # c + n_coords = 6, divisible by 2 and 3
+    base = nn.Conv2d if cls is CoordConv2d else nn.ConvTranspose2d
+    for groups in (2, 3):
+        kw = dict(out_channels=6, kernel_size=3, padding=1, groups=groups)
+        layer = cls(c, with_r=with_r, **kw).double()
+        twin = naive_twin(layer, base, 2 + with_r, **kw)
+        check_grads(layer, twin, torch.randn(2, c, 5, 7, dtype=torch.float64), with_r, 1e-10)
+
+
+def test_groups_need_divisible_channels() -> None:
+    with pytest.raises(ValueError, match=r"3 \+ 2 must be divisible by groups"):
+        CoordConv2d(3, 4, 3, groups=2)
+
+
+def test_state_dict_round_trip() -> None:
+    torch.manual_seed(0)
+    plain = nn.Conv2d(5, 4, 3, padding=1)
+    layer = CoordConv2d(3, 4, 3, padding=1)
+    layer.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 5, 7)
+    torch.testing.assert_close(layer(x), plain(ref_concat(x, False)))
+    back = nn.Conv2d(5, 4, 3, padding=1)
+    back.load_state_dict(CoordConv2d(3, 4, 3, padding=1).state_dict())  # shapes must match
+    assert layer.weight.shape == (4, 5, 3, 3)
+
+
+def test_repr_shows_data_channels() -> None:
+    layer = CoordConv2d(3, 4, 3, with_r=True)
+    assert repr(layer) == "CoordConv2d(3, 4, kernel_size=(3, 3), stride=(1, 1), with_r=True)"
+    assert layer.in_channels_data == 3 and layer.n_coords == 3 and layer.in_channels == 6
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_bfloat16(rank: int) -> None:
+    torch.manual_seed(0)
+    kw = dict(out_channels=4, kernel_size=3, padding=1)
+    layer = COORD_CLASSES[rank](3, with_r=True, **kw).to(torch.bfloat16)
+    twin = TORCH_CLASSES[rank](3 + rank + 1, **kw).double()
+    twin.load_state_dict(layer.state_dict())
+    x = torch.randn(2, 3, *SPATIAL[rank], dtype=torch.bfloat16)
+    out = layer(x)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(
+        out.double(), twin(ref_concat(x.double(), True)), atol=0.1, rtol=0.05
+    )
+    out.float().sum().backward()
+    assert layer.weight.grad.dtype == torch.bfloat16
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32])
+def test_cuda(dtype: torch.dtype) -> None:
+    torch.manual_seed(0)
+    layer = CoordConv2d(3, 4, 3, padding=1, padding_mode="reflect", with_r=True)
+    twin = nn.Conv2d(6, 4, 3, padding=1, padding_mode="reflect")
+    twin.load_state_dict(layer.state_dict())
+    x = torch.randn(2, 3, 5, 7)
+    out = layer.to("cuda", dtype)(x.to("cuda", dtype))
+    assert out.dtype == dtype and out.device.type == "cuda"
+    torch.testing.assert_close(out.cpu().float(), twin(ref_concat(x, True)), atol=1e-2, rtol=1e-2)
+
+
+# ---------------------------------------------------------------- coordconvify
+
+
+def check_converted(original: nn.Module, converted: nn.Module, x: torch.Tensor) -> None:
+    original.eval()
+    converted.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(converted(x), original(x), atol=1e-5, rtol=1e-5)
+
+
+def test_coordconvify_resnet18() -> None:
+    tv = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    model = tv.models.resnet18(weights=None).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    n_convs = sum(type(m) is nn.Conv2d for m in model.modules())
+    first = coordconvify(model)
+    every = coordconvify(model, where="all", with_r=True)
+
+    assert type(model.conv1) is nn.Conv2d  # the original is untouched
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert isinstance(first.conv1, CoordConv2d) and first.conv1.weight.shape == (64, 5, 7, 7)
+    assert (first.conv1.stride, first.conv1.padding, first.conv1.bias) == ((2, 2), (3, 3), None)
+    assert torch.equal(first.conv1.weight[:, :3], model.conv1.weight)
+    assert not first.conv1.weight[:, 3:].any()
+    assert sum(isinstance(m, CoordConv2d) for m in first.modules()) == 1
+    assert not [m for m in every.modules() if type(m) is nn.Conv2d]
+    assert sum(isinstance(m, CoordConv2d) for m in every.modules()) == n_convs == 20
+    assert not every.layer2[0].downsample[0].weight[:, 64:].any()
+
+    x = torch.randn(2, 3, 32, 40)
+    check_converted(model, first, x)
+    check_converted(model, every, x)
+
+
+def test_coordconvify_nature_cnn() -> None:
+    gym = pytest.importorskip("gymnasium")
+    layers = pytest.importorskip("stable_baselines3.common.torch_layers")
+    import numpy as np
+
+    torch.manual_seed(0)
+    space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    model = layers.NatureCNN(space, features_dim=32)
+    first = coordconvify(model, with_r=True)
+    every = coordconvify(model, where="all")
+    assert type(model.cnn[0]) is nn.Conv2d
+    assert isinstance(first.cnn[0], CoordConv2d) and type(first.cnn[2]) is nn.Conv2d
+    assert first.cnn[0].weight.shape == (32, 7, 8, 8) and first.cnn[0].stride == (4, 4)
+    assert [type(every.cnn[i]) for i in (0, 2, 4)] == [CoordConv2d] * 3
+    x = torch.rand(3, 4, 84, 84)
+    check_converted(model, first, x)
+    check_converted(model, every, x)
+
+
+def test_coordconvify_trains_coordinate_weights() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 2, 3)).train()
+    conv = coordconvify(model)
+    assert conv[0].training
+    conv(torch.randn(2, 1, 8, 8)).square().sum().backward()
+    assert conv[0].weight.grad[:, 1:].abs().sum() > 0
+
+
+def test_coordconvify_skips_grouped_and_subclasses() -> None:
+    model = nn.Sequential(
+        CoordConv2d(2, 4, 3), nn.Conv2d(4, 4, 3, groups=2), nn.Conv2d(4, 4, 3), nn.Conv2d(4, 4, 1)
+    )
+    first = coordconvify(model)
+    assert [type(m) for m in first] == [CoordConv2d, nn.Conv2d, CoordConv2d, nn.Conv2d]
+    assert first[0] is not model[0]  # still a copy
+    every = coordconvify(model, where="all")
+    assert [type(m) for m in every] == [CoordConv2d, nn.Conv2d, CoordConv2d, CoordConv2d]
+    check_converted(model, every, torch.randn(2, 2, 9, 9))
+
+
+def test_coordconvify_shared_and_bare_conv() -> None:
+    conv = nn.Conv2d(3, 3, 3, padding=1, padding_mode="circular")
+    model = nn.Sequential(conv, nn.ReLU(), conv)
+    out = coordconvify(model)
+    assert isinstance(out[0], CoordConv2d) and out[2] is out[0]
+    check_converted(model, out, torch.randn(2, 3, 6, 6))
+    bare = coordconvify(conv)
+    assert isinstance(bare, CoordConv2d) and bare.padding_mode == "circular"
+    check_converted(conv, bare, torch.randn(2, 3, 6, 6))
+
+
+def test_coordconvify_keeps_dtype() -> None:
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, bias=False)).double()
+    out = coordconvify(model)
+    assert out[0].weight.dtype == torch.float64 and out[0].bias is None
+    check_converted(model, out, torch.randn(2, 2, 5, 5, dtype=torch.float64))
+
+
+@pytest.mark.parametrize(
+    ("model", "where", "match"),
+    [
+        (nn.Conv2d(1, 1, 1), "last", r"where must be 'first' or 'all', got 'last'"),
+        (nn.Sequential(nn.Linear(2, 2), CoordConv2d(1, 1, 1)), "first", "found no nn.Conv2d"),
+        (nn.Conv2d(4, 4, 3, groups=2), "first", r"only grouped nn.Conv2d layers \(groups > 1\)"),
+        (nn.Conv2d(4, 4, 3, groups=4), "all", "only grouped"),
+    ],
+)
+def test_coordconvify_errors(model: nn.Module, where: str, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        coordconvify(model, where=where)
