@@ -14,8 +14,9 @@ import json
 import math
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from cc_bench.errors import UserError
 
@@ -102,6 +103,10 @@ class BenchConfig:
     device: str = "auto"
     """Where to train: `auto` (CUDA if present, else CPU), `cpu`, `cuda` or `cuda:N`."""
 
+    # Per-conv defaults: a field listed here and left at 0 takes the value for the config's
+    # conv (the deconv baseline and the CoordConv model want different budgets and rates).
+    conv_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
@@ -121,6 +126,10 @@ class BenchConfig:
             raise UserError(
                 f"invalid device={self.device!r}: must be auto, cpu, cuda, cuda:N or mps"
             )
+        # Resolved here, so config.json and the run id record the value used.
+        for name, value in self.conv_defaults.get(self.conv, {}).items():
+            if getattr(self, name) == 0:
+                object.__setattr__(self, name, value)
 
 
 def config_to_dict(cfg: BenchConfig) -> dict[str, Any]:
@@ -145,19 +154,25 @@ def config_from_dict(cls: type[BenchConfig], values: dict[str, Any]) -> BenchCon
     return cls(**fixed)
 
 
-def _digest(benchmark: str, cfg: BenchConfig, leave_out: frozenset[str]) -> str:
-    values = {k: v for k, v in config_to_dict(cfg).items() if k not in leave_out}
-    text = json.dumps({"benchmark": benchmark, "config": values}, sort_keys=True)
-    return hashlib.sha1(text.encode()).hexdigest()[:8]
-
-
 def run_id(benchmark: str, cfg: BenchConfig) -> str:
     """A run's id: readable conv and seed, and a hash of the benchmark and the rest of its config."""
+    values = {k: v for k, v in config_to_dict(cfg).items() if k not in NON_IDENTITY_FIELDS}
+    text = json.dumps({"benchmark": benchmark, "config": values}, sort_keys=True)
     conv = cfg.conv + ("_r" if cfg.with_r and cfg.conv == "coordconv" else "")
-    return f"{conv}_seed{cfg.seed}_{_digest(benchmark, cfg, NON_IDENTITY_FIELDS)}"
+    return f"{conv}_seed{cfg.seed}_{hashlib.sha1(text.encode()).hexdigest()[:8]}"
 
 
 def group_name(benchmark: str, cfg: BenchConfig) -> str:
-    """The group of runs that differ only in conv and seed: the benchmark and a hash of the rest."""
-    leave_out = NON_IDENTITY_FIELDS | {"conv", "seed"}
-    return f"{benchmark}-{_digest(benchmark, cfg, leave_out)}"
+    """The group of runs that differ only in conv and seed: the benchmark and a hash of the rest.
+
+    A field at its per-conv default counts as "default", so the conv and CoordConv runs of
+    one command line fall in one group although their resolved budgets differ.
+    """
+    own_defaults = cfg.conv_defaults.get(cfg.conv, {})
+    values = {
+        k: "default" if k in own_defaults and v == own_defaults[k] else v
+        for k, v in config_to_dict(cfg).items()
+        if k not in NON_IDENTITY_FIELDS | {"conv", "seed"}
+    }
+    text = json.dumps({"benchmark": benchmark, "config": values}, sort_keys=True)
+    return f"{benchmark}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -135,8 +135,15 @@ def _coord_channels(in_channels: int, rank: int, with_r: bool, groups: int) -> i
     return n_coords
 
 
+_Conv = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]  # (input, weight, bias) -> output
+
+
 class _CoordConvNd:
-    """Forward pass shared by the CoordConv classes (a mixin over nn.ConvNd)."""
+    """Forward pass shared by the CoordConv classes (a mixin over nn.ConvNd).
+
+    As in torch, the attribute ``in_channels`` counts the weight's input channels
+    (data and coordinates); ``in_channels_data`` is the constructor's argument.
+    """
 
     rank: int
     with_r: bool
@@ -149,7 +156,7 @@ class _CoordConvNd:
         self.in_channels_data = in_channels
         self.n_coords = self.rank + int(with_r)
 
-    def _coords_forward(self, x: Tensor, conv, **kwargs) -> Tensor:
+    def _coords_forward(self, x: Tensor, conv: _Conv) -> Tensor:
         _check_rank(x, self.rank, type(self).__name__)
         if x.shape[1] != self.in_channels_data:
             raise ValueError(
@@ -159,12 +166,12 @@ class _CoordConvNd:
         grid = coord_grid(x.shape[2:], self.with_r, x.device, x.dtype)  # (1, n, *spatial)
         if self.groups > 1:  # the naive form: the coordinates join the last group
             xc = torch.cat([x, grid.expand(x.shape[0], *grid.shape[1:])], dim=1)
-            return conv(xc, self.weight, self.bias, **kwargs)
+            return conv(xc, self.weight, self.bias)
         w_x, w_c = self.weight.split([self.in_channels_data, self.n_coords], self._split_dim)
-        out = conv(x, w_x, None, **kwargs)  # (B, out, *spatial_out)
+        out = conv(x, w_x, None)  # (B, out, *spatial_out)
         # Bias folded into the response: one broadcast add over the batch, done in place
         # (no convolution needs its own output for backward).
-        return out.add_(conv(grid, w_c, self.bias, **kwargs))  # + (1, out, *spatial_out)
+        return out.add_(conv(grid, w_c, self.bias))  # + (1, out, *spatial_out)
 
     def extra_repr(self) -> str:
         # Show the constructor's in_channels (data only), so the repr rebuilds the layer.
@@ -199,19 +206,8 @@ class CoordConv1d(_CoordConvNd, nn.Conv1d):
         with_r: bool = False,
     ) -> None:
         n = _coord_channels(in_channels, self.rank, with_r, groups)
-        super().__init__(
-            in_channels + n,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            groups,
-            bias,
-            padding_mode,
-            device,
-            dtype,
-        )
+        rest = (stride, padding, dilation, groups, bias, padding_mode, device, dtype)
+        super().__init__(in_channels + n, out_channels, kernel_size, *rest)
         self._init_coords(in_channels, with_r)
 
     def forward(self, input: Tensor) -> Tensor:
@@ -247,19 +243,8 @@ class CoordConv2d(_CoordConvNd, nn.Conv2d):
         with_r: bool = False,
     ) -> None:
         n = _coord_channels(in_channels, self.rank, with_r, groups)
-        super().__init__(
-            in_channels + n,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            groups,
-            bias,
-            padding_mode,
-            device,
-            dtype,
-        )
+        rest = (stride, padding, dilation, groups, bias, padding_mode, device, dtype)
+        super().__init__(in_channels + n, out_channels, kernel_size, *rest)
         self._init_coords(in_channels, with_r)
 
     def forward(self, input: Tensor) -> Tensor:
@@ -293,19 +278,8 @@ class CoordConv3d(_CoordConvNd, nn.Conv3d):
         with_r: bool = False,
     ) -> None:
         n = _coord_channels(in_channels, self.rank, with_r, groups)
-        super().__init__(
-            in_channels + n,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            groups,
-            bias,
-            padding_mode,
-            device,
-            dtype,
-        )
+        rest = (stride, padding, dilation, groups, bias, padding_mode, device, dtype)
+        super().__init__(in_channels + n, out_channels, kernel_size, *rest)
         self._init_coords(in_channels, with_r)
 
     def forward(self, input: Tensor) -> Tensor:
@@ -341,20 +315,8 @@ class CoordConvTranspose2d(_CoordConvNd, nn.ConvTranspose2d):
         with_r: bool = False,
     ) -> None:
         n = _coord_channels(in_channels, self.rank, with_r, groups)
-        super().__init__(
-            in_channels + n,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            output_padding,
-            groups,
-            bias,
-            dilation,
-            padding_mode,
-            device,
-            dtype,
-        )
+        rest = (stride, padding, output_padding, groups, bias, dilation, padding_mode, device)
+        super().__init__(in_channels + n, out_channels, kernel_size, *rest, dtype)
         self._init_coords(in_channels, with_r)
 
     def forward(self, input: Tensor, output_size: Sequence[int] | None = None) -> Tensor:

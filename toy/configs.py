@@ -34,17 +34,14 @@ class ClassificationConfig(BenchConfig):
     max_train_examples: int = bounded(0, ge=0)
     """Train on only the first N examples of the training split (0: all); for quick smoke runs."""
 
+    conv_defaults = {
+        "coordconv": {"epochs": 12, "batch_size": 32, "lr": 0.005},
+        "conv": {"epochs": 40, "batch_size": 32, "lr": 0.002},
+    }
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.widths or min(self.widths) < 1:
-            raise UserError(f"invalid widths={self.widths!r}: must be one or more positive integers")
-        # 0 means "the model's default": resolved here so config.json and the run id record it.
-        for name, value in CLASSIFICATION_DEFAULTS[self.conv].items():
-            if getattr(self, name) == 0:
-                object.__setattr__(self, name, value)
-
-
-CLASSIFICATION_DEFAULTS = {
-    "coordconv": {"epochs": 12, "batch_size": 32, "lr": 0.005},
-    "conv": {"epochs": 40, "batch_size": 32, "lr": 0.002},
-}
+            raise UserError(
+                f"invalid widths={self.widths!r}: must be one or more positive integers"
+            )

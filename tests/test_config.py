@@ -1,0 +1,100 @@
+"""Configs, run ids and the registry."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+
+from cc_bench.config import BenchConfig, config_from_dict, config_to_dict, group_name, run_id
+from cc_bench.errors import UserError
+from cc_bench.registry import get_benchmark, list_benchmarks, register_benchmark
+from cc_bench.toy.configs import ClassificationConfig
+
+CLASSIFICATION_DEFAULTS = ClassificationConfig.conv_defaults
+
+
+@pytest.mark.parametrize("bench", list_benchmarks(), ids=lambda b: b.name)
+def test_every_registered_config_documents_every_field(bench) -> None:
+    import tyro._docstrings as docstrings  # the same lookup `--help` uses
+
+    for field in dataclasses.fields(bench.config_cls):
+        doc = docstrings.get_field_docstring(bench.config_cls, field.name, ())
+        assert doc, f"{bench.name}: field {field.name} has no docstring"
+    cfg = bench.config_cls()
+    assert dataclasses.is_dataclass(cfg) and bench.config_cls.__dataclass_params__.frozen
+    assert {"conv", "with_r", "seed", "device"} <= {f.name for f in dataclasses.fields(cfg)}
+
+
+def test_zero_means_the_models_default_and_is_recorded() -> None:
+    cfg = ClassificationConfig(conv="conv")
+    assert cfg.epochs == CLASSIFICATION_DEFAULTS["conv"]["epochs"]
+    explicit = ClassificationConfig(conv="conv", epochs=CLASSIFICATION_DEFAULTS["conv"]["epochs"])
+    assert run_id("toy.classification", cfg) == run_id("toy.classification", explicit)
+
+
+def test_run_id_is_stable_readable_and_ignores_device() -> None:
+    cfg = ClassificationConfig(seed=3)
+    rid = run_id("toy.classification", cfg)
+    assert rid.startswith("coordconv_seed3_") and len(rid.rsplit("_", 1)[1]) == 8
+    # the same config built another way, in another process, gets the same id
+    code = (
+        "from cc_bench.config import run_id; from cc_bench.toy.configs import ClassificationConfig;"
+        "print(run_id('toy.classification', ClassificationConfig(seed=3, device='cpu')))"
+    )
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert other.stdout.strip() == rid
+    assert run_id("toy.classification", ClassificationConfig(seed=3, lr=0.01)) != rid
+    assert run_id("toy.other", cfg) != rid
+
+
+def test_group_ignores_conv_and_seed_only() -> None:
+    a = ClassificationConfig(conv="conv", seed=0, epochs=5)
+    b = ClassificationConfig(conv="coordconv", seed=4, epochs=5)
+    c = ClassificationConfig(conv="coordconv", seed=4, epochs=6)
+    assert group_name("toy.classification", a) == group_name("toy.classification", b)
+    assert group_name("toy.classification", a) != group_name("toy.classification", c)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"epochs": -1}, "invalid epochs=-1: must be >= 0"),
+        ({"epochs": 2.5}, "invalid epochs=2.5: must be an integer"),
+        ({"epochs": True}, "invalid epochs=True: must be an integer"),
+        ({"lr": float("nan")}, "invalid lr=nan: must be >= 0.0"),
+        ({"conv": "coord"}, "invalid conv='coord': must be one of 'conv', 'coordconv'"),
+        ({"split": "left"}, "must be one of 'uniform', 'quadrant'"),
+        ({"test_fraction": 0.0}, "invalid test_fraction=0.0: must be > 0.0"),
+        ({"deconv_kernel": 5}, "invalid deconv_kernel=5: must be <= 4"),
+        ({"widths": (4, "8")}, "invalid widths=(4, '8')"),
+        ({"device": "gpu"}, "invalid device='gpu'"),
+    ],
+)
+def test_bad_values_name_the_field_and_what_is_allowed(kwargs, message) -> None:
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        ClassificationConfig(**kwargs)
+
+
+def test_config_round_trips_through_json() -> None:
+    cfg = ClassificationConfig(split="quadrant", widths=(8, 8), seed=2)
+    assert config_from_dict(ClassificationConfig, config_to_dict(cfg)) == cfg
+    with pytest.raises(UserError, match="has no field epoch"):
+        config_from_dict(ClassificationConfig, {"epoch": 3})
+
+
+def test_registry_rejects_duplicates_and_suggests_close_names() -> None:
+    with pytest.raises(ValueError, match="already registered"):
+        register_benchmark("toy.classification", ClassificationConfig, "x:y", "dup")
+    with pytest.raises(TypeError, match="BenchConfig"):
+        register_benchmark("toy.new", dict, "x:y", "not a config")  # type: ignore[arg-type]
+    with pytest.raises(UserError, match="did you mean 'toy.classification'"):
+        get_benchmark("toy.classifcation")
+    assert get_benchmark("toy.classification").load_run().__name__ == "run"
+
+
+def test_base_config_defaults() -> None:
+    cfg = BenchConfig()
+    assert (cfg.conv, cfg.with_r, cfg.seed, cfg.device) == ("coordconv", False, 0, "auto")

@@ -1,0 +1,181 @@
+"""The Tracker: local files, checkpoints, and the real W&B client in offline mode."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY, cc_bench, run_folder
+from wandb.proto import wandb_internal_pb2
+
+from cc_bench.errors import NonFiniteLossError
+from cc_bench.tracking import Tracker, wandb_mode
+
+
+def read_wandb_records(path: Path) -> list[wandb_internal_pb2.Record]:
+    """Decode a `.wandb` transaction log: a 7-byte header, then LevelDB-style log records."""
+    data = path.read_bytes()
+    assert data[:4] == b":W&B"
+    block, pos, buf, records = 32768, 7, b"", []
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        length, kind = int.from_bytes(data[pos + 4 : pos + 6], "little"), data[pos + 6]
+        if left < 7 or (length == 0 and kind == 0):  # block trailer or padding
+            pos += left
+            continue
+        buf += data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):  # a full record, or the last piece of one
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(buf)
+            records.append(record)
+            buf = b""
+    return records
+
+
+def test_offline_wandb_run_holds_config_and_metrics(runs_dir: Path) -> None:
+    proc = cc_bench(
+        "run",
+        "toy.classification",
+        *TINY,
+        "--runs-dir",
+        str(runs_dir),
+        "--wandb-project",
+        "cc-bench-tests",
+        env={"WANDB_MODE": "offline"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    folder = run_folder(proc.stdout)
+    config = json.loads((folder / "config.json").read_text())
+    files = list((folder / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(files) == 1
+    records = read_wandb_records(files[0])
+    runs = [r.run for r in records if r.WhichOneof("record_type") == "run"]
+    assert runs[0].run_id == config["wandb_id"]
+    assert runs[0].project == "cc-bench-tests"
+    assert runs[0].run_group.startswith("toy.classification-")
+    assert runs[0].display_name == "toy.classification-coordconv-seed0"
+    assert {"toy.classification", "coordconv", "adhoc"} <= set(runs[0].tags)
+    wandb_config = {item.key: json.loads(item.value_json) for item in runs[0].config.update}
+    assert wandb_config["epochs"] == 2 and wandb_config["benchmark"] == "toy.classification"
+    assert wandb_config["run_id"] == folder.name
+    history = [
+        {
+            item.key or "/".join(item.nested_key): json.loads(item.value_json)
+            for item in r.history.item
+        }
+        for r in records
+        if r.WhichOneof("record_type") == "history"
+    ]
+    logged = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in history if "test/acc" in h] == [1, 2]
+    for ours, theirs in zip(logged, [h for h in history if "test/acc" in h], strict=True):
+        assert theirs["test/acc"] == pytest.approx(ours["test/acc"])
+
+
+def test_wandb_that_fails_to_start_warns_once_and_the_run_goes_on(tmp_path, capsys) -> None:
+    tracker = Tracker(tmp_path, wandb_mode="offline", wandb_init={"id": "bad/id"})
+    tracker.log({"train/loss": 1.0}, step=1)
+    tracker.finish({"status": "finished", "metrics": {"x": 1}})
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("warning: W&B failed to start")
+    assert json.loads((tmp_path / "summary.json").read_text())["metrics"] == {"x": 1}
+    assert json.loads((tmp_path / "metrics.jsonl").read_text())["train/loss"] == 1.0
+
+
+def test_wandb_that_fails_to_log_warns_once_and_the_run_goes_on(tmp_path, capsys) -> None:
+    tracker = Tracker(
+        tmp_path, wandb_mode="offline", wandb_init={"project": "cc-bench-tests", "id": "t-log"}
+    )
+    assert tracker.wandb_run is not None
+    tracker.wandb_run.finish()  # from now on W&B refuses every log call
+    for step in (1, 2, 3):
+        tracker.log({"train/loss": float(step)}, step=step)
+    tracker.finish({"status": "finished", "metrics": {}})
+    warnings = [x for x in capsys.readouterr().err.splitlines() if x.startswith("warning: W&B")]
+    assert len(warnings) == 1 and "failed to log" in warnings[0]
+    steps = [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("env", "no_wandb", "expected"),
+    [
+        ({"WANDB_MODE": "disabled"}, False, "disabled"),
+        ({"WANDB_MODE": "offline", "WANDB_API_KEY": "x" * 40}, False, "offline"),
+        ({"WANDB_API_KEY": "x" * 40}, False, "online"),
+        ({"WANDB_API_KEY": "x" * 40}, True, "disabled"),
+        ({}, False, "offline"),
+    ],
+)
+def test_wandb_mode(monkeypatch, tmp_path, env, no_wandb, expected) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
+    monkeypatch.setenv("NETRC", str(tmp_path / "none"))
+    for key in ("WANDB_MODE", "WANDB_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert wandb_mode(no_wandb) == expected
+
+
+def test_logged_in_through_netrc_means_online(monkeypatch, tmp_path) -> None:
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine api.wandb.ai\n  login user\n  password " + "k" * 40 + "\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    assert wandb_mode() == "online"
+
+
+def test_checkpoint_round_trip_and_restore_drops_later_metrics(tmp_path) -> None:
+    tracker = Tracker(tmp_path)
+    for step in (1, 2, 3):
+        tracker.log({"test/acc": step / 10}, step=step)
+        if step == 2:
+            tracker.save_checkpoint({"w": torch.arange(3.0), "epoch": 2}, step=2)
+    tracker.close()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+    again = Tracker(tmp_path)
+    assert again.restore() == 2
+    assert again.resume_step == 2 and again.resume_state["epoch"] == 2
+    assert torch.equal(again.resume_state["w"], torch.arange(3.0))
+    assert again.elapsed_s > 0
+    steps = [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2]
+
+
+def test_restore_without_checkpoint_starts_clean(tmp_path) -> None:
+    (tmp_path / "metrics.jsonl").write_text(json.dumps({"step": 1, "train/loss": 2.0}) + "\n")
+    tracker = Tracker(tmp_path)
+    assert tracker.restore() is None and tracker.resume_state is None
+    assert (tmp_path / "metrics.jsonl").read_text() == ""
+
+
+def test_nan_loss_raises_with_name_and_step_after_recording_it(tmp_path) -> None:
+    tracker = Tracker(tmp_path)
+    tracker.log({"train/loss": 0.5, "test/acc": float("nan")}, step=1)  # a NaN accuracy is fine
+    with pytest.raises(NonFiniteLossError, match=r"train/loss became nan at step 7"):
+        tracker.log({"train/loss": float("nan")}, step=7)
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_checkpoint_due_after_interval(tmp_path) -> None:
+    tracker = Tracker(tmp_path, checkpoint_interval_s=0.0)
+    assert tracker.checkpoint_due()
+    assert not Tracker(tmp_path, checkpoint_interval_s=60.0).checkpoint_due()
+
+
+def test_log_image_writes_a_png(tmp_path) -> None:
+    from PIL import Image
+
+    tracker = Tracker(tmp_path)
+    image = (np.arange(12 * 16 * 3) % 255).astype(np.uint8).reshape(12, 16, 3)
+    path = tracker.log_image("test/predictions", image, step=5)
+    assert path == tmp_path / "media" / "test_predictions_5.png"
+    assert np.array_equal(np.asarray(Image.open(path)), image)
