@@ -7,12 +7,13 @@ convolution), ``naive`` is ``AddCoords`` then ``nn.Conv2d(c + 2, ...)``, and
 inside every repeat so that load from other processes hits all three alike; each
 time is the median over repeats of one forward + backward pass.
 
-    python benchmarks/layers.py [--device cpu|cuda|all] [--repeats N]
+    python benchmarks/layers.py [--device cpu|cuda|all] [--repeats N] [--threads N]
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import math
 import platform
 import statistics
@@ -74,6 +75,23 @@ def machine(device: torch.device) -> str:
     return f"{device.type}: {proc}, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
+def keep_freed_memory() -> bool:
+    """Stop glibc from giving big freed blocks back to the OS (True if it could).
+
+    By default every multi-MB tensor is a fresh mmap whose pages fault in again on
+    every step; on a virtual machine that can cost more than the convolution itself
+    and drowns the differences measured here. Long training runs avoid it the same
+    way (MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_, or jemalloc, tcmalloc).
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold, int_max = -1, -3, 2**31 - 1
+    mmap_ok = libc.mallopt(m_mmap_threshold, 1 << 30) or libc.mallopt(m_mmap_threshold, 1 << 25)
+    return bool(mmap_ok and libc.mallopt(m_trim_threshold, int_max))
+
+
 def make_step(
     shape: Shape, variant: str, device: torch.device
 ) -> tuple[Callable[[], None], Callable[[], None]]:
@@ -110,7 +128,7 @@ def time_shape(shape: Shape, device: torch.device, repeats: int) -> dict[str, fl
     """Median milliseconds of one forward + backward pass per variant, interleaved."""
     variants = ("conv", "naive", "coordconv")
     steps = {v: make_step(shape, v, device) for v in variants}
-    for step, sync in steps.values():  # warm-up, and find how many steps make ~10 ms
+    for step, sync in steps.values():  # warm-up, and find how many steps make ~20 ms
         for _ in range(3):
             step()
         sync()
@@ -118,7 +136,7 @@ def time_shape(shape: Shape, device: torch.device, repeats: int) -> dict[str, fl
     t0 = time.perf_counter()
     step()
     sync()
-    inner = max(1, math.ceil(0.01 / (time.perf_counter() - t0)))
+    inner = max(1, math.ceil(0.02 / (time.perf_counter() - t0)))
     samples: dict[str, list[float]] = {v: [] for v in variants}
     for r in range(repeats):
         # Rotate the order too, so no variant always runs right after another.
@@ -133,9 +151,9 @@ def time_shape(shape: Shape, device: torch.device, repeats: int) -> dict[str, fl
     return {v: statistics.median(s) for v, s in samples.items()}
 
 
-def run(device: torch.device, repeats: int) -> None:
+def run(device: torch.device, repeats: int, note: str) -> None:
     """Print the table for one device and the geometric means of the ratios."""
-    print(machine(device))
+    print(f"{machine(device)}, {note}")
     header = (
         f"| {'shape':<52} | conv ms | naive ms | coordconv ms | coordconv/conv | naive/coordconv |"
     )
@@ -165,18 +183,29 @@ def main() -> None:
     """Parse the command line and run the benchmark on the chosen devices."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", choices=("cpu", "cuda", "all"), default="all")
-    parser.add_argument("--repeats", type=int, default=15, help="timed repeats per shape")
+    parser.add_argument("--repeats", type=int, default=40, help="timed repeats per shape")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch's default)")
+    parser.add_argument(
+        "--system-malloc", action="store_true", help="leave glibc malloc's settings alone"
+    )
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available")
-    devices = ["cpu"] if args.device == "cpu" else []
-    if args.device in ("cuda", "all") and torch.cuda.is_available():
-        devices.append("cuda")
-    if args.device == "all":
-        devices.insert(0, "cpu")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    malloc = (
+        "system malloc"
+        if args.system_malloc or not keep_freed_memory()
+        else "malloc keeps freed memory"
+    )
+    devices = {
+        "cpu": ["cpu"],
+        "cuda": ["cuda"],
+        "all": ["cpu"] + ["cuda"] * torch.cuda.is_available(),
+    }
     torch.manual_seed(0)
-    for d in devices:
-        run(torch.device(d), args.repeats)
+    for d in devices[args.device]:
+        run(torch.device(d), args.repeats, malloc)
 
 
 if __name__ == "__main__":

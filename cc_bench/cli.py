@@ -11,7 +11,6 @@ import contextlib
 import io
 import json
 import os
-import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -26,6 +25,9 @@ CoordConv against plain convolution, domain by domain.
 commands:
   list                 list the benchmarks, one line each
   run BENCH [OPTIONS]  run one benchmark (`cc-bench run BENCH --help` lists its fields)
+  launch SUITE         run a suite of runs here or on Slurm (`cc-bench launch --list`)
+  status RUNS_DIR      what is done, running, failed or unfinished in a runs folder
+  report RUNS_DIR      compare conv with CoordConv over a folder of runs (or --wandb PROJECT)
 """
 
 _RUN_USAGE = """\
@@ -44,13 +46,18 @@ run options:
 """
 
 
-class _ArgumentParser(argparse.ArgumentParser):
+COMMANDS = ("list", "run", "launch", "status", "report")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that raises UserError (one line, exit 2) instead of printing usage."""
+
     def error(self, message: str) -> NoReturn:
         raise UserError(message)
 
 
 def _run_options() -> argparse.ArgumentParser:
-    parser = _ArgumentParser(prog="cc-bench run", add_help=False, allow_abbrev=False)
+    parser = ArgumentParser(prog="cc-bench run", add_help=False, allow_abbrev=False)
     parser.add_argument("--runs-dir", default="runs")
     parser.add_argument("--no-wandb", action="store_true")
     parser.add_argument("--fresh", action="store_true")
@@ -164,13 +171,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_list()
         if command == "run":
             return _cmd_run(rest)
-        raise UserError(f"unknown command {command!r}; commands: list, run")
+        if command == "launch":
+            from cc_bench.launch import main_launch
+
+            return main_launch(rest)
+        if command == "status":
+            from cc_bench.launch import main_status
+
+            return main_status(rest)
+        if command == "report":
+            from cc_bench.report import main as report_main
+
+            return report_main(rest)
+        raise UserError(f"unknown command {command!r}; commands: {', '.join(COMMANDS)}")
     except UserError as exc:
         print(f"cc-bench: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("cc-bench: interrupted; the same command resumes the run", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def _cached_grid(
         # float64 grids are computed in float64; everything else in float32, then cast.
         work = torch.promote_types(dtype, torch.float32)
         axes = [
-            torch.arange(n, device=device, dtype=work) * (2.0 / (n - 1)) - 1.0
+            torch.arange(n, device=device, dtype=work) * 2.0 / (n - 1) - 1.0
             if n > 1
             else torch.zeros(1, device=device, dtype=work)
             for n in shape

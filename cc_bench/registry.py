@@ -61,20 +61,21 @@ def register_benchmark(
     return bench
 
 
-def _load_domains() -> None:
+def load_domains() -> None:
+    """Import every domain package, so their benchmarks and suites are registered."""
     for module in _DOMAINS:
         importlib.import_module(module)
 
 
 def list_benchmarks() -> list[Benchmark]:
     """Every registered benchmark, sorted by name."""
-    _load_domains()
+    load_domains()
     return [_REGISTRY[name] for name in sorted(_REGISTRY)]
 
 
 def get_benchmark(name: str) -> Benchmark:
     """The benchmark called `name`; an unknown name raises a UserError listing what exists."""
-    _load_domains()
+    load_domains()
     if name in _REGISTRY:
         return _REGISTRY[name]
     close = difflib.get_close_matches(name, _REGISTRY, n=1, cutoff=0.5)

@@ -9,7 +9,6 @@ old folder aside into `.superseded/` (never deleting it) and starts over.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import subprocess
@@ -24,6 +23,7 @@ from typing import Any, TextIO
 from cc_bench.config import BenchConfig, config_to_dict, group_name, run_id
 from cc_bench.errors import NonFiniteLossError, UserError
 from cc_bench.registry import Benchmark, get_benchmark
+from cc_bench.rundir import read_json
 from cc_bench.tracking import Tracker, wandb_mode, write_json_atomic
 
 DEFAULT_PROJECT = "cc-bench"
@@ -43,14 +43,6 @@ class RunResult:
 def run_dir_for(runs_dir: Path, suite: str, benchmark: str, cfg: BenchConfig) -> Path:
     """The folder a run of `benchmark` with `cfg` owns."""
     return Path(runs_dir) / suite / benchmark / run_id(benchmark, cfg)
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON file's content, or None if it is missing or unreadable."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def git_commit() -> str | None:
@@ -112,14 +104,19 @@ class _RunLock:
 
     def __enter__(self) -> _RunLock:
         self._file = self.path.open("a+")
-        try:
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._file.close()
-            raise UserError(
-                f"run {self.path.parent} is being run by another process right now"
-            ) from None
-        return self
+        # A reader (`cc-bench status`, a report) may hold the lock for an instant: retry briefly.
+        deadline = time.monotonic() + 1.0
+        while True:
+            try:
+                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    self._file.close()
+                    raise UserError(
+                        f"run {self.path.parent} is being run by another process right now"
+                    ) from None
+                time.sleep(0.05)
 
     def __exit__(self, *exc: object) -> None:
         fcntl.flock(self._file, fcntl.LOCK_UN)

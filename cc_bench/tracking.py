@@ -244,7 +244,9 @@ class Tracker:
             code = 0 if summary["status"] == "finished" else 1
             self._wandb_call(
                 "write its summary",
-                lambda run: run.summary.update({**metrics, "status": summary["status"]}),
+                lambda run: run.summary.update(
+                    {**metrics, "status": summary["status"], "error": summary.get("error")}
+                ),
             )
             self._wandb_call("finish", lambda run: run.finish(exit_code=code))
             self._wandb = None

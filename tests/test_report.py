@@ -1,0 +1,364 @@
+"""`cc-bench report` on a small real suite: toy.classification runs through the runner.
+
+The suite: a group with 2 seeds of conv and of CoordConv, a failed CoordConv run
+(its test loss turns NaN) and an interrupted conv run (config.json, no summary.json); and a
+group with `test_fraction=0.02` with one seed a side. Every finished run logs one picture.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import io
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cc_bench import report
+from cc_bench.config import group_name
+from cc_bench.runner import execute
+from cc_bench.toy import classification
+from cc_bench.toy.configs import ClassificationConfig
+
+BENCH = "toy.classification"
+SUITE = "t"
+TINY = {"epochs": 2, "max_train_examples": 32, "widths": (4, 4), "deconv_width": 1}
+
+
+def _cfg(conv: str, seed: int, test_fraction: float = 0.01) -> ClassificationConfig:
+    # built afresh (not dataclasses.replace): per-conv defaults resolve at construction
+    return ClassificationConfig(conv=conv, seed=seed, test_fraction=test_fraction, **TINY)
+
+
+def _run(runs_dir: Path, cfg: ClassificationConfig) -> Path:
+    result = execute(BENCH, cfg, runs_dir=runs_dir, suite=SUITE, no_wandb=True, log=io.StringIO())
+    return result.run_dir
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    runs_dir = tmp_path_factory.mktemp("runs")
+    original_run, original_eval = classification.run, classification.evaluate
+
+    def run_with_picture(cfg: ClassificationConfig, tracker: Any) -> dict[str, Any]:
+        metrics = original_run(cfg, tracker)
+        picture = np.full((8, 8, 3), 40 * cfg.seed, dtype=np.uint8)
+        tracker.log_image("samples", picture, step=cfg.epochs)
+        return metrics
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(classification, "run", run_with_picture)
+        finished = [
+            _run(runs_dir, _cfg(conv, seed)) for conv in ("conv", "coordconv") for seed in (0, 1)
+        ]
+        finished += [_run(runs_dir, _cfg(conv, 0, 0.02)) for conv in ("conv", "coordconv")]
+        mp.setattr(classification, "evaluate", lambda *a, **k: (0.0, float("nan")))
+        failed = _run(runs_dir, _cfg("coordconv", 2))
+
+        def interrupt(*args: Any, **kwargs: Any) -> None:
+            raise KeyboardInterrupt
+
+        mp.setattr(classification, "evaluate", interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            _run(runs_dir, _cfg("conv", 2))
+    mp.setattr(classification, "evaluate", original_eval)
+    unfinished = next((runs_dir / SUITE / BENCH).glob("conv_seed2_*"))
+
+    out = runs_dir / "report"
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = report.main([str(runs_dir)])
+    return {
+        "runs_dir": runs_dir,
+        "finished": finished,
+        "failed": failed,
+        "unfinished": unfinished,
+        "out": out,
+        "code": code,
+        "stdout": stdout.getvalue(),
+        "md": (out / "report.md").read_text(),
+        "html": (out / "report.html").read_text(),
+    }
+
+
+def _summary_metric(run_dir: Path, name: str) -> float:
+    return json.loads((run_dir / "summary.json").read_text())["metrics"][name]
+
+
+def _section(md: str, title: str) -> str:
+    """The Markdown of one `## title` section."""
+    return md.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _row(section: str, metric: str) -> list[str]:
+    line = next(x for x in section.splitlines() if x.startswith(f"| {metric} |"))
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+# -- reading runs --------------------------------------------------------------------------
+
+
+def test_load_runs_reads_every_status(suite: dict[str, Any]) -> None:
+    records = {r.source: r for r in report.load_runs(suite["runs_dir"])}
+    assert len(records) == 8
+    assert {records[str(d)].status for d in suite["finished"]} == {"finished"}
+    failed = records[str(suite["failed"])]
+    assert failed.status == "failed" and "nan" in failed.error and failed.summary == {}
+    unfinished = records[str(suite["unfinished"])]
+    assert unfinished.status == "unfinished" and unfinished.summary == {}
+    run = records[str(suite["finished"][0])]
+    assert run.summary["test_acc"] == _summary_metric(suite["finished"][0], "test_acc")
+    assert [row["step"] for row in run.history] == [1, 2]
+    assert [p.name for p in run.media] == ["samples_2.png"]
+
+
+def test_a_held_lock_means_running(suite: dict[str, Any]) -> None:
+    run_dir = suite["unfinished"]
+    assert report.read_run_folder(run_dir).status == "unfinished"
+    with (run_dir / ".lock").open("a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert report.read_run_folder(run_dir).status == "running"
+    assert report.read_run_folder(run_dir).status == "unfinished"
+
+
+def test_superseded_runs_are_skipped(tmp_path: Path, suite: dict[str, Any]) -> None:
+    import shutil
+
+    bench_dir = tmp_path / SUITE / BENCH
+    shutil.copytree(suite["finished"][0], bench_dir / suite["finished"][0].name)
+    shutil.copytree(suite["finished"][1], bench_dir / ".superseded" / "old-run")
+    assert len(report.load_runs(tmp_path)) == 1
+
+
+def test_groups_follow_group_name_and_never_mix(suite: dict[str, Any]) -> None:
+    groups = report.group_runs(report.load_runs(suite["runs_dir"]))
+    expected = {
+        group_name(BENCH, _cfg("conv", 0)): 6,  # 4 finished, 1 failed, 1 unfinished
+        group_name(BENCH, _cfg("conv", 0, 0.02)): 2,
+    }
+    assert {g.name: len(g.runs) for g in groups} == expected
+    assert all(g.exact for g in groups)
+    for group in groups:
+        assert len({r.config["test_fraction"] for r in group.runs}) == 1
+
+
+def test_unknown_benchmark_falls_back_to_a_config_hash(suite: dict[str, Any]) -> None:
+    record = report.load_runs(suite["runs_dir"])[0]
+    name, exact = report.group_key("gone.benchmark", record.config)
+    assert name.startswith("gone.benchmark-") and not exact
+    twin = {**record.config, "seed": 99, "conv": "conv", "device": "cuda"}
+    assert report.group_key("gone.benchmark", twin) == (name, False)
+
+
+# -- the report ----------------------------------------------------------------------------
+
+
+def test_main_prints_where_the_report_is(suite: dict[str, Any]) -> None:
+    assert suite["code"] == 0
+    assert f"report: {suite['out'] / 'report.md'}" in suite["stdout"]
+    assert f"report: {suite['out'] / 'report.html'}" in suite["stdout"]
+
+
+def test_group_table_has_means_n_and_the_status_line(suite: dict[str, Any]) -> None:
+    group = group_name(BENCH, _cfg("conv", 0))
+    section = _section(suite["md"], group)
+    assert "4 finished (conv seeds 0, 1; CoordConv seeds 0, 1)" in section
+    assert "1 unfinished (conv seed 2)" in section
+    assert re.search(r"1 failed \(CoordConv seed 2: test/loss became nan at step 1\)", section)
+    row = _row(section, "test_loss")
+    conv_dirs, coord_dirs = suite["finished"][:2], suite["finished"][2:4]
+    conv_mean = np.mean([_summary_metric(d, "test_loss") for d in conv_dirs])
+    coord_mean = np.mean([_summary_metric(d, "test_loss") for d in coord_dirs])
+    # metric | better | conv [CI] | n | CoordConv [CI] | n | diff [CI] | p | verdict
+    assert row[1] == "lower"
+    assert row[2].startswith(f"{conv_mean:.4g} [") and row[3] == "2"
+    assert row[4].startswith(f"{coord_mean:.4g} [") and row[5] == "2"
+    assert row[6].startswith(f"{coord_mean - conv_mean:.4g} [")
+    assert row[8] in ("better", "similar", "worse")
+
+
+def test_one_seed_a_side_has_no_interval(suite: dict[str, Any]) -> None:
+    section = _section(suite["md"], group_name(BENCH, _cfg("conv", 0, 0.02)))
+    row = _row(section, "test_loss")
+    assert "[" not in row[2] and row[3] == "1" and row[7] == "—" and row[8] == "—"
+
+
+def test_aggregate_counts_tasks(suite: dict[str, Any]) -> None:
+    section = _section(suite["md"], "Across tasks")
+    row = _row(section, "test_acc")
+    # metric | better | tasks | IQM conv | IQM CoordConv | better | similar | worse | undecided
+    assert row[1] == "higher" and row[2] == "2"
+    assert sum(int(x) for x in row[5:9]) == 2
+    assert row[8] == "1"  # the second task has one seed a side: undecided
+    assert "| params |" not in section  # no direction, no aggregate
+
+
+def test_pngs_exist_and_open(suite: dict[str, Any]) -> None:
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", suite["md"])
+    assert any(x.startswith("plots/") and x.endswith("_curves.png") for x in links)
+    assert any(x.endswith("_final.png") for x in links)
+    assert "plots/aggregate_iqm.png" in links
+    assert any(x.startswith("media/") and x.endswith("samples_2.png") for x in links)
+    for link in links:
+        with Image.open(suite["out"] / link) as image:
+            image.verify()
+
+
+def test_html_is_self_contained(suite: dict[str, Any]) -> None:
+    page = suite["html"]
+    assert page.count("<table>") == len(re.findall(r"^\|---", suite["md"], flags=re.M))
+    assert "<th>CoordConv mean [95% CI]</th>" in page
+    images = re.findall(r'<img [^>]*src="([^"]+)"', page)
+    assert len(images) == len(re.findall(r"!\[", suite["md"]))
+    assert all(src.startswith("data:image/png;base64,") for src in images)
+    assert 'src="http' not in page and "<link" not in page and "<script" not in page
+
+
+# -- bad input -------------------------------------------------------------------------------
+
+
+def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert report.main(["--help"]) == 0
+    assert "--wandb-report" in capsys.readouterr().out
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    assert report.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cc-bench: error: ") and err.count("\n") == 1, err
+    return err
+
+
+def test_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert "does not exist" in _one_line_error(capsys, [str(tmp_path / "nowhere")])
+    assert "no runs in" in _one_line_error(capsys, [str(tmp_path)])
+    assert "RUNS_DIR or --wandb" in _one_line_error(capsys, [])
+    assert "ENTITY/PROJECT" in _one_line_error(capsys, ["--wandb", "just-a-project"])
+    assert "--filters" in _one_line_error(capsys, ["--wandb", "e/p", "--filters", "{"])
+    assert "unrecognized" in _one_line_error(capsys, [str(tmp_path), "--bogus"])
+
+
+def test_unreachable_wandb_project_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc: no API key
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+    err = _one_line_error(capsys, ["--wandb", "someone/somewhere", "--out", str(tmp_path)])
+    assert "cannot read W&B project someone/somewhere" in err
+
+
+def test_missing_wandb_workspaces_says_pip_install(
+    suite: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "wandb_workspaces.reports.v2", None)  # import fails
+    argv = [str(suite["runs_dir"]), "--wandb-report", "e/p"]
+    assert "pip install wandb-workspaces" in _one_line_error(capsys, argv)
+
+
+# -- W&B: reading runs and the W&B Report --------------------------------------------------
+
+
+class FakeWandbRun:
+    """A W&B public-API run as the Tracker leaves it, made from a local run folder."""
+
+    def __init__(self, run_dir: Path) -> None:
+        meta = json.loads((run_dir / "config.json").read_text())
+        summary = json.loads((run_dir / "summary.json").read_text())
+        history = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        self.id = meta["wandb_id"]
+        self.url = f"https://wandb.ai/e/p/runs/{self.id}"
+        self.state = "finished" if summary["status"] == "finished" else "failed"
+        self.config = {**meta["config"], "benchmark": meta["benchmark"], "run_id": meta["run_id"]}
+        self.config.update(suite=meta["suite"], version=meta["version"], _wandb={})
+        last = {k: v for k, v in history[-1].items() if k not in ("step", "time")}
+        self.summary_metrics = {
+            **summary["metrics"],
+            **last,
+            "status": summary["status"],
+            "_runtime": 3.0,
+        }
+        self._history = [
+            {"_step": i, "step": row["step"], **{k: v for k, v in row.items() if k != "time"}}
+            for i, row in enumerate(history)
+        ]
+
+    def scan_history(self) -> list[dict[str, Any]]:
+        return self._history
+
+    def files(self, pattern: str = "") -> list[Any]:
+        return []
+
+
+class FakeApi:
+    def __init__(self, runs: list[FakeWandbRun]) -> None:
+        self._runs = runs
+
+    def runs(self, path: str, filters: dict[str, Any]) -> list[FakeWandbRun]:
+        return self._runs
+
+
+def test_wandb_runs_read_as_the_local_ones(suite: dict[str, Any]) -> None:
+    dirs = suite["finished"] + [suite["failed"]]
+    records = report.load_wandb_runs("e/p", api=FakeApi([FakeWandbRun(d) for d in dirs]))
+    local = {r.run_id: r for r in report.load_runs(suite["runs_dir"])}
+    for record in records:
+        twin = local[record.run_id]
+        assert record.status == twin.status
+        assert record.summary == twin.summary
+        assert record.config == twin.config
+        assert [(r["step"], r["test/acc"]) for r in record.history] == [
+            (r["step"], r["test/acc"]) for r in twin.history
+        ]
+    local_groups = {g.name for g in report.group_runs(local[r.run_id] for r in records)}
+    assert {g.name for g in report.group_runs(records)} == local_groups
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # wandb-workspaces' pydantic v1 style
+def test_wandb_report_object_is_built_offline(suite: dict[str, Any]) -> None:
+    pytest.importorskip("wandb_workspaces", reason="pip install wandb-workspaces to test this")
+    import wandb_workspaces.reports.v2 as wr
+
+    records = report.load_runs(suite["runs_dir"])
+    built = report.wandb_report(records, "ent/proj", title="t")
+    assert (built.entity, built.project, built.title) == ("ent", "proj", "t")
+    grids = [b for b in built.blocks if isinstance(b, wr.PanelGrid)]
+    groups = report.group_runs(records)
+    assert len(grids) == len(groups)
+    for grid, group in zip(grids, groups, strict=True):
+        (runset,) = grid.runsets
+        assert runset.name == group.name and runset.groupby == ["config.conv"]
+        assert group.name in repr(runset.filters)
+        assert [p.y for p in grid.panels] == [
+            ["train/loss"],
+            ["train/acc"],
+            ["test/loss"],
+            ["test/acc"],
+        ]
+        assert {(p.groupby_aggfunc, p.groupby_rangefunc) for p in grid.panels} == {
+            ("mean", "stddev")
+        }
+    tables = [b.text for b in built.blocks if isinstance(b, wr.MarkdownBlock)]
+    assert any("| test_acc | higher |" in t for t in tables)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_wandb_report_offline_is_built_not_saved(
+    suite: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pytest.importorskip("wandb_workspaces", reason="pip install wandb-workspaces to test this")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    argv = [str(suite["runs_dir"]), "--out", str(tmp_path), "--wandb-report", "e/p"]
+    assert report.main(argv) == 0
+    assert "W&B Report built, not saved: W&B is offline" in capsys.readouterr().out
