@@ -15,15 +15,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cc_bench.envs.not_so_clevr import load_not_so_clevr, split_indices
-from cc_bench.runtime import (
-    conv_layer,
-    resolve_device,
-    restore_rng_state,
-    rng_state,
-    seed_everything,
-)
+from cc_bench.runtime import conv_layer, resolve_device, seed_everything
 from cc_bench.toy.configs import ClassificationConfig
 from cc_bench.toy.models import CoordConvClassifier, DeconvClassifier
+from cc_bench.toy.training import fit
 from cc_bench.tracking import Tracker
 
 
@@ -34,23 +29,18 @@ def build_model(cfg: ClassificationConfig) -> nn.Module:
     return CoordConvClassifier(conv_layer=conv_layer(cfg), widths=cfg.widths)
 
 
-@torch.no_grad()
-def evaluate(
-    model: nn.Module, coords: Tensor, target: Tensor, batch_size: int = 512
-) -> tuple[float, float]:
-    """Accuracy (argmax pixel == target) and mean cross-entropy over a whole split."""
-    model.eval()
-    correct, loss = 0, 0.0
-    for start in range(0, len(target), batch_size):
-        logits = model(coords[start : start + batch_size]).flatten(1)  # (B, 4096)
-        y = target[start : start + batch_size]
-        loss += F.cross_entropy(logits, y, reduction="sum").item()
-        correct += (logits.argmax(1) == y).sum().item()
-    return correct / len(target), loss / len(target)
+def loss_fn(logits: Tensor, target: Tensor) -> Tensor:
+    """Cross-entropy of the softmax over the 4,096 pixels."""
+    return F.cross_entropy(logits.flatten(1), target)  # (B, 4096) vs (B,)
+
+
+def score_fn(logits: Tensor, target: Tensor) -> dict[str, Tensor]:
+    """Accuracy: the argmax pixel is the target pixel."""
+    return {"acc": (logits.flatten(1).argmax(1) == target).float()}
 
 
 def run(cfg: ClassificationConfig, tracker: Tracker) -> dict[str, Any]:
-    """Train, evaluate every epoch, checkpoint every epoch and every 60 s; the final metrics."""
+    """Train and evaluate every epoch; the final metrics."""
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     data = load_not_so_clevr()
@@ -61,79 +51,26 @@ def run(cfg: ClassificationConfig, tracker: Tracker) -> dict[str, Any]:
     target = data.target.to(device)  # (N,) flat pixel index
     model = build_model(cfg).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    n_train = len(train_idx)
-    n_batches = (n_train + cfg.batch_size - 1) // cfg.batch_size
-
-    epoch, batch, order = 0, 0, None
-    running = {"loss": 0.0, "correct": 0, "seen": 0}
-    time_to_perfect: float | None = None
-    state = tracker.resume_state
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        restore_rng_state(state["rng"])
-        epoch, batch, order = state["epoch"], state["batch"], state["order"]
-        running, time_to_perfect = state["running"], state["time_to_perfect_s"]
-
-    def checkpoint() -> None:
-        tracker.save_checkpoint(
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "rng": rng_state(),
-                "epoch": epoch,
-                "batch": batch,
-                "order": order,
-                "running": running,
-                "time_to_perfect_s": time_to_perfect,
-            },
-            step=epoch * n_batches + batch,
-        )
-
-    metrics: dict[str, float] = {}
-    bar = tracker.progress(cfg.epochs, desc=f"toy.classification {cfg.conv}", initial=epoch)
-    while epoch < cfg.epochs:
-        if order is None:
-            order = train_idx[torch.randperm(n_train)]
-        model.train()
-        while batch < n_batches:
-            idx = order[batch * cfg.batch_size : (batch + 1) * cfg.batch_size].to(device)
-            logits = model(coords[idx]).flatten(1)  # (B, 4096)
-            loss = F.cross_entropy(logits, target[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            running["loss"] += loss.item() * len(idx)
-            running["correct"] += (logits.argmax(1) == target[idx]).sum().item()
-            running["seen"] += len(idx)
-            batch += 1
-            if tracker.checkpoint_due() and batch < n_batches:
-                checkpoint()
-        test_acc, test_loss = evaluate(
-            model, coords[test_idx.to(device)], target[test_idx.to(device)]
-        )
-        epoch, batch, order = epoch + 1, 0, None
-        if test_acc == 1.0 and time_to_perfect is None:
-            time_to_perfect = round(tracker.elapsed_s, 3)
-        metrics = {
-            "train/loss": running["loss"] / running["seen"],
-            "train/acc": running["correct"] / running["seen"],
-            "test/loss": test_loss,
-            "test/acc": test_acc,
-        }
-        tracker.log(metrics, step=epoch)
-        running = {"loss": 0.0, "correct": 0, "seen": 0}
-        checkpoint()
-        bar.update(1)
-        bar.set_postfix(test_acc=f"{test_acc:.3f}")
-    bar.close()
-
+    result = fit(
+        model,
+        optimizer,
+        tracker,
+        train=(coords[train_idx], target[train_idx]),
+        test=(coords[test_idx], target[test_idx]),
+        loss_fn=loss_fn,
+        score_fn=score_fn,
+        perfect=lambda m: m["acc"] == 1.0,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        desc=f"toy.classification {cfg.conv} {cfg.split}",
+    )
+    m = result.metrics
     return {
-        "train_acc": metrics["train/acc"],
-        "test_acc": metrics["test/acc"],
-        "train_loss": metrics["train/loss"],
-        "test_loss": metrics["test/loss"],
+        "train_acc": m["train/acc"],
+        "test_acc": m["test/acc"],
+        "train_loss": m["train/loss"],
+        "test_loss": m["test/loss"],
         "params": sum(p.numel() for p in model.parameters()),
         "wall_s": round(tracker.elapsed_s, 3),
-        "time_to_perfect_s": time_to_perfect,
+        "time_to_perfect_s": result.time_to_perfect_s,
     }

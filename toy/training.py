@@ -1,0 +1,141 @@
+"""The supervised training loop the toy tasks share (paper sections 3 and 4).
+
+Minibatch Adam over the training split, the whole test split evaluated after every epoch,
+a checkpoint after every epoch and every 60 s inside one (with the batch order, so a resumed
+run draws exactly the batches the killed one would have), and metrics logged through the
+Tracker: `train/<score>` are running means over the epoch's minibatches, `test/<score>` are
+computed on the whole test split in eval mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from cc_bench.runtime import restore_rng_state, rng_state
+from cc_bench.tracking import Tracker
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+"""(model output, target) -> the mean loss of the batch."""
+ScoreFn = Callable[[Tensor, Tensor], dict[str, Tensor]]
+"""(model output, target) -> per-example scores, each (B,), e.g. {"acc": correct.float()}."""
+
+
+@dataclass
+class Fit:
+    """What the loop ends with: the last epoch's metrics, and when the test set was first perfect."""
+
+    metrics: dict[str, float]
+    time_to_perfect_s: float | None
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    inputs: Tensor,
+    targets: Tensor,
+    loss_fn: LossFn,
+    score_fn: ScoreFn,
+    batch_size: int = 256,
+) -> dict[str, float]:
+    """Mean loss and mean scores over a whole split, in eval mode."""
+    model.eval()
+    totals: dict[str, float] = {}
+    for start in range(0, len(targets), batch_size):
+        out = model(inputs[start : start + batch_size])
+        y = targets[start : start + batch_size]
+        batch = {
+            "loss": loss_fn(out, y) * len(y),
+            **{k: v.sum() for k, v in score_fn(out, y).items()},
+        }
+        for name, value in batch.items():
+            totals[name] = totals.get(name, 0.0) + float(value)
+    return {name: value / len(targets) for name, value in totals.items()}
+
+
+def fit(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    tracker: Tracker,
+    *,
+    train: tuple[Tensor, Tensor],
+    test: tuple[Tensor, Tensor],
+    loss_fn: LossFn,
+    score_fn: ScoreFn,
+    perfect: Callable[[dict[str, float]], bool],
+    epochs: int,
+    batch_size: int,
+    desc: str,
+) -> Fit:
+    """Train `model` for `epochs`, resuming from `tracker.resume_state` if there is one.
+
+    Args:
+        train, test: (inputs, targets) on the model's device.
+        perfect: whether a test evaluation counts as perfect, for `time_to_perfect_s`.
+    """
+    x_train, y_train = train
+    n_train = len(y_train)
+    n_batches = (n_train + batch_size - 1) // batch_size
+    epoch, batch, order = 0, 0, None
+    running: dict[str, float] = {}
+    time_to_perfect: float | None = None
+    state = tracker.resume_state
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        restore_rng_state(state["rng"])
+        epoch, batch, order = state["epoch"], state["batch"], state["order"]
+        running, time_to_perfect = state["running"], state["time_to_perfect_s"]
+
+    def checkpoint() -> None:
+        tracker.save_checkpoint(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "rng": rng_state(),
+                "epoch": epoch,
+                "batch": batch,
+                "order": order,
+                "running": running,
+                "time_to_perfect_s": time_to_perfect,
+            },
+            step=epoch * n_batches + batch,
+        )
+
+    metrics: dict[str, float] = {}
+    bar = tracker.progress(epochs, desc=desc, initial=epoch)
+    while epoch < epochs:
+        if order is None:
+            order = torch.randperm(n_train)
+        model.train()
+        while batch < n_batches:
+            idx = order[batch * batch_size : (batch + 1) * batch_size].to(y_train.device)
+            out = model(x_train[idx])
+            loss = loss_fn(out, y_train[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                scores = {k: v.sum() for k, v in score_fn(out, y_train[idx]).items()}
+            for name, value in {"loss": loss * len(idx), **scores, "n": len(idx)}.items():
+                running[name] = running.get(name, 0.0) + float(value)
+            batch += 1
+            if tracker.checkpoint_due() and batch < n_batches:
+                checkpoint()
+        test_metrics = evaluate(model, *test, loss_fn, score_fn)
+        epoch, batch, order = epoch + 1, 0, None
+        if time_to_perfect is None and perfect(test_metrics):
+            time_to_perfect = round(tracker.elapsed_s, 3)
+        seen = running.pop("n")
+        metrics = {f"train/{k}": v / seen for k, v in running.items()}
+        metrics.update({f"test/{k}": v for k, v in test_metrics.items()})
+        tracker.log(metrics, step=epoch)
+        running = {}
+        checkpoint()
+        bar.update(1)
+        bar.set_postfix({k: f"{v:.3f}" for k, v in metrics.items() if k.startswith("test/")})
+    bar.close()
+    return Fit(metrics, time_to_perfect)
