@@ -1,18 +1,31 @@
 """The paper's toy coordinate tasks on Not-so-CLEVR (Liu et al. 2018, sections 3 and 4).
 
-`toy.classification`: coordinates in, a softmax over the 4,096 pixels out. Rendering and
-regression will join it. The `toy` suite runs them for conv and CoordConv on both splits.
+`toy.classification`: coordinates in, a softmax over the 4,096 pixels out; `toy.rendering`:
+coordinates in, the 9x9 square out; `toy.regression`: the one-hot image in, coordinates out.
+The `toy` suite runs them for conv and CoordConv on both splits.
 """
 
 from cc_bench.registry import register_benchmark
 from cc_bench.suites import SMOKE_DESCRIPTION, Suite, SuiteEntry, extend_suite, register_suite
-from cc_bench.toy.configs import ClassificationConfig
+from cc_bench.toy.configs import ClassificationConfig, RegressionConfig, RenderingConfig
 
 register_benchmark(
     "toy.classification",
     ClassificationConfig,
     run="cc_bench.toy.classification:run",
     description="coordinates (i, j) in, a softmax over the 64x64 pixels out (paper section 4)",
+)
+register_benchmark(
+    "toy.rendering",
+    RenderingConfig,
+    run="cc_bench.toy.rendering:run",
+    description="coordinates (i, j) in, the 9x9 square around them out, scored by IoU (section 4)",
+)
+register_benchmark(
+    "toy.regression",
+    RegressionConfig,
+    run="cc_bench.toy.regression:run",
+    description="a one-hot image in, its coordinates (i, j) out, mean squared error (section 4)",
 )
 
 register_suite(

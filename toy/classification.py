@@ -14,11 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cc_bench.envs.not_so_clevr import load_not_so_clevr, split_indices
+from cc_bench.envs.not_so_clevr import load_not_so_clevr
 from cc_bench.runtime import conv_layer, resolve_device, seed_everything
 from cc_bench.toy.configs import ClassificationConfig
 from cc_bench.toy.models import CoordConvClassifier, DeconvClassifier
-from cc_bench.toy.training import fit
+from cc_bench.toy.pictures import classification_figure
+from cc_bench.toy.training import pick_examples, summarize, train_toy
 from cc_bench.tracking import Tracker
 
 
@@ -40,37 +41,28 @@ def score_fn(logits: Tensor, target: Tensor) -> dict[str, Tensor]:
 
 
 def run(cfg: ClassificationConfig, tracker: Tracker) -> dict[str, Any]:
-    """Train and evaluate every epoch; the final metrics."""
+    """Train, evaluating every epoch; save a picture of test predictions; the final metrics."""
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     data = load_not_so_clevr()
-    train_idx, test_idx = split_indices(cfg.split, cfg.seed, cfg.test_fraction)
-    if cfg.max_train_examples:
-        train_idx = train_idx[: cfg.max_train_examples]
     coords = data.coords.float().to(device)  # (N, 2) centres in pixels
-    target = data.target.to(device)  # (N,) flat pixel index
     model = build_model(cfg).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    result = fit(
-        model,
-        optimizer,
+    result, _, test_idx = train_toy(
+        cfg,
         tracker,
-        train=(coords[train_idx], target[train_idx]),
-        test=(coords[test_idx], target[test_idx]),
+        model,
+        coords,
+        data.target.to(device),  # (N,) flat pixel index
         loss_fn=loss_fn,
         score_fn=score_fn,
         perfect=lambda m: m["acc"] == 1.0,
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        desc=f"toy.classification {cfg.conv} {cfg.split}",
+        name="toy.classification",
     )
-    m = result.metrics
-    return {
-        "train_acc": m["train/acc"],
-        "test_acc": m["test/acc"],
-        "train_loss": m["train/loss"],
-        "test_loss": m["test/loss"],
-        "params": sum(p.numel() for p in model.parameters()),
-        "wall_s": round(tracker.elapsed_s, 3),
-        "time_to_perfect_s": result.time_to_perfect_s,
-    }
+    shown = pick_examples(test_idx)
+    model.eval()
+    with torch.no_grad():
+        logits = model(coords[shown.to(device)])[:, 0].float().cpu().numpy()  # (K, 64, 64)
+    title = f"toy.classification {cfg.conv} {cfg.split} seed {cfg.seed}: test examples"
+    figure = classification_figure(data.coords[shown].numpy(), logits, title)
+    tracker.log_image("test/predictions", figure, step=cfg.epochs)
+    return summarize(result, model, tracker, ("acc",))

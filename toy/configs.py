@@ -10,34 +10,35 @@ from cc_bench.errors import UserError
 
 
 @dataclass(frozen=True)
-class ClassificationConfig(BenchConfig):
-    """Supervised coordinate classification: (i, j) in, a softmax over the 64x64 pixels out."""
+class ToyConfig(BenchConfig):
+    """What every toy task has: the Not-so-CLEVR split and the training budget."""
 
     split: Literal["uniform", "quadrant"] = "uniform"
     """`uniform`: a seeded random split; `quadrant`: the bottom-right quadrant (i, j > 32) is held out."""
     test_fraction: float = bounded(0.2, gt=0.0, lt=1.0)
     """Share of the examples held out by the uniform split (the paper's text: 0.2; its code: 0.25)."""
     epochs: int = bounded(0, ge=0)
-    """Training epochs; 0 picks the model's default budget (coordconv: 12, conv: 40)."""
+    """Training epochs; 0 picks the model's default budget (see `conv_defaults` in --help's header)."""
     batch_size: int = bounded(0, ge=0)
-    """Minibatch size; 0 picks the model's default (coordconv: 32, conv: 32)."""
+    """Minibatch size; 0 picks the model's default."""
     lr: float = bounded(0.0, ge=0.0)
-    """Adam learning rate; 0 picks the model's default (coordconv: 0.005, conv: 0.002)."""
+    """Adam learning rate; 0 picks the model's default."""
     weight_decay: float = bounded(0.0, ge=0.0)
     """L2 penalty (Adam's weight_decay)."""
+    max_train_examples: int = bounded(0, ge=0)
+    """Train on only the first N examples of the training split (0: all); for quick smoke runs."""
+
+
+@dataclass(frozen=True)
+class _CoordinateToImage(ToyConfig):
+    """The models that map coordinates to an image: the deconv baseline and CoordConv's 1x1 convs."""
+
     deconv_width: int = bounded(1, ge=1)
     """Channel multiplier m of the deconv baseline: 64m, 64m, 64m, 32m, 32m, 1 channels."""
     deconv_kernel: int = bounded(3, ge=2, le=4)
     """Kernel size fs of the deconv baseline's transposed convs (the paper sweeps 2..4)."""
     widths: tuple[int, ...] = (32, 32, 64, 64)
     """Hidden 1x1 conv widths of the CoordConv model (the paper: 32, 32, 64, 64 -> 7,553 parameters)."""
-    max_train_examples: int = bounded(0, ge=0)
-    """Train on only the first N examples of the training split (0: all); for quick smoke runs."""
-
-    conv_defaults = {
-        "coordconv": {"epochs": 12, "batch_size": 32, "lr": 0.005},
-        "conv": {"epochs": 40, "batch_size": 32, "lr": 0.002},
-    }
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -45,3 +46,62 @@ class ClassificationConfig(BenchConfig):
             raise UserError(
                 f"invalid widths={self.widths!r}: must be one or more positive integers"
             )
+
+
+@dataclass(frozen=True)
+class ClassificationConfig(_CoordinateToImage):
+    """Supervised coordinate classification: (i, j) in, a softmax over the 64x64 pixels out.
+
+    Defaults when left at 0: coordconv 12 epochs, batch 32, lr 0.005; conv 40 epochs, batch 32,
+    lr 0.002.
+    """
+
+    conv_defaults = {
+        "coordconv": {"epochs": 12, "batch_size": 32, "lr": 0.005},
+        "conv": {"epochs": 40, "batch_size": 32, "lr": 0.002},
+    }
+
+
+@dataclass(frozen=True)
+class RenderingConfig(_CoordinateToImage):
+    """Coordinate rendering: (i, j) in, the 9x9 square out, per-pixel sigmoid cross-entropy.
+
+    Defaults when left at 0: coordconv 12 epochs, batch 32, lr 0.005; conv 40 epochs, batch 32,
+    lr 0.002.
+    """
+
+    link: Literal["onehot", "softmax"] = "onehot"
+    """How the CoordConv model's painter reads the classification stage: `onehot` (the argmax,
+    straight-through gradient) or `softmax` (the paper's end-to-end model)."""
+    aux_weight: float = bounded(1.0, ge=0.0)
+    """Weight of the classification stage's own cross-entropy (the centre pixel) in the loss."""
+    painter_width: int = bounded(1, ge=1)
+    """Channel multiplier m of the CoordConv painter: 8m, 8m, 16m, 16m, 1 channels."""
+    painter_kernel: int = bounded(3, ge=1)
+    """Kernel size fs of the painter's five convs."""
+
+    conv_defaults = {
+        "coordconv": {"epochs": 12, "batch_size": 32, "lr": 0.005},
+        "conv": {"epochs": 40, "batch_size": 32, "lr": 0.002},
+    }
+
+
+@dataclass(frozen=True)
+class RegressionConfig(ToyConfig):
+    """Coordinate regression: the one-hot image in, (i, j) / 64 out, mean squared error.
+
+    Defaults when left at 0: coordconv 40 epochs, batch 32, lr 0.01, weight_decay as given;
+    conv 40 epochs, batch 32, lr 0.001.
+    """
+
+    baseline: Literal["auto", "dense", "gap"] = "auto"
+    """The conv baseline: `dense` (4 convs, 3 max-pools, dense 64, 2: the paper's uniform-split
+    network), `gap` (nine convs, global average pool: its quadrant-split network), `auto`
+    (the one the paper used on this split)."""
+    width: int = bounded(0, ge=0)
+    """Conv width of the model (0: the paper's: 16 for the baselines, 8 for CoordConv)."""
+
+    conv_defaults = {
+        "coordconv": {"epochs": 40, "batch_size": 32, "lr": 0.01, "width": 8},
+        "conv": {"epochs": 40, "batch_size": 32, "lr": 0.001, "width": 16},
+    }

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import torch
 from torch import Tensor, nn
 
 from cc_bench.layers import CoordConv2d
@@ -142,3 +143,138 @@ class CoordConvClassifier(nn.Module):
         x = normalize_coords(coords)[:, :, None, None]  # (B, 2, 1, 1)
         x = x.expand(b, 2, CANVAS_SIZE, CANVAS_SIZE)  # (B, 2, 64, 64), no copy
         return self.net(x)  # (B, 1, 64, 64)
+
+
+# -- rendering (paper section 4, "coordinate rendering") ----------------------------------
+
+
+class CoordConvRenderer(nn.Module):
+    """The paper's CoordConv renderer: the classification stage, a softmax, then a painter.
+
+    The classifier puts a softmax over the 64x64 pixels (where the square's centre is); five
+    `painter_kernel`-sized convs (8m, 8m, 16m, 16m, 1 channels, ReLU between) paint the square
+    around it. How the stages are linked is `link`:
+    `softmax`: the painter reads the softmax itself (the paper's end-to-end model);
+    `onehot`: the painter reads the hard one-hot of the argmax in the forward pass and the
+    softmax's gradient in the backward pass (straight-through), so it paints from exactly the
+    input it was trained on, also where the softmax is less peaked (held-out positions).
+
+    `forward` returns (square logits (B, 1, 64, 64), centre logits (B, 1, 64, 64)); the run
+    adds the centre's cross-entropy as an auxiliary loss when asked.
+    """
+
+    def __init__(
+        self,
+        conv_layer: Callable[..., nn.Module] = CoordConv2d,
+        widths: Sequence[int] = (32, 32, 64, 64),
+        painter_width: int = 1,
+        painter_kernel: int = 3,
+        link: str = "onehot",
+    ) -> None:
+        super().__init__()
+        if link not in ("softmax", "onehot"):
+            raise ValueError(f"link must be 'softmax' or 'onehot', got {link!r}")
+        self.link = link
+        self.classifier = CoordConvClassifier(conv_layer=conv_layer, widths=widths)
+        channels = [1, 8 * painter_width, 8 * painter_width, 16 * painter_width]
+        channels += [16 * painter_width, 1]
+        layers: list[nn.Module] = []
+        for k, (c_in, c_out) in enumerate(zip(channels[:-1], channels[1:], strict=True)):
+            layers.append(nn.Conv2d(c_in, c_out, painter_kernel, padding="same"))
+            if k < len(channels) - 2:
+                layers.append(nn.ReLU(inplace=True))
+        self.painter = nn.Sequential(*layers)
+
+    def forward(self, coords: Tensor) -> tuple[Tensor, Tensor]:
+        """Centres (B, 2) in pixels -> (square logits, centre logits), each (B, 1, 64, 64)."""
+        centre = self.classifier(coords)  # (B, 1, 64, 64)
+        b = centre.shape[0]
+        prob = centre.flatten(1).softmax(1)  # (B, 4096)
+        if self.link == "onehot":
+            hard = torch.zeros_like(prob).scatter_(1, prob.argmax(1, keepdim=True), 1.0)
+            prob = hard + prob - prob.detach()  # straight-through: one-hot forward
+        heat = prob.view(b, 1, CANVAS_SIZE, CANVAS_SIZE)
+        return self.painter(heat), centre
+
+
+# -- regression (paper section 4, "coordinate regression") --------------------------------
+
+
+def _check_image(image: Tensor, model: str) -> None:
+    if image.dim() != 4 or image.shape[1] != 1:
+        raise ValueError(
+            f"{model} expects one-hot images of shape (B, 1, H, W), got {tuple(image.shape)}"
+        )
+
+
+class ConvRegressor(nn.Module):
+    """The paper's conv baseline on the uniform split: four 3x3 convs of 16, three 2x2
+    max-pools, then dense 64 and dense 2. Returns (i, j) / 64, (B, 2)."""
+
+    def __init__(self, width: int = 16, conv_layer: Callable[..., nn.Module] = nn.Conv2d) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 1
+        for k in range(4):
+            layers += [conv_layer(c_in, width, 3, padding=1), nn.ReLU(inplace=True)]
+            if k < 3:
+                layers.append(nn.MaxPool2d(2))
+            c_in = width
+        self.features = nn.Sequential(*layers)  # (B, width, 8, 8)
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(width * 8 * 8, 64), nn.ReLU(inplace=True), nn.Linear(64, 2)
+        )
+
+    def forward(self, image: Tensor) -> Tensor:
+        """One-hot images (B, 1, 64, 64) -> coordinates / 64 (B, 2)."""
+        _check_image(image, type(self).__name__)
+        return self.head(self.features(image))
+
+
+class GapConvRegressor(nn.Module):
+    """The conv baseline the paper used on the quadrant split: nine 3x3 convs and a global
+    average pool. The paper gives no more detail; ours doubles the width at the three
+    stride-2 convs (16, 16, 32s2, 32, 64s2, 64, 128s2, 128, then 2) with ReLU between."""
+
+    def __init__(self, width: int = 16, conv_layer: Callable[..., nn.Module] = nn.Conv2d) -> None:
+        super().__init__()
+        plan = [(width, 1), (width, 1), (2 * width, 2), (2 * width, 1), (4 * width, 2)]
+        plan += [(4 * width, 1), (8 * width, 2), (8 * width, 1), (2, 1)]
+        layers: list[nn.Module] = []
+        c_in = 1
+        for k, (c_out, stride) in enumerate(plan):
+            layers.append(conv_layer(c_in, c_out, 3, stride=stride, padding=1))
+            if k < len(plan) - 1:
+                layers.append(nn.ReLU(inplace=True))
+            c_in = c_out
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, image: Tensor) -> Tensor:
+        """One-hot images (B, 1, 64, 64) -> coordinates / 64 (B, 2)."""
+        _check_image(image, type(self).__name__)
+        return self.net(image).mean((2, 3))  # global average pool: (B, 2)
+
+
+class CoordConvRegressor(nn.Module):
+    """The paper's CoordConv regressor: AddCoords, 1x1 convs 8, 8, 8, 3x3 8, 3x3 2, no
+    activations at all, then a global max-pool over the 64x64 map (906 parameters).
+
+    The first layer is `conv_layer(1, 8, 1)` (CoordConv2d: it also sees i, j). The map's
+    maximum falls on the hot pixel, where the coordinate channels hold its position.
+    Returns (i, j) / 64, (B, 2).
+    """
+
+    def __init__(self, conv_layer: Callable[..., nn.Module] = CoordConv2d, width: int = 8) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            conv_layer(1, width, 1),
+            nn.Conv2d(width, width, 1),
+            nn.Conv2d(width, width, 1),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.Conv2d(width, 2, 3, padding=1),
+        )
+
+    def forward(self, image: Tensor) -> Tensor:
+        """One-hot images (B, 1, 64, 64) -> coordinates / 64 (B, 2)."""
+        _check_image(image, type(self).__name__)
+        return self.net(image).amax((2, 3))  # global max-pool: (B, 2)

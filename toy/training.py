@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from cc_bench.envs.not_so_clevr import split_indices
 from cc_bench.runtime import restore_rng_state, rng_state
 from cc_bench.tracking import Tracker
 
@@ -120,7 +122,7 @@ def fit(
             optimizer.step()
             with torch.no_grad():
                 scores = {k: v.sum() for k, v in score_fn(out, y_train[idx]).items()}
-            for name, value in {"loss": loss * len(idx), **scores, "n": len(idx)}.items():
+            for name, value in {"loss": loss.detach() * len(idx), **scores, "n": len(idx)}.items():
                 running[name] = running.get(name, 0.0) + float(value)
             batch += 1
             if tracker.checkpoint_due() and batch < n_batches:
@@ -139,3 +141,62 @@ def fit(
         bar.set_postfix({k: f"{v:.3f}" for k, v in metrics.items() if k.startswith("test/")})
     bar.close()
     return Fit(metrics, time_to_perfect)
+
+
+def train_toy(
+    cfg: Any,
+    tracker: Tracker,
+    model: nn.Module,
+    inputs: Tensor,
+    targets: Tensor,
+    *,
+    loss_fn: LossFn,
+    score_fn: ScoreFn,
+    perfect: Callable[[dict[str, float]], bool],
+    name: str,
+) -> tuple[Fit, Tensor, Tensor]:
+    """Split the Not-so-CLEVR `inputs`/`targets` as `cfg` says and train `model` with Adam.
+
+    Returns the fit and the (train, test) indices. `model`, `inputs` and `targets` must
+    already be on the device.
+    """
+    train_idx, test_idx = split_indices(cfg.split, cfg.seed, cfg.test_fraction)
+    if cfg.max_train_examples:
+        train_idx = train_idx[: cfg.max_train_examples]
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    device = targets.device
+    result = fit(
+        model,
+        optimizer,
+        tracker,
+        train=(inputs[train_idx.to(device)], targets[train_idx.to(device)]),
+        test=(inputs[test_idx.to(device)], targets[test_idx.to(device)]),
+        loss_fn=loss_fn,
+        score_fn=score_fn,
+        perfect=perfect,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        desc=f"{name} {cfg.conv} {cfg.split}",
+    )
+    return result, train_idx, test_idx
+
+
+def summarize(
+    fit_result: Fit, model: nn.Module, tracker: Tracker, scores: tuple[str, ...]
+) -> dict[str, Any]:
+    """The flat summary: train_/test_ scores and losses, params, wall_s, time_to_perfect_s."""
+    m = fit_result.metrics
+    out: dict[str, Any] = {}
+    for score in (*scores, "loss"):
+        out[f"train_{score}"] = m[f"train/{score}"]
+        out[f"test_{score}"] = m[f"test/{score}"]
+    out["params"] = sum(p.numel() for p in model.parameters())
+    out["wall_s"] = round(tracker.elapsed_s, 3)
+    out["time_to_perfect_s"] = fit_result.time_to_perfect_s
+    return out
+
+
+def pick_examples(test_idx: Tensor, k: int = 6) -> Tensor:
+    """`k` test examples spread over the test split, the same for every run of a split."""
+    positions = torch.linspace(0, len(test_idx) - 1, k).round().long()
+    return test_idx[positions]
