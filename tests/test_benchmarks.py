@@ -1,0 +1,77 @@
+"""Every registered benchmark end to end through the command line, on its `smoke` budget."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import cc_bench, last_json, run_folder
+from PIL import Image
+
+from cc_bench.registry import list_benchmarks
+from cc_bench.suites import get_suite
+from cc_bench.toy.rendering import iou, square_centre
+
+SMOKE = {entry.benchmark: entry for entry in get_suite("smoke").entries}
+# The metrics each benchmark's summary must have, beyond params, wall_s and time_to_perfect_s.
+SUMMARY_SCORES = {
+    "toy.classification": {"train_acc", "test_acc"},
+    "toy.rendering": {"train_iou", "test_iou"},
+    "toy.regression": {"train_acc", "test_acc", "test_mse", "test_mean_abs_err_px"},
+}
+
+
+def as_args(values: dict) -> list[str]:
+    args = []
+    for key, value in values.items():
+        args.append("--" + key.replace("_", "-"))
+        args.extend(str(v) for v in (value if isinstance(value, tuple) else (value,)))
+    return args
+
+
+def test_every_benchmark_is_in_the_smoke_suite() -> None:
+    assert {b.name for b in list_benchmarks()} == set(SMOKE)
+
+
+@pytest.mark.parametrize("bench", [b.name for b in list_benchmarks()])
+@pytest.mark.parametrize("conv", ["conv", "coordconv"])
+def test_benchmark_runs_end_to_end(bench: str, conv: str, runs_dir: Path) -> None:
+    args = as_args(dict(SMOKE[bench].fixed))
+    proc = cc_bench(
+        "run", bench, "--conv", conv, "--split", "quadrant", *args, "--runs-dir", str(runs_dir)
+    )
+    assert proc.returncode == 0, proc.stderr
+    folder = run_folder(proc.stdout)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "finished"
+    metrics = last_json(proc.stdout)
+    assert metrics == summary["metrics"]
+    assert SUMMARY_SCORES[bench] | {"params", "wall_s", "time_to_perfect_s"} <= set(metrics)
+    assert all(np.isfinite(v) for k, v in metrics.items() if k != "time_to_perfect_s")
+    lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == list(range(1, SMOKE[bench].fixed["epochs"] + 1))
+    pictures = list((folder / "media").glob("*.png"))
+    assert len(pictures) == 1
+    width, height = Image.open(pictures[0]).size
+    assert width > 300 and height > 300
+
+
+def test_iou_against_a_hand_computed_case() -> None:
+    # true: a 2x2 block at rows 0-1, cols 0-1 (4 px); predicted: rows 1-2, cols 0-2 (6 px).
+    # intersection: row 1, cols 0-1 = 2 px; union: 4 + 6 - 2 = 8 px -> IoU 0.25.
+    square = torch.zeros(1, 1, 64, 64)
+    square[0, 0, 0:2, 0:2] = 1
+    logits = torch.full((1, 1, 64, 64), -5.0)
+    logits[0, 0, 1:3, 0:3] = 5.0
+    assert iou(logits, square).tolist() == [0.25]
+    assert iou(square * 10 - 5, square).tolist() == [1.0]
+
+
+def test_square_centre_finds_every_centre() -> None:
+    from cc_bench.envs.not_so_clevr import load_not_so_clevr
+
+    data = load_not_so_clevr()
+    assert torch.equal(square_centre(data.square), data.target)
