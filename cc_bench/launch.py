@@ -17,6 +17,7 @@ both executors and needs no Slurm accounting.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import shutil
 import sys
@@ -597,7 +598,12 @@ def main_launch(argv: Sequence[str]) -> int:
     opts = LaunchOptions(args.runs_dir, suite.name, args.no_wandb, args.wandb_project)
     if args.executor == "slurm":
         return submit_slurm(steps, opts, args, out)
-    return run_local(steps, opts, args.workers, out)
+    code = run_local(steps, opts, args.workers, out)
+    if suite.finish:
+        module, _, function = suite.finish.partition(":")
+        text = getattr(importlib.import_module(module), function)(args.runs_dir / suite.name)
+        print(text, file=out)
+    return code
 
 
 # -- status --------------------------------------------------------------------------------

@@ -50,6 +50,9 @@ class Suite:
     name: str
     description: str
     entries: tuple[SuiteEntry, ...]
+    finish: str | None = None
+    """"module:function" called as `function(suite_dir) -> str` after a local launch: a summary
+    of the suite (the toy suite's table beside the paper's), printed at the end."""
 
 
 @dataclass(frozen=True)

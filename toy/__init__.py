@@ -42,6 +42,7 @@ register_suite(
             SuiteEntry("toy.rendering", grid=_SPLITS, seeds=3),
             SuiteEntry("toy.regression", grid=_SPLITS, seeds=3),
         ),
+        finish="cc_bench.toy.table:write_table",
     )
 )
 extend_suite(
