@@ -25,6 +25,8 @@ class ToyConfig(BenchConfig):
     """Adam learning rate; 0 picks the model's default."""
     weight_decay: float = bounded(0.0, ge=0.0)
     """L2 penalty (Adam's weight_decay)."""
+    lr_schedule: Literal["cosine", "constant"] = "cosine"
+    """`cosine`: anneal the learning rate to 0 over the run, step by step; `constant`: keep it."""
     max_train_examples: int = bounded(0, ge=0)
     """Train on only the first N examples of the training split (0: all); for quick smoke runs."""
 

@@ -9,6 +9,7 @@ computed on the whole test split in eval mode.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -71,12 +72,14 @@ def fit(
     epochs: int,
     batch_size: int,
     desc: str,
+    cosine: bool = False,
 ) -> Fit:
     """Train `model` for `epochs`, resuming from `tracker.resume_state` if there is one.
 
     Args:
         train, test: (inputs, targets) on the model's device.
         perfect: whether a test evaluation counts as perfect, for `time_to_perfect_s`.
+        cosine: anneal the learning rate to 0 over the run with a cosine, step by step.
     """
     x_train, y_train = train
     n_train = len(y_train)
@@ -84,10 +87,18 @@ def fit(
     epoch, batch, order = 0, 0, None
     running: dict[str, float] = {}
     time_to_perfect: float | None = None
+    total = max(1, epochs * n_batches)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        (lambda k: 0.5 * (1 + math.cos(math.pi * min(k, total) / total)))
+        if cosine
+        else (lambda k: 1.0),
+    )
     state = tracker.resume_state
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
         restore_rng_state(state["rng"])
         epoch, batch, order = state["epoch"], state["batch"], state["order"]
         running, time_to_perfect = state["running"], state["time_to_perfect_s"]
@@ -97,6 +108,7 @@ def fit(
             {
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(),
                 "rng": rng_state(),
                 "epoch": epoch,
                 "batch": batch,
@@ -120,6 +132,7 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            schedule.step()
             with torch.no_grad():
                 scores = {k: v.sum() for k, v in score_fn(out, y_train[idx]).items()}
             for name, value in {"loss": loss.detach() * len(idx), **scores, "n": len(idx)}.items():
@@ -177,6 +190,7 @@ def train_toy(
         epochs=cfg.epochs,
         batch_size=cfg.batch_size,
         desc=f"{name} {cfg.conv} {cfg.split}",
+        cosine=cfg.lr_schedule == "cosine",
     )
     return result, train_idx, test_idx
 
