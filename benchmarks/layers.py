@@ -13,7 +13,6 @@ time is the median over repeats of one forward + backward pass.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import math
 import platform
 import statistics
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from cc_bench.allocator import keep_freed_memory
 from cc_bench.layers import AddCoords, CoordConv2d
 
 
@@ -73,23 +73,6 @@ def machine(device: torch.device) -> str:
         except OSError:
             pass
     return f"{device.type}: {proc}, torch {torch.__version__}, {torch.get_num_threads()} threads"
-
-
-def keep_freed_memory() -> bool:
-    """Stop glibc from giving big freed blocks back to the OS (True if it could).
-
-    By default every multi-MB tensor is a fresh mmap whose pages fault in again on
-    every step; on a virtual machine that can cost more than the convolution itself
-    and drowns the differences measured here. Long training runs avoid it the same
-    way (MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_, or jemalloc, tcmalloc).
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold, int_max = -1, -3, 2**31 - 1
-    mmap_ok = libc.mallopt(m_mmap_threshold, 1 << 30) or libc.mallopt(m_mmap_threshold, 1 << 25)
-    return bool(mmap_ok and libc.mallopt(m_trim_threshold, int_max))
 
 
 def make_step(

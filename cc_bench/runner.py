@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from cc_bench.allocator import keep_freed_memory
 from cc_bench.config import BenchConfig, config_to_dict, group_name, run_id
 from cc_bench.errors import NonFiniteLossError, UserError
 from cc_bench.registry import Benchmark, get_benchmark
@@ -213,6 +214,7 @@ def _run_in_folder(
     tags: tuple[str, ...],
     log: TextIO,
 ) -> RunResult:
+    keep_freed_memory()  # CPU training steps reuse memory instead of faulting it in again
     tracker = Tracker(
         run_dir,
         wandb_mode=wandb_mode(no_wandb),
