@@ -72,9 +72,10 @@ class RenderingConfig(_CoordinateToImage):
     lr 0.002.
     """
 
-    link: Literal["onehot", "softmax"] = "onehot"
-    """How the CoordConv model's painter reads the classification stage: `onehot` (the argmax,
-    straight-through gradient) or `softmax` (the paper's end-to-end model)."""
+    link: Literal["teacher", "onehot", "softmax"] = "teacher"
+    """How the CoordConv model's painter reads the classification stage: `teacher` (trained on
+    the true centre's one-hot, evaluated on the argmax's: the stages trained separately),
+    `onehot` (the argmax, straight-through gradient) or `softmax` (the paper's end-to-end model)."""
     aux_weight: float = bounded(1.0, ge=0.0)
     """Weight of the classification stage's own cross-entropy (the centre pixel) in the loss."""
     painter_width: int = bounded(1, ge=1)
@@ -86,6 +87,14 @@ class RenderingConfig(_CoordinateToImage):
         "coordconv": {"epochs": 12, "batch_size": 32, "lr": 0.005},
         "conv": {"epochs": 40, "batch_size": 32, "lr": 0.002},
     }
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.conv == "coordconv" and self.link == "teacher" and self.aux_weight == 0:
+            raise UserError(
+                "invalid aux_weight=0 with link='teacher': the classification stage learns "
+                "only from its own cross-entropy there; give aux_weight > 0"
+            )
 
 
 @dataclass(frozen=True)

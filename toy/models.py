@@ -147,6 +147,8 @@ class CoordConvClassifier(nn.Module):
 
 # -- rendering (paper section 4, "coordinate rendering") ----------------------------------
 
+RENDER_LINKS = ("teacher", "onehot", "softmax")
+
 
 class CoordConvRenderer(nn.Module):
     """The paper's CoordConv renderer: the classification stage, a softmax, then a painter.
@@ -157,7 +159,10 @@ class CoordConvRenderer(nn.Module):
     `softmax`: the painter reads the softmax itself (the paper's end-to-end model);
     `onehot`: the painter reads the hard one-hot of the argmax in the forward pass and the
     softmax's gradient in the backward pass (straight-through), so it paints from exactly the
-    input it was trained on, also where the softmax is less peaked (held-out positions).
+    kind of input it was trained on, also where the softmax is less peaked (held-out positions);
+    `teacher`: the stages are trained separately, at once: in training the painter reads the
+    true centre's one-hot (the input coordinates) and the classifier learns from its own
+    cross-entropy only; in evaluation the painter reads the one-hot of the classifier's argmax.
 
     `forward` returns (square logits (B, 1, 64, 64), centre logits (B, 1, 64, 64)); the run
     adds the centre's cross-entropy as an auxiliary loss when asked.
@@ -169,11 +174,11 @@ class CoordConvRenderer(nn.Module):
         widths: Sequence[int] = (32, 32, 64, 64),
         painter_width: int = 1,
         painter_kernel: int = 3,
-        link: str = "onehot",
+        link: str = "teacher",
     ) -> None:
         super().__init__()
-        if link not in ("softmax", "onehot"):
-            raise ValueError(f"link must be 'softmax' or 'onehot', got {link!r}")
+        if link not in RENDER_LINKS:
+            raise ValueError(f"link must be one of {', '.join(RENDER_LINKS)}, got {link!r}")
         self.link = link
         self.classifier = CoordConvClassifier(conv_layer=conv_layer, widths=widths)
         channels = [1, 8 * painter_width, 8 * painter_width, 16 * painter_width]
@@ -190,7 +195,10 @@ class CoordConvRenderer(nn.Module):
         centre = self.classifier(coords)  # (B, 1, 64, 64)
         b = centre.shape[0]
         prob = centre.flatten(1).softmax(1)  # (B, 4096)
-        if self.link == "onehot":
+        if self.link == "teacher" and self.training:
+            true = (coords[:, 0] * CANVAS_SIZE + coords[:, 1]).round().long()[:, None]  # (B, 1)
+            prob = torch.zeros_like(prob).scatter_(1, true, 1.0)
+        elif self.link in ("onehot", "teacher"):
             hard = torch.zeros_like(prob).scatter_(1, prob.argmax(1, keepdim=True), 1.0)
             prob = hard + prob - prob.detach()  # straight-through: one-hot forward
         heat = prob.view(b, 1, CANVAS_SIZE, CANVAS_SIZE)
