@@ -169,9 +169,16 @@ class RunBatch:
     suite: str
     no_wandb: bool = False
     wandb_project: str | None = None
+    threads: int | None = None
+    """CPU threads for torch in this job (local runs share the cores); None: torch's default."""
 
     def __call__(self) -> list[RunResult]:
         from cc_bench.runner import execute
+
+        if self.threads:
+            import torch
+
+            torch.set_num_threads(self.threads)
 
         results = []
         for benchmark, cfg in self.runs:
@@ -295,14 +302,15 @@ class LaunchOptions:
     no_wandb: bool = False
     wandb_project: str | None = None
 
-    def job(self, runs: Sequence[PlannedRun]) -> RunBatch:
-        """The submitit job that executes `runs`."""
+    def job(self, runs: Sequence[PlannedRun], threads: int | None = None) -> RunBatch:
+        """The submitit job that executes `runs` (with `threads` CPU threads, if given)."""
         return RunBatch(
             [(r.benchmark, r.cfg) for r in runs],
             str(self.runs_dir.resolve()),  # jobs may start in another folder
             self.suite,
             self.no_wandb,
             self.wandb_project,
+            threads,
         )
 
     @property
@@ -358,6 +366,8 @@ def run_local(steps: Sequence[Step], opts: LaunchOptions, workers: int | None, o
     gpus = visible_gpus()
     workers = workers or default_workers(gpus)
     print(f"running {len(todo)} runs, {workers} at a time; logs in {opts.submitit_dir}", file=out)
+    # Runs at once share the cores: more threads than cores stalls every one of them.
+    threads = None if gpus else max(1, (os.cpu_count() or 1) // workers)
     pool = LocalPool(opts.submitit_dir, workers, gpus)
     overview = Overview(len(todo), out)
     failed: list[tuple[RunResult, Path]] = []
@@ -365,7 +375,7 @@ def run_local(steps: Sequence[Step], opts: LaunchOptions, workers: int | None, o
         while todo or pool.live:
             while todo and pool.free_slots:
                 step = todo.popleft()
-                pool.submit(opts.job([step.run]), step)
+                pool.submit(opts.job([step.run], threads), step)
                 overview.started(step)
             for step, result, log in pool.collect():
                 overview.ended(step, result)
