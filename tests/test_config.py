@@ -46,7 +46,7 @@ def test_run_id_is_stable_readable_and_ignores_device() -> None:
     )
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert other.stdout.strip() == rid
-    assert run_id("toy.classification", ClassificationConfig(seed=3, lr=0.01)) != rid
+    assert run_id("toy.classification", ClassificationConfig(seed=3, lr=0.02)) != rid
     assert run_id("toy.other", cfg) != rid
 
 
