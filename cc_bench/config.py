@@ -16,9 +16,11 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from cc_bench.errors import UserError
+
+C = TypeVar("C", bound="BenchConfig")
 
 # Fields that do not change what a run computes, so they are left out of its id:
 # a run started on a GPU can be resumed on a CPU.
@@ -104,7 +106,8 @@ class BenchConfig:
     """Where to train: `auto` (CUDA if present, else CPU), `cpu`, `cuda` or `cuda:N`."""
 
     # Per-conv defaults: a field listed here and left at 0 takes the value for the config's
-    # conv (the deconv baseline and the CoordConv model want different budgets and rates).
+    # conv when the run resolves it (the deconv baseline and the CoordConv model want
+    # different budgets and rates); see `resolve`.
     conv_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
     def __post_init__(self) -> None:
@@ -126,10 +129,19 @@ class BenchConfig:
             raise UserError(
                 f"invalid device={self.device!r}: must be auto, cpu, cuda, cuda:N or mps"
             )
-        # Resolved here, so config.json and the run id record the value used.
+
+    def resolve(self: C) -> C:
+        """A copy with every field left at 0 that has a per-conv default set to that default.
+
+        Run functions train with the resolved config; ids and groups use the config as given,
+        so `--epochs 0` (the default) means "this model's default budget" for conv and
+        CoordConv alike, and their runs of one command line share a group.
+        """
+        out = dataclasses.replace(self)
         for name, value in self.conv_defaults.get(self.conv, {}).items():
-            if getattr(self, name) == 0:
-                object.__setattr__(self, name, value)
+            if getattr(out, name) == 0:
+                object.__setattr__(out, name, value)
+        return out
 
 
 def config_to_dict(cfg: BenchConfig) -> dict[str, Any]:
@@ -163,14 +175,9 @@ def run_id(benchmark: str, cfg: BenchConfig) -> str:
 
 
 def group_name(benchmark: str, cfg: BenchConfig) -> str:
-    """The group of runs that differ only in conv and seed: the benchmark and a hash of the rest.
-
-    A field at its per-conv default counts as "default", so the conv and CoordConv runs of
-    one command line fall in one group although their resolved budgets differ.
-    """
-    own_defaults = cfg.conv_defaults.get(cfg.conv, {})
+    """The group of runs that differ only in conv and seed: the benchmark and a hash of the rest."""
     values = {
-        k: "default" if k in own_defaults and v == own_defaults[k] else v
+        k: v
         for k, v in config_to_dict(cfg).items()
         if k not in NON_IDENTITY_FIELDS | {"conv", "seed"}
     }

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cc_bench.config import BenchConfig
 from cc_bench.errors import UserError
@@ -19,6 +19,7 @@ from cc_bench.errors import UserError
 if TYPE_CHECKING:
     from cc_bench.tracking import Tracker
 
+T = TypeVar("T")
 RunFn = Callable[[Any, "Tracker"], dict[str, Any]]
 
 _DOMAINS = (
@@ -73,11 +74,17 @@ def list_benchmarks() -> list[Benchmark]:
     return [_REGISTRY[name] for name in sorted(_REGISTRY)]
 
 
+def lookup(table: Mapping[str, T], name: str, kind: str) -> T:
+    """`table[name]`; an unknown name raises a UserError listing what exists, closest first."""
+    load_domains()
+    if name in table:
+        return table[name]
+    close = difflib.get_close_matches(name, table, n=1, cutoff=0.5)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    known = ", ".join(sorted(table)) or "none registered"
+    raise UserError(f"unknown {kind} {name!r}; {hint}available: {known}")
+
+
 def get_benchmark(name: str) -> Benchmark:
     """The benchmark called `name`; an unknown name raises a UserError listing what exists."""
-    load_domains()
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    close = difflib.get_close_matches(name, _REGISTRY, n=1, cutoff=0.5)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise UserError(f"unknown benchmark {name!r}; {hint}available: {', '.join(sorted(_REGISTRY))}")
+    return lookup(_REGISTRY, name, "benchmark")

@@ -43,7 +43,7 @@ PICTURES_PER_SIDE = 2
 HISTORY_SKIP = frozenset({"step", "time"})
 # Keys the Tracker adds to a W&B run's config besides the benchmark's config fields.
 _WANDB_META_KEYS = frozenset(
-    {"benchmark", "run_id", "suite", "version", "git_commit", "wandb_id", "created"}
+    {"benchmark", "run_id", "suite", "version", "git_commit", "wandb_id", "created", "resolved"}
 )
 _WANDB_STATES = {"running": "running", "failed": "failed", "crashed": "failed"}
 

@@ -170,6 +170,7 @@ def execute(
             run_id=run_dir.name,
             suite=suite,
             config=config_to_dict(cfg),
+            resolved=config_to_dict(cfg.resolve()),
             version=_package_version(),
             git_commit=git_commit(),
         )
@@ -194,6 +195,7 @@ def _wandb_init_kwargs(
         "id": meta["wandb_id"],
         "config": {
             **config,
+            "resolved": meta["resolved"],  # the values trained with (per-conv defaults applied)
             "benchmark": bench.name,
             "run_id": meta["run_id"],
             "suite": meta["suite"],

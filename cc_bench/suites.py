@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from cc_bench.config import BenchConfig, config_from_dict, run_id
 from cc_bench.errors import UserError
-from cc_bench.registry import get_benchmark, load_domains
+from cc_bench.registry import get_benchmark, load_domains, lookup
 
 DEFAULT_CONVS = ("conv", "coordconv")
 
@@ -104,13 +104,7 @@ def list_suites() -> list[Suite]:
 
 def get_suite(name: str) -> Suite:
     """The suite called `name`; an unknown name raises a UserError listing what exists."""
-    load_domains()
-    if name in _SUITES:
-        return _SUITES[name]
-    close = difflib.get_close_matches(name, _SUITES, n=1, cutoff=0.5)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    known = ", ".join(sorted(_SUITES)) or "none registered"
-    raise UserError(f"unknown suite {name!r}; {hint}available: {known}")
+    return lookup(_SUITES, name, "suite")
 
 
 # -- --set FIELD=VALUE --------------------------------------------------------------------

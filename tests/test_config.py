@@ -28,11 +28,13 @@ def test_every_registered_config_documents_every_field(bench) -> None:
     assert {"conv", "with_r", "seed", "device"} <= {f.name for f in dataclasses.fields(cfg)}
 
 
-def test_zero_means_the_models_default_and_is_recorded() -> None:
+def test_zero_means_the_models_default_resolved_at_run_time() -> None:
     cfg = ClassificationConfig(conv="conv")
-    assert cfg.epochs == CLASSIFICATION_DEFAULTS["conv"]["epochs"]
-    explicit = ClassificationConfig(conv="conv", epochs=CLASSIFICATION_DEFAULTS["conv"]["epochs"])
-    assert run_id("toy.classification", cfg) == run_id("toy.classification", explicit)
+    assert cfg.epochs == 0
+    assert cfg.resolve().epochs == CLASSIFICATION_DEFAULTS["conv"]["epochs"]
+    assert cfg.resolve().lr == CLASSIFICATION_DEFAULTS["conv"]["lr"]
+    assert ClassificationConfig(epochs=7).resolve().epochs == 7  # an explicit value stays
+    assert ClassificationConfig().resolve().epochs == CLASSIFICATION_DEFAULTS["coordconv"]["epochs"]
 
 
 def test_run_id_is_stable_readable_and_ignores_device() -> None:
@@ -51,6 +53,11 @@ def test_run_id_is_stable_readable_and_ignores_device() -> None:
 
 
 def test_group_ignores_conv_and_seed_only() -> None:
+    # an explicit value that happens to equal one side's default keeps both in one group
+    coordconv_epochs = CLASSIFICATION_DEFAULTS["coordconv"]["epochs"]
+    assert group_name(
+        "toy.classification", ClassificationConfig(conv="conv", epochs=coordconv_epochs)
+    ) == group_name("toy.classification", ClassificationConfig(epochs=coordconv_epochs))
     a = ClassificationConfig(conv="conv", seed=0, epochs=5)
     b = ClassificationConfig(conv="coordconv", seed=4, epochs=5)
     c = ClassificationConfig(conv="coordconv", seed=4, epochs=6)

@@ -24,6 +24,7 @@ from conftest import cc_bench
 from cc_bench.errors import UserError
 from cc_bench.launch import launch_parser, main_launch, main_status, slurm_parameters
 from cc_bench.suites import Suite, SuiteEntry, expand, get_suite, parse_sets, register_suite
+from cc_bench.toy.configs import ClassificationConfig
 
 BENCH = "toy.classification"
 TINY = {"epochs": 2, "max_train_examples": 32, "widths": (4, 4)}
@@ -92,7 +93,8 @@ def test_expand_counts_the_grid() -> None:
     assert len(expand(GRID_SUITE, seeds=1)) == 4
     # every run takes the fixed values; conv runs get the deconv baseline's own defaults
     assert {r.cfg.epochs for r in runs} == {2}
-    assert {r.cfg.lr for r in runs if r.cfg.conv == "conv"} == {0.002}
+    conv_lr = ClassificationConfig.conv_defaults["conv"]["lr"]
+    assert {r.cfg.resolve().lr for r in runs if r.cfg.conv == "conv"} == {conv_lr}
 
 
 def test_run_folders_follow_the_layout(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from PIL import Image
 from cc_bench import report
 from cc_bench.config import group_name
 from cc_bench.runner import execute
-from cc_bench.toy import classification
+from cc_bench.toy import classification, training
 from cc_bench.toy.configs import ClassificationConfig
 
 BENCH = "toy.classification"
@@ -44,7 +44,7 @@ def _run(runs_dir: Path, cfg: ClassificationConfig) -> Path:
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     runs_dir = tmp_path_factory.mktemp("runs")
-    original_run, original_eval = classification.run, classification.evaluate
+    original_run, original_eval = classification.run, training.evaluate
 
     def run_with_picture(cfg: ClassificationConfig, tracker: Any) -> dict[str, Any]:
         metrics = original_run(cfg, tracker)
@@ -58,16 +58,16 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             _run(runs_dir, _cfg(conv, seed)) for conv in ("conv", "coordconv") for seed in (0, 1)
         ]
         finished += [_run(runs_dir, _cfg(conv, 0, 0.02)) for conv in ("conv", "coordconv")]
-        mp.setattr(classification, "evaluate", lambda *a, **k: (0.0, float("nan")))
+        mp.setattr(training, "evaluate", lambda *a, **k: {"loss": float("nan"), "acc": 0.0})
         failed = _run(runs_dir, _cfg("coordconv", 2))
 
         def interrupt(*args: Any, **kwargs: Any) -> None:
             raise KeyboardInterrupt
 
-        mp.setattr(classification, "evaluate", interrupt)
+        mp.setattr(training, "evaluate", interrupt)
         with pytest.raises(KeyboardInterrupt):
             _run(runs_dir, _cfg("conv", 2))
-    mp.setattr(classification, "evaluate", original_eval)
+    mp.setattr(training, "evaluate", original_eval)
     unfinished = next((runs_dir / SUITE / BENCH).glob("conv_seed2_*"))
 
     out = runs_dir / "report"
@@ -115,7 +115,7 @@ def test_load_runs_reads_every_status(suite: dict[str, Any]) -> None:
     run = records[str(suite["finished"][0])]
     assert run.summary["test_acc"] == _summary_metric(suite["finished"][0], "test_acc")
     assert [row["step"] for row in run.history] == [1, 2]
-    assert [p.name for p in run.media] == ["samples_2.png"]
+    assert sorted(p.name for p in run.media) == ["samples_2.png", "test_predictions_2.png"]
 
 
 def test_a_held_lock_means_running(suite: dict[str, Any]) -> None:

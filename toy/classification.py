@@ -42,6 +42,7 @@ def score_fn(logits: Tensor, target: Tensor) -> dict[str, Tensor]:
 
 def run(cfg: ClassificationConfig, tracker: Tracker) -> dict[str, Any]:
     """Train, evaluating every epoch; save a picture of test predictions; the final metrics."""
+    cfg = cfg.resolve()  # per-conv defaults for the fields left at 0
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     data = load_not_so_clevr()

@@ -62,6 +62,7 @@ def _predict(model: nn.Module, images: Tensor, batch_size: int = 256) -> Tensor:
 
 def run(cfg: RegressionConfig, tracker: Tracker) -> dict[str, Any]:
     """Train, evaluating every epoch; save the predicted points over the canvas; final metrics."""
+    cfg = cfg.resolve()  # per-conv defaults for the fields left at 0
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     data = load_not_so_clevr()

@@ -77,6 +77,7 @@ def score_fn(out: Tensor | tuple[Tensor, Tensor], square: Tensor) -> dict[str, T
 
 def run(cfg: RenderingConfig, tracker: Tracker) -> dict[str, Any]:
     """Train, evaluating every epoch; save a picture of test renderings; the final metrics."""
+    cfg = cfg.resolve()  # per-conv defaults for the fields left at 0
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     data = load_not_so_clevr()
