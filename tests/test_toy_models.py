@@ -8,7 +8,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from cc_bench.layers import CoordConv2d
-from cc_bench.toy.models import CoordConvClassifier, DeconvClassifier, normalize_coords
+from cc_bench.toy.models import (
+    CoordConvClassifier,
+    CoordConvRegressor,
+    DeconvClassifier,
+    normalize_coords,
+)
 
 CENTRES = torch.tensor([[4.0, 4.0], [59.0, 59.0], [33.0, 12.0]])  # (B, 2), pixel units
 
@@ -121,3 +126,54 @@ def test_bad_hyperparameters():
         DeconvClassifier(kernel_size=0)
     with pytest.raises(ValueError, match="widths"):
         CoordConvClassifier(widths=())
+
+
+# -- the CoordConv regressor's initialisation ------------------------------------------------
+
+
+def _one_hots(centres: torch.Tensor) -> torch.Tensor:
+    """(N, 2) integer centres -> (N, 1, 64, 64) one-hot images, built independently."""
+    images = torch.zeros(len(centres), 1, 64, 64)
+    for k, (i, j) in enumerate(centres.tolist()):
+        images[k, 0, i, j] = 1.0
+    return images
+
+
+def test_coordconv_regressor_params():
+    assert sum(p.numel() for p in CoordConvRegressor().parameters()) == 906  # the paper's
+
+
+def test_identity_init_puts_the_max_on_the_hot_pixel():
+    torch.manual_seed(0)
+    model = CoordConvRegressor(init="identity")
+    centres = torch.tensor([[4, 4], [4, 59], [59, 4], [59, 59], [31, 40], [50, 12]])
+    with torch.no_grad():
+        maps = model.net(_one_hots(centres))  # (N, 2, 64, 64)
+        pred = model(_one_hots(centres))
+    flat = maps.flatten(2).argmax(-1)  # (N, 2)
+    assert torch.equal(flat // 64, centres[:, :1].expand(-1, 2))
+    assert torch.equal(flat % 64, centres[:, 1:].expand(-1, 2))
+    # No coordinate weights yet: every example gets the same prediction, the peak (height
+    # 2, give or take the N(0, 0.01) noise) plus the last bias (0.5 - 2), near the mean.
+    torch.testing.assert_close(pred, pred[:1].expand_as(pred), atol=1e-6, rtol=0)
+    assert (pred - 0.5).abs().max() < 0.25
+
+
+def test_torch_init_is_pytorch_default():
+    torch.manual_seed(3)
+    model = CoordConvRegressor(init="torch")
+    torch.manual_seed(3)
+    reference = nn.Sequential(
+        CoordConv2d(1, 8, 1),
+        nn.Conv2d(8, 8, 1),
+        nn.Conv2d(8, 8, 1),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.Conv2d(8, 2, 3, padding=1),
+    )
+    for a, b in zip(model.net.state_dict().values(), reference.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_coordconv_regressor_rejects_unknown_init():
+    with pytest.raises(ValueError, match="init must be one of"):
+        CoordConvRegressor(init="he")

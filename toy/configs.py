@@ -101,7 +101,7 @@ class RenderingConfig(_CoordinateToImage):
 class RegressionConfig(ToyConfig):
     """Coordinate regression: the one-hot image in, (i, j) / 64 out, mean squared error.
 
-    Defaults when left at 0: coordconv 4 epochs, batch 32, lr 0.01 (the paper's), width 8;
+    Defaults when left at 0: coordconv 3 epochs, batch 32, lr 0.01 (the paper's), width 8;
     conv 8 epochs, batch 32, lr 0.001, width 16 (both with the cosine schedule).
     """
 
@@ -111,8 +111,12 @@ class RegressionConfig(ToyConfig):
     (the one the paper used on this split)."""
     width: int = bounded(0, ge=0)
     """Conv width of the model (0: the paper's: 16 for the baselines, 8 for CoordConv)."""
+    init: Literal["identity", "torch"] = "identity"
+    """CoordConv regressor's initialisation: `identity` starts it as "output = the one-hot
+    peak" (identity layers, zero coordinate weights) so the max-pool's gradient reaches the
+    hot pixel; `torch` is PyTorch's default, with which it usually learns only the mean."""
 
     conv_defaults = {
-        "coordconv": {"epochs": 4, "batch_size": 32, "lr": 0.01, "width": 8},
+        "coordconv": {"epochs": 3, "batch_size": 32, "lr": 0.01, "width": 8},
         "conv": {"epochs": 8, "batch_size": 32, "lr": 0.001, "width": 16},
     }

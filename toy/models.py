@@ -19,6 +19,7 @@ The caller flattens them, ``logits.flatten(1)`` -> (B, 4096), before
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import torch
@@ -240,22 +241,35 @@ class ConvRegressor(nn.Module):
 
 
 class GapConvRegressor(nn.Module):
-    """The conv baseline the paper used on the quadrant split: nine 3x3 convs and a global
-    average pool. The paper gives no more detail; ours doubles the width at the three
-    stride-2 convs (16, 16, 32s2, 32, 64s2, 64, 128s2, 128, then 2) with ReLU between."""
+    """The conv baseline the paper used on the quadrant split: nine convs and a global
+    average pool, as in the released code (``big_conv2`` in its ``model_builders.py``).
+
+    All ``width`` channels wide: 5x5 stride 2, 1x1, batch norm, 3x3, 3x3 stride 2,
+    3x3 stride 2 with batch norm, 3x3 stride 2, 1x1, 3x3 stride 2, then a 3x3 conv to
+    the 2 outputs; ReLU after every conv, the last included; then the mean over the
+    remaining 2x2 map.
+    """
 
     def __init__(self, width: int = 16, conv_layer: Callable[..., nn.Module] = nn.Conv2d) -> None:
         super().__init__()
-        plan = [(width, 1), (width, 1), (2 * width, 2), (2 * width, 1), (4 * width, 2)]
-        plan += [(4 * width, 1), (8 * width, 2), (8 * width, 1), (2, 1)]
-        layers: list[nn.Module] = []
-        c_in = 1
-        for k, (c_out, stride) in enumerate(plan):
-            layers.append(conv_layer(c_in, c_out, 3, stride=stride, padding=1))
-            if k < len(plan) - 1:
-                layers.append(nn.ReLU(inplace=True))
-            c_in = c_out
-        self.net = nn.Sequential(*layers)
+        w = width
+
+        def conv(c_in: int, c_out: int, k: int, stride: int = 1) -> nn.Module:
+            return conv_layer(c_in, c_out, k, stride=stride, padding=k // 2)
+
+        relu = functools.partial(nn.ReLU, inplace=True)
+        self.net = nn.Sequential(
+            conv(1, w, 5, 2), relu(),  # 64 -> 32
+            conv(w, w, 1), relu(),
+            nn.BatchNorm2d(w),
+            conv(w, w, 3), relu(),
+            conv(w, w, 3, 2), relu(),  # 32 -> 16
+            conv(w, w, 3, 2), nn.BatchNorm2d(w), relu(),  # 16 -> 8
+            conv(w, w, 3, 2), relu(),  # 8 -> 4
+            conv(w, w, 1), relu(),
+            conv(w, w, 3, 2), relu(),  # 4 -> 2
+            conv(w, 2, 3), relu(),
+        )  # fmt: skip
 
     def forward(self, image: Tensor) -> Tensor:
         """One-hot images (B, 1, 64, 64) -> coordinates / 64 (B, 2)."""
@@ -263,17 +277,45 @@ class GapConvRegressor(nn.Module):
         return self.net(image).mean((2, 3))  # global average pool: (B, 2)
 
 
+REGRESSOR_INITS = ("identity", "torch")
+
+
 class CoordConvRegressor(nn.Module):
     """The paper's CoordConv regressor: AddCoords, 1x1 convs 8, 8, 8, 3x3 8, 3x3 2, no
     activations at all, then a global max-pool over the 64x64 map (906 parameters).
 
-    The first layer is `conv_layer(1, 8, 1)` (CoordConv2d: it also sees i, j). The map's
-    maximum falls on the hot pixel, where the coordinate channels hold its position.
+    The first layer is `conv_layer(1, 8, 1)` (CoordConv2d: it also sees i, j). The net is
+    linear, so each output channel is the one-hot's response (a peak around the hot
+    pixel) plus a function of the coordinates (a ramp over the canvas); the max-pool
+    returns the right coordinate only if the peak stands higher than the ramp everywhere,
+    and its gradient reaches only the pixel where the max fell.
+
+    Args:
+        conv_layer: the first layer's class or factory, called as ``conv_layer(1, width, 1)``.
+        width: channels of the hidden convs (8 in the paper).
+        init: ``"identity"`` (the default) starts the net at "output = the one-hot peak":
+            the layers after the first are identity maps (``nn.init.dirac_``, plus
+            N(0, 0.01) noise), the first layer passes the one-hot at height 2 with zero
+            coordinate weights, every bias is 0 except the last layer's, which starts at
+            0.5 - 2 (the mean target). The max then sits on the hot pixel from the first
+            step and training only has to grow the coordinate ramp. ``"torch"`` keeps
+            PyTorch's default initialisation (the paper used He-normal): there the ramp
+            starts higher than the peak, the max falls in a corner of the canvas for every
+            example, and training usually settles on the mean coordinate.
     Returns (i, j) / 64, (B, 2).
     """
 
-    def __init__(self, conv_layer: Callable[..., nn.Module] = CoordConv2d, width: int = 8) -> None:
+    def __init__(
+        self,
+        conv_layer: Callable[..., nn.Module] = CoordConv2d,
+        width: int = 8,
+        init: str = "identity",
+    ) -> None:
         super().__init__()
+        if init not in REGRESSOR_INITS:
+            raise ValueError(
+                f"CoordConvRegressor init must be one of {REGRESSOR_INITS}, got {init!r}"
+            )
         self.net = nn.Sequential(
             conv_layer(1, width, 1),
             nn.Conv2d(width, width, 1),
@@ -281,6 +323,20 @@ class CoordConvRegressor(nn.Module):
             nn.Conv2d(width, width, 3, padding=1),
             nn.Conv2d(width, 2, 3, padding=1),
         )
+        if init == "identity":
+            self._identity_init(peak=2.0, mean_target=0.5)
+
+    @torch.no_grad()
+    def _identity_init(self, peak: float, mean_target: float) -> None:
+        first, *rest = self.net
+        first.weight.zero_()
+        first.weight[:, 0] = peak  # the one-hot channel; the coordinate weights stay 0
+        for conv in self.net:
+            conv.bias.zero_()
+        for conv in rest:
+            nn.init.dirac_(conv.weight)  # channel k -> channel k (centre tap of 3x3)
+            conv.weight.add_(torch.randn_like(conv.weight), alpha=0.01)
+        rest[-1].bias.fill_(mean_target - peak)
 
     def forward(self, image: Tensor) -> Tensor:
         """One-hot images (B, 1, 64, 64) -> coordinates / 64 (B, 2)."""

@@ -33,7 +33,7 @@ def baseline_for(cfg: RegressionConfig) -> str:
 def build_model(cfg: RegressionConfig) -> nn.Module:
     """A conv baseline for `conv`, the paper's CoordConv regressor for `coordconv`."""
     if cfg.conv == "coordconv":
-        return CoordConvRegressor(conv_layer=conv_layer(cfg), width=cfg.width)
+        return CoordConvRegressor(conv_layer=conv_layer(cfg), width=cfg.width, init=cfg.init)
     cls = GapConvRegressor if baseline_for(cfg) == "gap" else ConvRegressor
     return cls(width=cfg.width)
 
