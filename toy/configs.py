@@ -54,13 +54,13 @@ class _CoordinateToImage(ToyConfig):
 class ClassificationConfig(_CoordinateToImage):
     """Supervised coordinate classification: (i, j) in, a softmax over the 64x64 pixels out.
 
-    Defaults when left at 0: coordconv 2 epochs, batch 16, lr 0.01; conv 6 epochs, batch 32,
+    Defaults when left at 0: coordconv 2 epochs, batch 16, lr 0.01; conv 12 epochs, batch 32,
     lr 0.01 (both with the cosine schedule).
     """
 
     conv_defaults = {
         "coordconv": {"epochs": 2, "batch_size": 16, "lr": 0.01},
-        "conv": {"epochs": 6, "batch_size": 32, "lr": 0.01},
+        "conv": {"epochs": 12, "batch_size": 32, "lr": 0.01},
     }
 
 
@@ -68,7 +68,7 @@ class ClassificationConfig(_CoordinateToImage):
 class RenderingConfig(_CoordinateToImage):
     """Coordinate rendering: (i, j) in, the 9x9 square out, per-pixel sigmoid cross-entropy.
 
-    Defaults when left at 0: coordconv 3 epochs, batch 16, lr 0.01; conv 6 epochs, batch 32,
+    Defaults when left at 0: coordconv 3 epochs, batch 16, lr 0.01; conv 12 epochs, batch 32,
     lr 0.01 (both with the cosine schedule).
     """
 
@@ -85,7 +85,7 @@ class RenderingConfig(_CoordinateToImage):
 
     conv_defaults = {
         "coordconv": {"epochs": 3, "batch_size": 16, "lr": 0.01},
-        "conv": {"epochs": 6, "batch_size": 32, "lr": 0.01},
+        "conv": {"epochs": 12, "batch_size": 32, "lr": 0.01},
     }
 
     def __post_init__(self) -> None:
