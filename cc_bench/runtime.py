@@ -62,3 +62,15 @@ def conv_layer(cfg: BenchConfig) -> Any:
     from cc_bench.layers import CoordConv2d
 
     return partial(CoordConv2d, with_r=cfg.with_r) if cfg.with_r else CoordConv2d
+
+
+def preload_lazy_imports() -> None:
+    """Import what torch imports lazily on first use, so a run's clock does not count it.
+
+    The first ``torch.optim`` optimizer imports ``torch._dynamo`` (about 2 s here): a cost
+    of Python's start-up, paid once per process, not of the benchmark.
+    """
+    try:
+        import torch._dynamo  # noqa: F401
+    except ImportError:  # a torch build without it: nothing to preload
+        pass

@@ -142,6 +142,10 @@ class Tracker:
 
     # -- time ------------------------------------------------------------------------------
 
+    def start_clock(self) -> None:
+        """Count this attempt's wall time from now (the time of earlier attempts is kept)."""
+        self._start = self._last_checkpoint = time.monotonic()
+
     @property
     def elapsed_s(self) -> float:
         """Wall seconds this run has trained, over all its attempts (resumes included)."""

@@ -11,6 +11,7 @@ from cc_bench.layers import CoordConv2d
 from cc_bench.toy.models import (
     CoordConvClassifier,
     CoordConvRegressor,
+    CoordConvRenderer,
     DeconvClassifier,
     normalize_coords,
 )
@@ -177,3 +178,62 @@ def test_torch_init_is_pytorch_default():
 def test_coordconv_regressor_rejects_unknown_init():
     with pytest.raises(ValueError, match="init must be one of"):
         CoordConvRegressor(init="he")
+
+
+# -- the CoordConv classifier's and renderer's initialisations ------------------------------
+
+
+def test_offset_init_first_layer_reads_pixel_minus_centre():
+    torch.manual_seed(0)
+    model = CoordConvClassifier(init="offset")
+    first = model.net[0]
+    # Pre-activations of the first layer for two centres on the 64x64 canvas.
+    a = first(
+        torch.tensor([[10.0, 20.0]]).div(63).mul(2).sub(1)[:, :, None, None].expand(1, 2, 64, 64)
+    )
+    b = first(
+        torch.tensor([[15.0, 23.0]]).div(63).mul(2).sub(1)[:, :, None, None].expand(1, 2, 64, 64)
+    )
+    # Same offset pixel - centre, same response: pixel (30, 40) for the first centre and
+    # (35, 43) for the second.
+    torch.testing.assert_close(a[0, :, 30, 40], b[0, :, 35, 43])
+    torch.testing.assert_close(a[0, :, 5, 60], b[0, :, 10, 63])
+    w = first.weight[:, :, 0, 0]
+    torch.testing.assert_close(w[:, :2], -w[:, 2:4])
+
+
+def test_torch_init_classifier_is_pytorch_default():
+    torch.manual_seed(5)
+    model = CoordConvClassifier(init="torch")
+    torch.manual_seed(5)
+    reference = CoordConv2d(2, 32, 1)
+    torch.testing.assert_close(model.net[0].weight, reference.weight, atol=0, rtol=0)
+    assert not torch.equal(model.net[0].weight[:, :2], -model.net[0].weight[:, 2:4])
+
+
+def test_offset_init_leaves_a_plain_first_layer_alone():
+    torch.manual_seed(1)
+    model = CoordConvClassifier(conv_layer=nn.Conv2d, init="offset")
+    torch.manual_seed(1)
+    torch.testing.assert_close(model.net[0].weight, nn.Conv2d(2, 32, 1).weight, atol=0, rtol=0)
+
+
+def test_prior_painter_init_starts_at_the_square_prior():
+    torch.manual_seed(0)
+    renderer = CoordConvRenderer(painter_init="prior")
+    prior = 81 / 4096
+    with torch.no_grad():
+        blank = torch.sigmoid(renderer.painter(torch.zeros(1, 1, 64, 64)))
+    # No one-hot, every ReLU input 0: the output is the last bias alone.
+    torch.testing.assert_close(blank, torch.full_like(blank, prior))
+    for conv in [m for m in renderer.painter if isinstance(m, nn.Conv2d)][:-1]:
+        assert torch.count_nonzero(conv.bias) == 0
+        fan_in = conv.weight[0].numel()
+        assert 0.5 < conv.weight.std().item() / (2 / fan_in) ** 0.5 < 1.5  # He-normal scale
+
+
+def test_unknown_inits_are_refused():
+    with pytest.raises(ValueError, match="init must be one of"):
+        CoordConvClassifier(init="he")
+    with pytest.raises(ValueError, match="painter_init must be one of"):
+        CoordConvRenderer(painter_init="zero")

@@ -179,3 +179,23 @@ def test_log_image_writes_a_png(tmp_path) -> None:
     path = tracker.log_image("test/predictions", image, step=5)
     assert path == tmp_path / "media" / "test_predictions_5.png"
     assert np.array_equal(np.asarray(Image.open(path)), image)
+
+
+def test_start_clock_counts_from_now_and_keeps_earlier_attempts(tmp_path):
+    import time
+
+    (tmp_path / "run").mkdir()
+    tracker = Tracker(tmp_path / "run")
+    time.sleep(0.3)
+    assert tracker.elapsed_s >= 0.3
+    tracker.start_clock()
+    assert tracker.elapsed_s < 0.2
+    tracker.save_checkpoint({"x": 1}, step=1)
+    tracker.close()
+    again = Tracker(tmp_path / "run")
+    assert again.restore() == 1
+    before = again.elapsed_s
+    time.sleep(0.3)
+    again.start_clock()  # a resumed attempt: the first attempt's time stays counted
+    assert before - 0.05 < again.elapsed_s < before + 0.2
+    again.close()

@@ -27,7 +27,7 @@ def build_model(cfg: ClassificationConfig) -> nn.Module:
     """The deconv baseline for `conv`, the paper's CoordConv model for `coordconv`."""
     if cfg.conv == "conv":
         return DeconvClassifier(width=cfg.deconv_width, kernel_size=cfg.deconv_kernel)
-    return CoordConvClassifier(conv_layer=conv_layer(cfg), widths=cfg.widths)
+    return CoordConvClassifier(conv_layer=conv_layer(cfg), widths=cfg.widths, init=cfg.init)
 
 
 def loss_fn(logits: Tensor, target: Tensor) -> Tensor:

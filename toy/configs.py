@@ -41,6 +41,10 @@ class _CoordinateToImage(ToyConfig):
     """Kernel size fs of the deconv baseline's transposed convs (the paper sweeps 2..4)."""
     widths: tuple[int, ...] = (32, 32, 64, 64)
     """Hidden 1x1 conv widths of the CoordConv model (the paper: 32, 32, 64, 64 -> 7,553 parameters)."""
+    init: Literal["offset", "torch"] = "offset"
+    """CoordConv model's first layer at the start: `offset` (its weights on the centre are the
+    negatives of those on the pixel's own i, j, so it starts reading pixel - centre) or
+    `torch` (PyTorch's default; on the quadrant split a third of the seeds end a pixel off)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -54,12 +58,12 @@ class _CoordinateToImage(ToyConfig):
 class ClassificationConfig(_CoordinateToImage):
     """Supervised coordinate classification: (i, j) in, a softmax over the 64x64 pixels out.
 
-    Defaults when left at 0: coordconv 2 epochs, batch 16, lr 0.01; conv 12 epochs, batch 32,
+    Defaults when left at 0: coordconv 1 epoch, batch 16, lr 0.005; conv 12 epochs, batch 32,
     lr 0.01 (both with the cosine schedule).
     """
 
     conv_defaults = {
-        "coordconv": {"epochs": 2, "batch_size": 16, "lr": 0.01},
+        "coordconv": {"epochs": 1, "batch_size": 16, "lr": 0.005},
         "conv": {"epochs": 12, "batch_size": 32, "lr": 0.01},
     }
 
@@ -68,7 +72,7 @@ class ClassificationConfig(_CoordinateToImage):
 class RenderingConfig(_CoordinateToImage):
     """Coordinate rendering: (i, j) in, the 9x9 square out, per-pixel sigmoid cross-entropy.
 
-    Defaults when left at 0: coordconv 3 epochs, batch 16, lr 0.01; conv 12 epochs, batch 32,
+    Defaults when left at 0: coordconv 2 epochs, batch 16, lr 0.005; conv 12 epochs, batch 32,
     lr 0.01 (both with the cosine schedule).
     """
 
@@ -82,9 +86,13 @@ class RenderingConfig(_CoordinateToImage):
     """Channel multiplier m of the CoordConv painter: 8m, 8m, 16m, 16m, 1 channels."""
     painter_kernel: int = bounded(3, ge=1)
     """Kernel size fs of the painter's five convs."""
+    painter_init: Literal["prior", "torch"] = "prior"
+    """The painter at the start: `prior` (He-normal weights as in the paper's code, zero biases,
+    the last bias at the log-odds of a pixel being in the square, 81/4096) or `torch`
+    (PyTorch's default: on some seeds it settles on painting nothing, or misses the corners)."""
 
     conv_defaults = {
-        "coordconv": {"epochs": 3, "batch_size": 16, "lr": 0.01},
+        "coordconv": {"epochs": 2, "batch_size": 16, "lr": 0.005},
         "conv": {"epochs": 12, "batch_size": 32, "lr": 0.01},
     }
 

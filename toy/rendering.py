@@ -34,6 +34,8 @@ def build_model(cfg: RenderingConfig) -> nn.Module:
         painter_width=cfg.painter_width,
         painter_kernel=cfg.painter_kernel,
         link=cfg.link,
+        init=cfg.init,
+        painter_init=cfg.painter_init,
     )
 
 
