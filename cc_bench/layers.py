@@ -13,7 +13,9 @@ build that concatenation: the convolution is linear in its input, so they
 convolve ``x`` with the data slice of the weight and add the response of the
 coordinate grid (a batch of one, broadcast over the batch) to the coordinate
 slice. With ``groups > 1`` the coordinate channels fall into the last group, as
-in the naive form, which is then what they compute.
+in the naive form, which is then what they compute; so do they when the input has
+fewer channels than there are coordinates (a one-channel image), where building the
+small concatenation is faster than the split form's extra passes over the output.
 """
 
 from __future__ import annotations
@@ -164,7 +166,11 @@ class _CoordConvNd:
                 f"(without the coordinates), got input of shape {tuple(x.shape)}"
             )
         grid = coord_grid(x.shape[2:], self.with_r, x.device, x.dtype)  # (1, n, *spatial)
-        if self.groups > 1:  # the naive form: the coordinates join the last group
+        # The naive form when groups > 1 (the coordinates join the last group), and when the
+        # input has fewer channels than there are coordinates: there the concatenation is
+        # smaller than the output, whose extra passes (the broadcast add here, the batch sum
+        # in backward) make the split form slower (benchmarks/layers.py, C = 1).
+        if self.groups > 1 or self.in_channels_data < self.n_coords:
             xc = torch.cat([x, grid.expand(x.shape[0], *grid.shape[1:])], dim=1)
             return conv(xc, self.weight, self.bias)
         w_x, w_c = self.weight.split([self.in_channels_data, self.n_coords], self._split_dim)

@@ -200,12 +200,15 @@ CASES = [dict(kernel_size=3, padding=1, padding_mode=m) for m in PADDING_MODES] 
 @pytest.mark.parametrize("kwargs", CASES, ids=case_id)
 @pytest.mark.parametrize("with_r", [False, True])
 @pytest.mark.parametrize("bias", [True, False])
-def test_coordconv_matches_naive(rank: int, kwargs: dict, with_r: bool, bias: bool) -> None:
+@pytest.mark.parametrize("channels", [3, 1], ids=["split", "concat"])
+def test_coordconv_matches_naive(
+    rank: int, kwargs: dict, with_r: bool, bias: bool, channels: int
+) -> None:
     torch.manual_seed(0)
     kw = dict(out_channels=4, bias=bias, **kwargs)
-    layer = COORD_CLASSES[rank](3, with_r=with_r, **kw).double()
+    layer = COORD_CLASSES[rank](channels, with_r=with_r, **kw).double()
     twin = naive_twin(layer, TORCH_CLASSES[rank], rank + with_r, **kw)
-    x = torch.randn(2, 3, *SPATIAL[rank], dtype=torch.float64)
+    x = torch.randn(2, channels, *SPATIAL[rank], dtype=torch.float64)
     check_grads(layer, twin, x, with_r, tol=1e-10)
 
 
@@ -248,7 +251,7 @@ def test_transposed_output_size() -> None:
     assert layer(x, output_size=[8, 12]).shape[-2:] == (8, 12)
 
 
-def test_forward_does_not_concatenate() -> None:
+def test_forward_concatenates_only_below_n_coords_channels() -> None:
     convs: list[tuple[int, ...]] = []
     ops: list[str] = []
 
@@ -264,6 +267,17 @@ def test_forward_does_not_concatenate() -> None:
         layer(torch.randn(5, 3, 6, 9))
     assert not [op for op in ops if op.startswith("cat")]
     assert sorted(convs) == [(1, 3, 6, 9), (5, 3, 6, 9)]  # the grid is a batch of one
+    # As many input channels as coordinates: still the split form.
+    convs.clear()
+    with Log():
+        CoordConv2d(2, 8, 3, padding=1)(torch.randn(5, 2, 6, 9))
+    assert sorted(convs) == [(1, 2, 6, 9), (5, 2, 6, 9)]
+    # Fewer (a one-channel image): one convolution of the concatenation, which is smaller
+    # than the output here.
+    convs.clear()
+    with Log():
+        CoordConv2d(1, 8, 3, padding=1)(torch.randn(5, 1, 6, 9))
+    assert convs == [(5, 3, 6, 9)]
 
 
 @pytest.mark.parametrize("cls", [CoordConv2d, CoordConvTranspose2d])
