@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 from typing import Any
 
@@ -70,7 +71,5 @@ def preload_lazy_imports() -> None:
     The first ``torch.optim`` optimizer imports ``torch._dynamo`` (about 2 s here): a cost
     of Python's start-up, paid once per process, not of the benchmark.
     """
-    try:
+    with contextlib.suppress(ImportError):  # a torch build without it: nothing to preload
         import torch._dynamo  # noqa: F401
-    except ImportError:  # a torch build without it: nothing to preload
-        pass
