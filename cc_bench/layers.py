@@ -12,17 +12,25 @@ The layers keep the weight of the naive form (a convolution over
 build that concatenation: the convolution is linear in its input, so they
 convolve ``x`` with the data slice of the weight and add the response of the
 coordinate grid (a batch of one, broadcast over the batch) to the coordinate
-slice. With ``groups > 1`` the coordinate channels fall into the last group, as
-in the naive form, which is then what they compute; so do they when the input has
-fewer channels than there are coordinates (a one-channel image), where building the
-small concatenation is faster than the split form's extra passes over the output.
+slice. That response is one small matrix product: the grid's patches under the
+layer's kernel, stride, padding and dilation (its im2col, made once per input shape by
+convolving the grid with an identity kernel, and cached) times the coordinate slice,
+so no convolution of the grid runs per step, forward or backward. With ``groups > 1``
+the coordinate channels fall into the last group, as in the naive form, which is then
+what they compute; so do they when the input has fewer channels than there are
+coordinates (a one-channel image), where building the small concatenation is faster
+than the split form's extra passes over the output.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Callable, Sequence
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -85,6 +93,28 @@ def coord_grid(
     return _cached_grid(tuple(int(n) for n in spatial_shape), bool(with_r), device, dtype)
 
 
+# Coordinate patches (see _CoordConvNd._coords_response): at most this many elements each,
+# and this many kept, least recently used first out.
+_PATCH_LIMIT = 1 << 22
+_PATCH_CACHE_SIZE = 64
+_patch_cache: OrderedDict[Hashable, Tensor] = OrderedDict()
+_patch_lock = threading.Lock()
+
+
+def _cached_patches(key: Hashable, build: Callable[[], Tensor]) -> Tensor:
+    with _patch_lock:
+        patches = _patch_cache.get(key)
+        if patches is not None:
+            _patch_cache.move_to_end(key)
+            return patches
+    patches = build()
+    with _patch_lock:
+        _patch_cache[key] = patches
+        while len(_patch_cache) > _PATCH_CACHE_SIZE:
+            _patch_cache.popitem(last=False)
+    return patches
+
+
 _SHAPES = {1: "(B, C, L)", 2: "(B, C, H, W)", 3: "(B, C, D, H, W)"}
 
 
@@ -140,6 +170,42 @@ def _coord_channels(in_channels: int, rank: int, with_r: bool, groups: int) -> i
 _Conv = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]  # (input, weight, bias) -> output
 
 
+class _ConvolutionSumBias(torch.autograd.Function):
+    """``torch.convolution`` whose backward sums the output gradient for the bias.
+
+    Forward is torch's (bias fused). Backward calls ``convolution_backward`` for the input
+    and weight gradients only; both it and the sum are differentiable, so double backward
+    works as for ``nn.ConvNd``.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, params: tuple[Any, ...]
+    ) -> Tensor:
+        device = x.device.type
+        if torch.is_autocast_enabled(device):  # as autocast runs nn.ConvNd: in its dtype
+            dtype = torch.get_autocast_dtype(device)
+            x, weight = x.to(dtype), weight.to(dtype)
+            bias = bias.to(dtype) if bias is not None else None
+        ctx.save_for_backward(x, weight)
+        ctx.params = params  # stride, padding, dilation, transposed, output_padding, groups
+        with torch.autocast(device, enabled=False):
+            return torch.convolution(x, weight, bias, *params)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        grad_x = grad_w = grad_b = None
+        if need_x or need_w:
+            grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
+                grad, x, weight, None, *ctx.params, [need_x, need_w, False]
+            )
+        if need_b:
+            grad_b = grad.sum([0, *range(2, grad.dim())])  # (out,)
+        return grad_x, grad_w, grad_b, None
+
+
 class _CoordConvNd:
     """Forward pass shared by the CoordConv classes (a mixin over nn.ConvNd).
 
@@ -158,7 +224,9 @@ class _CoordConvNd:
         self.in_channels_data = in_channels
         self.n_coords = self.rank + int(with_r)
 
-    def _coords_forward(self, x: Tensor, conv: _Conv) -> Tensor:
+    def _coords_forward(
+        self, x: Tensor, conv: _Conv, output_padding: tuple[int, ...] = ()
+    ) -> Tensor:
         _check_rank(x, self.rank, type(self).__name__)
         if x.shape[1] != self.in_channels_data:
             raise ValueError(
@@ -166,18 +234,89 @@ class _CoordConvNd:
                 f"(without the coordinates), got input of shape {tuple(x.shape)}"
             )
         grid = coord_grid(x.shape[2:], self.with_r, x.device, x.dtype)  # (1, n, *spatial)
+        key = (tuple(x.shape[2:]), output_padding, x.device, x.dtype)
         # The naive form when groups > 1 (the coordinates join the last group), and when the
         # input has fewer channels than there are coordinates: there the concatenation is
         # smaller than the output, whose extra passes (the broadcast add here, the batch sum
         # in backward) make the split form slower (benchmarks/layers.py, C = 1).
         if self.groups > 1 or self.in_channels_data < self.n_coords:
             xc = torch.cat([x, grid.expand(x.shape[0], *grid.shape[1:])], dim=1)
-            return conv(xc, self.weight, self.bias)
+            return self._convolution_sum_bias(xc, output_padding)
         w_x, w_c = self.weight.split([self.in_channels_data, self.n_coords], self._split_dim)
         out = conv(x, w_x, None)  # (B, out, *spatial_out)
         # Bias folded into the response: one broadcast add over the batch, done in place
         # (no convolution needs its own output for backward).
-        return out.add_(conv(grid, w_c, self.bias))  # + (1, out, *spatial_out)
+        return out.add_(self._coords_response(grid, w_c, conv, key))  # + (1, out, *spatial_out)
+
+    def _convolution_sum_bias(self, x: Tensor, output_padding: tuple[int, ...]) -> Tensor:
+        """The layer's convolution of the concatenation ``x``, bias gradient a plain sum.
+
+        The same function as ``nn.ConvNd`` (padding modes and "same" by padding ``x`` first,
+        as it does), but its backward asks the convolution for the input and weight
+        gradients only and sums the output gradient for the bias: oneDNN's fused bias
+        gradient costs 1 to 1.4 ms on a (32, 32, 64, 64) gradient, the sum 0.2 ms
+        (benchmarks/layers.py). The split form gets the same for free: its bias gradient
+        comes from the batch-summed gradient that the coordinate slice needs anyway.
+        """
+        zeros = (0,) * self.rank
+        transposed = self._split_dim == 0
+        padding = self.padding
+        if not transposed and (self.padding_mode != "zeros" or isinstance(padding, str)):
+            mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
+            x = F.pad(x, self._reversed_padding_repeated_twice, mode=mode)
+            padding = zeros
+        geometry = (self.stride, padding, self.dilation, transposed, output_padding or zeros)
+        return _ConvolutionSumBias.apply(x, self.weight, self.bias, (*geometry, self.groups))
+
+    def _coords_response(
+        self, grid: Tensor, w_c: Tensor, conv: _Conv, key: tuple[Hashable, ...]
+    ) -> Tensor:
+        """The coordinate slice's response to the grid plus the bias, (1, out, *spatial_out).
+
+        A matrix product of the slice with the grid's cached patches: forward and backward
+        are then one small GEMM each, where a convolution of a batch of one costs a kernel
+        launch and, on the CPU, a slow weight-gradient path (benchmarks/layers.py). Patches
+        over `_PATCH_LIMIT` elements (a large 3-D input) are not cached: the grid is
+        convolved instead.
+        """
+        n, k = self.n_coords, math.prod(self.kernel_size)
+        # Output positions: at most the input's (conv), or stride times more (transposed).
+        positions = math.prod(grid.shape[2:]) * (
+            math.prod(self.stride) if self._split_dim == 0 else 1
+        )
+        if n * k * positions > _PATCH_LIMIT:
+            return conv(grid, w_c, self.bias)
+        geometry = (type(self), self.kernel_size, self.stride, self.padding, self.dilation)
+        full_key = (*geometry, self.padding_mode, self.with_r, *key)
+        patches = _cached_patches(full_key, lambda: self._coord_patches(grid, conv))
+        w = w_c if self._split_dim == 1 else w_c.transpose(0, 1)  # (out, n, *kernel)
+        w = w.reshape(w.shape[0], n * k)  # (out, n * k), column c * k + kernel offset
+        cols = patches.view(n * k, -1)  # (n * k, positions out)
+        r = w @ cols if self.bias is None else torch.addmm(self.bias.unsqueeze(1), w, cols)
+        return r.view(1, -1, *patches.shape[2:])
+
+    def _coord_patches(self, grid: Tensor, conv: _Conv) -> Tensor:
+        """The grid's patches, (1, n * k, *spatial_out): channel c * k + kernel offset.
+
+        The layer's own convolution (its padding mode, stride, dilation, output padding)
+        of the grid with an identity kernel, so every channel holds one coordinate seen
+        through one kernel position. Exact in any dtype: each output is a single
+        coordinate times 1.
+        """
+        n, kernel = self.n_coords, tuple(self.kernel_size)
+        k = math.prod(kernel)
+        work = torch.promote_types(grid.dtype, torch.float32)  # e.g. float16 convs on the CPU
+        eye = torch.eye(n * k, device=grid.device, dtype=work)
+        if self._split_dim == 1:  # conv weight (n * k, n, *kernel): out c*k+o reads (c, o)
+            ident = eye.view(n * k, n, *kernel)
+        else:  # transposed weight (n, n * k, *kernel): input c writes out c*k+o at o
+            ident = eye.view(n, k, n * k).transpose(1, 2).reshape(n, n * k, *kernel)
+        with (
+            torch.inference_mode(False),
+            torch.no_grad(),
+            torch.autocast(grid.device.type, enabled=False),
+        ):
+            return conv(grid.to(work), ident, None).to(grid.dtype)
 
     def extra_repr(self) -> str:
         # Show the constructor's in_channels (data only), so the repr rebuilds the layer.
@@ -344,7 +483,7 @@ class CoordConvTranspose2d(_CoordConvNd, nn.ConvTranspose2d):
                 self.dilation,
             )
 
-        return self._coords_forward(input, conv)
+        return self._coords_forward(input, conv, tuple(output_padding))
 
 
 def coordconvify(model: nn.Module, where: str = "first", with_r: bool = False) -> nn.Module:

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from cc_bench import layers
 from cc_bench.layers import (
     AddCoords,
     CoordConv1d,
@@ -251,33 +252,146 @@ def test_transposed_output_size() -> None:
     assert layer(x, output_size=[8, 12]).shape[-2:] == (8, 12)
 
 
+class LogOps(TorchDispatchMode):
+    """Records every aten op run, and the input shape of every convolution."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: list[str] = []
+        self.convs: list[tuple[int, ...]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(func.__name__)
+        if func.__name__.startswith("convolution"):
+            self.convs.append(tuple(args[0].shape))
+        return func(*args, **(kwargs or {}))
+
+
 def test_forward_concatenates_only_below_n_coords_channels() -> None:
-    convs: list[tuple[int, ...]] = []
-    ops: list[str] = []
-
-    class Log(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            ops.append(func.__name__)
-            if func.__name__.startswith("convolution"):
-                convs.append(tuple(args[0].shape))
-            return func(*args, **(kwargs or {}))
-
+    layers._patch_cache.clear()
     layer = CoordConv2d(3, 8, 3, padding=1, with_r=True)
-    with Log():
+    with LogOps() as first:
         layer(torch.randn(5, 3, 6, 9))
-    assert not [op for op in ops if op.startswith("cat")]
-    assert sorted(convs) == [(1, 3, 6, 9), (5, 3, 6, 9)]  # the grid is a batch of one
+    # The first call of a shape makes the grid's patches: a convolution of the grid (a
+    # batch of one) with an identity kernel; then one convolution of the batch, no cat.
+    assert not [op for op in first.ops if op.startswith("cat")]
+    assert sorted(first.convs) == [(1, 3, 6, 9), (5, 3, 6, 9)]
+    with LogOps() as again:  # the patches are cached: the coordinates cost one addmm
+        layer(torch.randn(5, 3, 6, 9))
+    assert again.convs == [(5, 3, 6, 9)]
+    assert [op for op in again.ops if op.startswith(("addmm", "cat"))] == ["addmm.default"]
     # As many input channels as coordinates: still the split form.
-    convs.clear()
-    with Log():
+    with LogOps() as log:
         CoordConv2d(2, 8, 3, padding=1)(torch.randn(5, 2, 6, 9))
-    assert sorted(convs) == [(1, 2, 6, 9), (5, 2, 6, 9)]
+    assert sorted(log.convs) == [(1, 2, 6, 9), (5, 2, 6, 9)]
     # Fewer (a one-channel image): one convolution of the concatenation, which is smaller
     # than the output here.
-    convs.clear()
-    with Log():
+    with LogOps() as log:
         CoordConv2d(1, 8, 3, padding=1)(torch.randn(5, 1, 6, 9))
-    assert convs == [(5, 3, 6, 9)]
+    assert log.convs == [(5, 3, 6, 9)]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(kernel_size=3, padding=1),
+        dict(kernel_size=3, stride=2, padding=2, dilation=2),
+        dict(kernel_size=(2, 4), stride=(1, 3), padding=(0, 1)),
+        dict(kernel_size=1),
+    ],
+    ids=case_id,
+)
+@pytest.mark.parametrize("with_r", [False, True])
+def test_coord_patches_are_the_unfolded_grid(kwargs: dict, with_r: bool) -> None:
+    """The cached patches equal torch's own im2col (F.unfold) of the linspace grid."""
+    layer = CoordConv2d(3, 4, with_r=with_r, **kwargs).double()
+    grid = ref_coords((6, 9), with_r, torch.float64).unsqueeze(0)  # (1, n, 6, 9)
+    patches = layer._coord_patches(grid, layer._conv_forward)  # (1, n * k, H', W')
+    unfold = torch.nn.functional.unfold
+    geometry = {k: kwargs[k] for k in ("stride", "padding", "dilation") if k in kwargs}
+    ref = unfold(grid, layer.kernel_size, **geometry)  # (1, n * k, H' * W'), same order
+    assert patches.shape[:2] == ref.shape[:2]
+    torch.testing.assert_close(patches.flatten(2), ref, rtol=0, atol=0)
+
+
+def test_coord_patches_ignore_autocast() -> None:
+    """Patches first made under bfloat16 autocast still hold the float32 coordinates."""
+    layers._patch_cache.clear()
+    layer = CoordConv2d(3, 4, 3, padding=1)
+    x = torch.randn(2, 3, 31, 33)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        layer(x)
+    patches = [p for p in layers._patch_cache.values() if p.shape[-2:] == (31, 33)]
+    ref = layer._coord_patches(coord_grid((31, 33)), layer._conv_forward)
+    assert len(patches) == 1 and patches[0].dtype == torch.float32
+    torch.testing.assert_close(patches[0], ref, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+@pytest.mark.parametrize("kwargs", CASES[:5] + CASES[-4:], ids=case_id)
+def test_large_patches_convolve_the_grid(
+    rank: int, kwargs: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the patch limit the grid is convolved instead: the same function."""
+    monkeypatch.setattr(layers, "_PATCH_LIMIT", 0)
+    torch.manual_seed(0)
+    kw = dict(out_channels=4, **kwargs)
+    layer = COORD_CLASSES[rank](3, with_r=True, **kw).double()
+    twin = naive_twin(layer, TORCH_CLASSES[rank], rank + 1, **kw)
+    n_cached = len(layers._patch_cache)
+    check_grads(layer, twin, torch.randn(2, 3, *SPATIAL[rank], dtype=torch.float64), True, 1e-10)
+    assert len(layers._patch_cache) == n_cached
+
+
+def test_large_transposed_patches_convolve_the_grid(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(layers, "_PATCH_LIMIT", 0)
+    torch.manual_seed(0)
+    kw = dict(out_channels=4, kernel_size=3, stride=2, padding=1, output_padding=1)
+    layer = CoordConvTranspose2d(3, **kw).double()
+    twin = naive_twin(layer, nn.ConvTranspose2d, 2, **kw)
+    check_grads(layer, twin, torch.randn(2, 3, 5, 7, dtype=torch.float64), False, 1e-10)
+
+
+def test_patch_cache_is_bounded() -> None:
+    layers._patch_cache.clear()
+    layer = CoordConv1d(3, 2, 3)
+    for n in range(3, 3 + layers._PATCH_CACHE_SIZE + 5):
+        layer(torch.randn(1, 3, n))
+    assert len(layers._patch_cache) == layers._PATCH_CACHE_SIZE
+    assert max(key[-4][0] for key in layers._patch_cache) == 2 + layers._PATCH_CACHE_SIZE + 5
+
+
+@pytest.mark.parametrize("channels", [3, 1], ids=["split", "concat"])
+@pytest.mark.parametrize("cls", [CoordConv2d, CoordConvTranspose2d])
+def test_double_backward(channels: int, cls: type[nn.Module]) -> None:
+    """Second derivatives, as for nn.Conv2d (a gradient penalty needs them)."""
+    torch.manual_seed(0)
+    layer = cls(channels, 2, 3, padding=1, with_r=True).double()
+    x = torch.randn(2, channels, 4, 5, dtype=torch.float64, requires_grad=True)
+    params = (x, layer.weight, layer.bias)
+    assert torch.autograd.gradgradcheck(
+        lambda x, w, b: torch.func.functional_call(layer, {"weight": w, "bias": b}, (x,)),
+        params,
+    )
+
+
+@pytest.mark.parametrize("channels", [3, 1], ids=["split", "concat"])
+def test_autocast_bfloat16(channels: int) -> None:
+    """Under CPU autocast the layer runs in bfloat16 as nn.Conv2d does; its grads stay float32."""
+    torch.manual_seed(0)
+    layer = CoordConv2d(channels, 4, 3, padding=1)
+    twin = naive_twin(layer, nn.Conv2d, 2, out_channels=4, kernel_size=3, padding=1)
+    x = torch.randn(2, channels, 6, 7)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = layer(x)
+        ref = twin(ref_concat(x, False))
+    assert out.dtype == ref.dtype == torch.bfloat16
+    torch.testing.assert_close(out, ref, atol=3e-2, rtol=2e-2)
+    out.float().square().sum().backward()
+    ref.float().square().sum().backward()
+    assert layer.weight.grad.dtype == torch.float32
+    torch.testing.assert_close(layer.weight.grad, twin.weight.grad, atol=0.1, rtol=3e-2)
+    torch.testing.assert_close(layer.bias.grad, twin.bias.grad, atol=0.1, rtol=3e-2)
 
 
 @pytest.mark.parametrize("cls", [CoordConv2d, CoordConvTranspose2d])
