@@ -1,13 +1,17 @@
 """Time CoordConv2d against nn.Conv2d and the naive concatenation (forward + backward).
 
-The CoordConv layer is Section 2 / Figure 3 of Liu et al. 2018. Three variants per
+The CoordConv layer is Section 2 / Figure 3 of Liu et al. 2018. Four variants per
 shape: ``conv`` is ``nn.Conv2d(c, ...)`` (what CoordConv costs over plain
 convolution), ``naive`` is ``AddCoords`` then ``nn.Conv2d(c + 2, ...)``, and
-``coordconv`` is ``cc_bench.layers.CoordConv2d(c, ...)``. They run round-robin
-inside every repeat so that load from other processes hits all three alike; each
-time is the median over repeats of one forward + backward pass.
+``coordconv`` is ``cc_bench.layers.CoordConv2d(c, ...)``; ``conv-sumbias`` is
+``nn.Conv2d(c, ...)``'s function with its bias gradient computed as CoordConv2d
+computes its own, a plain sum of the output gradient, not by the convolution's
+backward: the part of CoordConv2d's margin that plain convolution could have too.
+They run round-robin inside every repeat so that load from other processes hits
+all alike; each time is the median over repeats of one forward + backward pass.
 
     python benchmarks/layers.py [--device cpu|cuda|all] [--repeats N] [--threads N]
+                                [--shapes toy,clevr,...]
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from cc_bench.allocator import keep_freed_memory
-from cc_bench.layers import AddCoords, CoordConv2d
+from cc_bench.layers import AddCoords, CoordConv2d, _ConvolutionSumBias
 
 
 @dataclass(frozen=True)
@@ -81,23 +85,30 @@ def make_step(
     """Return (step, sync) for one variant: step runs forward + backward once."""
     kw = dict(stride=shape.stride, padding=shape.padding, device=device)
     c, k = shape.channels, shape.kernel
-    if variant == "conv":
+    if variant in ("conv", "conv-sumbias"):
         model: nn.Module = nn.Conv2d(c, shape.out, k, **kw)
     elif variant == "naive":
         model = nn.Sequential(AddCoords(2), nn.Conv2d(c + 2, shape.out, k, **kw))
     else:
         model = CoordConv2d(c, shape.out, k, **kw)
+    forward = model
+    if variant == "conv-sumbias":
+        geometry = ((shape.stride,) * 2, (shape.padding,) * 2, (1, 1), False, (0, 0), 1)
+
+        def forward(x: Tensor) -> Tensor:
+            return _ConvolutionSumBias.apply(x, model.weight, model.bias, geometry)
+
     # A first layer's input needs no gradient; a middle layer's does.
     x = torch.randn(shape.batch, c, shape.height, shape.width, device=device)
     x.requires_grad_(c > 4)
-    grad = torch.randn_like(model(x))
+    grad = torch.randn_like(forward(x))
     params = list(model.parameters())
 
     def step() -> None:
         for p in params:
             p.grad = None
         x.grad = None
-        out: Tensor = model(x)
+        out: Tensor = forward(x)
         out.backward(grad)
 
     def sync() -> None:
@@ -109,7 +120,7 @@ def make_step(
 
 def time_shape(shape: Shape, device: torch.device, repeats: int) -> dict[str, float]:
     """Median milliseconds of one forward + backward pass per variant, interleaved."""
-    variants = ("conv", "naive", "coordconv")
+    variants = ("conv", "naive", "coordconv", "conv-sumbias")
     steps = {v: make_step(shape, v, device) for v in variants}
     for step, sync in steps.values():  # warm-up, and find how many steps make ~20 ms
         for _ in range(3):
@@ -123,7 +134,7 @@ def time_shape(shape: Shape, device: torch.device, repeats: int) -> dict[str, fl
     samples: dict[str, list[float]] = {v: [] for v in variants}
     for r in range(repeats):
         # Rotate the order too, so no variant always runs right after another.
-        for v in variants[r % 3 :] + variants[: r % 3]:
+        for v in variants[r % len(variants) :] + variants[: r % len(variants)]:
             step, sync = steps[v]
             sync()
             t0 = time.perf_counter()
@@ -134,32 +145,37 @@ def time_shape(shape: Shape, device: torch.device, repeats: int) -> dict[str, fl
     return {v: statistics.median(s) for v, s in samples.items()}
 
 
-def run(device: torch.device, repeats: int, note: str) -> None:
+def run(device: torch.device, repeats: int, note: str, shapes: list[Shape]) -> None:
     """Print the table for one device and the geometric means of the ratios."""
     print(f"{machine(device)}, {note}")
-    header = (
-        f"| {'shape':<52} | conv ms | naive ms | coordconv ms | coordconv/conv | naive/coordconv |"
-    )
+    columns = [
+        ("conv ms", lambda t: t["conv"]),
+        ("naive ms", lambda t: t["naive"]),
+        ("coordconv ms", lambda t: t["coordconv"]),
+        ("conv-sumbias ms", lambda t: t["conv-sumbias"]),
+        ("coordconv/conv", lambda t: t["coordconv"] / t["conv"]),
+        ("naive/coordconv", lambda t: t["naive"] / t["coordconv"]),
+        ("coordconv/conv-sumbias", lambda t: t["coordconv"] / t["conv-sumbias"]),
+    ]
+    header = f"| {'shape':<52} | " + " | ".join(name for name, _ in columns) + " |"
     print(header)
     print("|" + "|".join("-" * (len(p)) for p in header.split("|")[1:-1]) + "|")
-    ratios_conv, ratios_naive = [], []
-    for shape in SHAPES:
+    ratios: dict[str, list[float]] = {name: [] for name, _ in columns if "/" in name}
+    for shape in shapes:
         t = time_shape(shape, device, repeats)
-        rc, rn = t["coordconv"] / t["conv"], t["naive"] / t["coordconv"]
-        ratios_conv.append(rc)
-        ratios_naive.append(rn)
-        print(
-            f"| {shape!s:<52} | {t['conv']:7.3f} | {t['naive']:8.3f} | {t['coordconv']:12.3f} "
-            f"| {rc:14.3f} | {rn:15.3f} |"
-        )
+        cells = []
+        for name, value in columns:
+            v = value(t)
+            if name in ratios:
+                ratios[name].append(v)
+            cells.append(f"{v:{len(name)}.3f}")
+        print(f"| {shape!s:<52} | " + " | ".join(cells) + " |")
 
     def gmean(xs: list[float]) -> float:
         return math.exp(sum(map(math.log, xs)) / len(xs))
 
-    print(
-        f"geometric mean: coordconv/conv = {gmean(ratios_conv):.3f}, "
-        f"naive/coordconv = {gmean(ratios_naive):.3f}\n"
-    )
+    means = ", ".join(f"{name} = {gmean(xs):.3f}" for name, xs in ratios.items())
+    print(f"geometric mean: {means}\n")
 
 
 def main() -> None:
@@ -171,7 +187,19 @@ def main() -> None:
     parser.add_argument(
         "--system-malloc", action="store_true", help="leave glibc malloc's settings alone"
     )
+    names = sorted({s.name for s in SHAPES})
+    parser.add_argument(
+        "--shapes",
+        default=",".join(names),
+        help=f"comma-separated shape names to time (default: all of {', '.join(names)})",
+    )
     args = parser.parse_args()
+    wanted = args.shapes.split(",")
+    if unknown := sorted(set(wanted) - set(names)):
+        parser.error(f"--shapes: unknown {', '.join(unknown)}; choose from {', '.join(names)}")
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
+    shapes = [s for s in SHAPES if s.name in wanted]
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available")
     if args.threads is not None:
@@ -188,7 +216,7 @@ def main() -> None:
     }
     torch.manual_seed(0)
     for d in devices[args.device]:
-        run(torch.device(d), args.repeats, malloc)
+        run(torch.device(d), args.repeats, malloc, shapes)
 
 
 if __name__ == "__main__":

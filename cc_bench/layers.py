@@ -300,12 +300,13 @@ class _CoordConvNd:
 
         The layer's own convolution (its padding mode, stride, dilation, output padding)
         of the grid with an identity kernel, so every channel holds one coordinate seen
-        through one kernel position. Exact in any dtype: each output is a single
-        coordinate times 1.
+        through one kernel position: each output is a single coordinate times 1, exact.
         """
         n, kernel = self.n_coords, tuple(self.kernel_size)
         k = math.prod(kernel)
-        work = torch.promote_types(grid.dtype, torch.float32)  # e.g. float16 convs on the CPU
+        # float64: every kernel computes it exactly (cuDNN's TF32, Winograd and FFT
+        # algorithms are float32 and float16 only); MPS has no float64.
+        work = torch.float32 if grid.device.type == "mps" else torch.float64
         eye = torch.eye(n * k, device=grid.device, dtype=work)
         if self._split_dim == 1:  # conv weight (n * k, n, *kernel): out c*k+o reads (c, o)
             ident = eye.view(n * k, n, *kernel)
