@@ -11,7 +11,7 @@ They run round-robin inside every repeat so that load from other processes hits
 all alike; each time is the median over repeats of one forward + backward pass.
 
     python benchmarks/layers.py [--device cpu|cuda|all] [--repeats N] [--threads N]
-                                [--shapes toy,clevr,...]
+                                [--shapes toy,clevr,...] [--channels-last]
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def machine(device: torch.device) -> str:
 
 
 def make_step(
-    shape: Shape, variant: str, device: torch.device
+    shape: Shape, variant: str, device: torch.device, channels_last: bool = False
 ) -> tuple[Callable[[], None], Callable[[], None]]:
     """Return (step, sync) for one variant: step runs forward + backward once."""
     kw = dict(stride=shape.stride, padding=shape.padding, device=device)
@@ -100,6 +100,9 @@ def make_step(
 
     # A first layer's input needs no gradient; a middle layer's does.
     x = torch.randn(shape.batch, c, shape.height, shape.width, device=device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     x.requires_grad_(c > 4)
     grad = torch.randn_like(forward(x))
     params = list(model.parameters())
@@ -118,10 +121,12 @@ def make_step(
     return step, sync
 
 
-def time_shape(shape: Shape, device: torch.device, repeats: int) -> dict[str, float]:
+def time_shape(
+    shape: Shape, device: torch.device, repeats: int, channels_last: bool = False
+) -> dict[str, float]:
     """Median milliseconds of one forward + backward pass per variant, interleaved."""
     variants = ("conv", "naive", "coordconv", "conv-sumbias")
-    steps = {v: make_step(shape, v, device) for v in variants}
+    steps = {v: make_step(shape, v, device, channels_last) for v in variants}
     for step, sync in steps.values():  # warm-up, and find how many steps make ~20 ms
         for _ in range(3):
             step()
@@ -145,7 +150,9 @@ def time_shape(shape: Shape, device: torch.device, repeats: int) -> dict[str, fl
     return {v: statistics.median(s) for v, s in samples.items()}
 
 
-def run(device: torch.device, repeats: int, note: str, shapes: list[Shape]) -> None:
+def run(
+    device: torch.device, repeats: int, note: str, shapes: list[Shape], channels_last: bool
+) -> None:
     """Print the table for one device and the geometric means of the ratios."""
     print(f"{machine(device)}, {note}")
     columns = [
@@ -162,7 +169,7 @@ def run(device: torch.device, repeats: int, note: str, shapes: list[Shape]) -> N
     print("|" + "|".join("-" * (len(p)) for p in header.split("|")[1:-1]) + "|")
     ratios: dict[str, list[float]] = {name: [] for name, _ in columns if "/" in name}
     for shape in shapes:
-        t = time_shape(shape, device, repeats)
+        t = time_shape(shape, device, repeats, channels_last)
         cells = []
         for name, value in columns:
             v = value(t)
@@ -187,6 +194,11 @@ def main() -> None:
     parser.add_argument(
         "--system-malloc", action="store_true", help="leave glibc malloc's settings alone"
     )
+    parser.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="layers and inputs in channels-last memory format (as the toy tasks train)",
+    )
     names = sorted({s.name for s in SHAPES})
     parser.add_argument(
         "--shapes",
@@ -209,6 +221,7 @@ def main() -> None:
         if args.system_malloc or not keep_freed_memory()
         else "malloc keeps freed memory"
     )
+    note = malloc + (", channels last" if args.channels_last else "")
     devices = {
         "cpu": ["cpu"],
         "cuda": ["cuda"],
@@ -216,7 +229,7 @@ def main() -> None:
     }
     torch.manual_seed(0)
     for d in devices[args.device]:
-        run(torch.device(d), args.repeats, malloc, shapes)
+        run(torch.device(d), args.repeats, note, shapes, args.channels_last)
 
 
 if __name__ == "__main__":

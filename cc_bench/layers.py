@@ -246,7 +246,11 @@ class _CoordConvNd:
         out = conv(x, w_x, None)  # (B, out, *spatial_out)
         # Bias folded into the response: one broadcast add over the batch, done in place
         # (no convolution needs its own output for backward).
-        return out.add_(self._coords_response(grid, w_c, conv, key))  # + (1, out, *spatial_out)
+        # A channels-last output (its channels innermost) gets a channels-last response: a
+        # broadcast add across layouts is a strided gather, 15x slower (toy.classification).
+        channels_last = out.shape[1] > 1 and out.stride(1) == 1
+        response = self._coords_response(grid, w_c, conv, key, channels_last)
+        return out.add_(response)  # + (1, out, *spatial_out)
 
     def _convolution_sum_bias(self, x: Tensor, output_padding: tuple[int, ...]) -> Tensor:
         """The layer's convolution of the concatenation ``x``, bias gradient a plain sum.
@@ -269,7 +273,12 @@ class _CoordConvNd:
         return _ConvolutionSumBias.apply(x, self.weight, self.bias, (*geometry, self.groups))
 
     def _coords_response(
-        self, grid: Tensor, w_c: Tensor, conv: _Conv, key: tuple[Hashable, ...]
+        self,
+        grid: Tensor,
+        w_c: Tensor,
+        conv: _Conv,
+        key: tuple[Hashable, ...],
+        channels_last: bool = False,
     ) -> Tensor:
         """The coordinate slice's response to the grid plus the bias, (1, out, *spatial_out).
 
@@ -292,8 +301,12 @@ class _CoordConvNd:
         w = w_c if self._split_dim == 1 else w_c.transpose(0, 1)  # (out, n, *kernel)
         w = w.reshape(w.shape[0], n * k)  # (out, n * k), column c * k + kernel offset
         cols = patches.view(n * k, -1)  # (n * k, positions out)
+        spatial_out = patches.shape[2:]
+        if channels_last:  # (positions out, out), viewed (1, out, *spatial_out)
+            r = cols.T @ w.T if self.bias is None else torch.addmm(self.bias, cols.T, w.T)
+            return r.view(1, *spatial_out, -1).movedim(-1, 1)
         r = w @ cols if self.bias is None else torch.addmm(self.bias.unsqueeze(1), w, cols)
-        return r.view(1, -1, *patches.shape[2:])
+        return r.view(1, -1, *spatial_out)
 
     def _coord_patches(self, grid: Tensor, conv: _Conv) -> Tensor:
         """The grid's patches, (1, n * k, *spatial_out): channel c * k + kernel offset.

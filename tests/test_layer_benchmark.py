@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "layers.py"
 
 
@@ -20,11 +22,14 @@ def run_script(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_table_ratios_match_times() -> None:
-    proc = run_script("--device", "cpu", "--repeats", "2", "--shapes", "atari,toy-1x1")
+@pytest.mark.parametrize("layout", [[], ["--channels-last"]], ids=["contiguous", "channels-last"])
+def test_table_ratios_match_times(layout: list[str]) -> None:
+    args = ["--device", "cpu", "--repeats", "2", "--shapes", "atari,toy-1x1", *layout]
+    proc = run_script(*args)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("cpu: ")
+    assert lines[0].endswith("channels last") == bool(layout)
     header = [c.strip() for c in lines[1].strip("|").split("|")]
     assert header == [
         "shape",

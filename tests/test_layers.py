@@ -361,6 +361,43 @@ def test_patch_cache_is_bounded() -> None:
     assert max(key[-4][0] for key in layers._patch_cache) == 2 + layers._PATCH_CACHE_SIZE + 5
 
 
+@pytest.mark.parametrize("rank", [2, 3])
+@pytest.mark.parametrize("channels", [3, 1], ids=["split", "concat"])
+@pytest.mark.parametrize("kwargs", [CASES[0], CASES[4], CASES[-1]], ids=case_id)
+def test_channels_last(rank: int, channels: int, kwargs: dict) -> None:
+    """A channels-last layer and input give nn.ConvNd's channels-last output, and its values."""
+    torch.manual_seed(0)
+    fmt = {2: torch.channels_last, 3: torch.channels_last_3d}[rank]
+    kw = dict(out_channels=4, **kwargs)
+    layer = COORD_CLASSES[rank](channels, with_r=True, **kw).double()
+    twin = naive_twin(layer, TORCH_CLASSES[rank], rank + 1, **kw)
+    layer.to(memory_format=fmt)
+    twin.to(memory_format=fmt)
+    x = torch.randn(2, channels, *SPATIAL[rank], dtype=torch.float64).contiguous(memory_format=fmt)
+    check_grads(layer, twin, x, True, 1e-10)
+    out, ref = layer(x), twin(ref_concat(x, True).contiguous(memory_format=fmt))
+    assert out.stride() == ref.stride()
+
+
+def test_channels_last_response_matches_the_output_layout() -> None:
+    """The broadcast add gets operands of one layout (across layouts it is a slow gather)."""
+    layer = CoordConv2d(3, 8, 3, padding=1).to(memory_format=torch.channels_last)
+    x = torch.randn(4, 3, 6, 9).contiguous(memory_format=torch.channels_last)
+    adds: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+
+    class LogAdds(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.__name__.startswith("add_"):
+                adds.append((args[0].stride(), args[1].stride()))
+            return func(*args, **(kwargs or {}))
+
+    with LogAdds():
+        layer(x)
+    (out_strides, response_strides), *_ = adds
+    assert out_strides[1] == 1 and response_strides[1] == 1  # channels innermost in both
+    assert response_strides[0] == 0 or out_strides[2:] == response_strides[2:]
+
+
 @pytest.mark.parametrize("channels", [3, 1], ids=["split", "concat"])
 @pytest.mark.parametrize("cls", [CoordConv2d, CoordConvTranspose2d])
 def test_double_backward(channels: int, cls: type[nn.Module]) -> None:
@@ -455,15 +492,26 @@ def test_bfloat16(rank: int) -> None:
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("dtype", [torch.float16, torch.float32])
-def test_cuda(dtype: torch.dtype) -> None:
+@pytest.mark.parametrize("channels", [3, 1], ids=["split", "concat"])
+def test_cuda(dtype: torch.dtype, channels: int) -> None:
     torch.manual_seed(0)
-    layer = CoordConv2d(3, 4, 3, padding=1, padding_mode="reflect", with_r=True)
-    twin = nn.Conv2d(6, 4, 3, padding=1, padding_mode="reflect")
+    layer = CoordConv2d(channels, 4, 3, padding=1, padding_mode="reflect", with_r=True)
+    twin = nn.Conv2d(channels + 3, 4, 3, padding=1, padding_mode="reflect")
     twin.load_state_dict(layer.state_dict())
-    x = torch.randn(2, 3, 5, 7)
+    x = torch.randn(2, channels, 5, 7)
     out = layer.to("cuda", dtype)(x.to("cuda", dtype))
     assert out.dtype == dtype and out.device.type == "cuda"
-    torch.testing.assert_close(out.cpu().float(), twin(ref_concat(x, True)), atol=1e-2, rtol=1e-2)
+    ref = twin(ref_concat(x, True))
+    torch.testing.assert_close(out.cpu().float(), ref, atol=1e-2, rtol=1e-2)
+    out.float().sum().backward()
+    ref.sum().backward()
+    for p, p_ref in [(layer.weight, twin.weight), (layer.bias, twin.bias)]:
+        assert p.grad.dtype == dtype
+        torch.testing.assert_close(p.grad.cpu().float(), p_ref.grad, atol=5e-2, rtol=1e-2)
+    # The cached patches hold the coordinates exactly (no TF32 on their way).
+    patches = layer._coord_patches(coord_grid((5, 7), True, "cuda", dtype), layer._conv_forward)
+    ref_patches = layer.cpu().float()._coord_patches(coord_grid((5, 7), True), layer._conv_forward)
+    torch.testing.assert_close(patches.cpu().float(), ref_patches.to(dtype).float(), atol=0, rtol=0)
 
 
 # ---------------------------------------------------------------- coordconvify
