@@ -206,6 +206,25 @@ class _ConvolutionSumBias(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None
 
 
+class _BatchBroadcast(torch.autograd.Function):
+    """``x.expand(batch, ...)`` of a batch of one, its backward summed in the gradient's layout.
+
+    torch's own batch sum (what a broadcast add's backward does) writes a contiguous result:
+    for a channels-last gradient that is a gather across layouts, 20x slower (a (32, 32, 64,
+    64) gradient: 9 ms against 0.45 ms).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, batch: int) -> Tensor:
+        return x.expand(batch, *x.shape[1:])
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        if torch.is_grad_enabled():  # double backward: out= is not differentiable
+            return grad.sum(0, keepdim=True), None
+        return torch.sum(grad, 0, keepdim=True, out=torch.empty_like(grad[:1])), None
+
+
 class _CoordConvNd:
     """Forward pass shared by the CoordConv classes (a mixin over nn.ConvNd).
 
@@ -250,7 +269,7 @@ class _CoordConvNd:
         # broadcast add across layouts is a strided gather, 15x slower (toy.classification).
         channels_last = out.shape[1] > 1 and out.stride(1) == 1
         response = self._coords_response(grid, w_c, conv, key, channels_last)
-        return out.add_(response)  # + (1, out, *spatial_out)
+        return out.add_(_BatchBroadcast.apply(response, out.shape[0]))  # + (1, out, ...)
 
     def _convolution_sum_bias(self, x: Tensor, output_padding: tuple[int, ...]) -> Tensor:
         """The layer's convolution of the concatenation ``x``, bias gradient a plain sum.
