@@ -24,6 +24,7 @@ than the split form's extra passes over the output.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import math
@@ -170,6 +171,13 @@ def _coord_channels(in_channels: int, rank: int, with_r: bool, groups: int) -> i
 _Conv = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]  # (input, weight, bias) -> output
 
 
+def _no_autocast(device_type: str) -> contextlib.AbstractContextManager[Any]:
+    """Autocast off for ``device_type``; nothing to do where autocast does not exist."""
+    if torch.amp.is_autocast_available(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return contextlib.nullcontext()
+
+
 class _ConvolutionSumBias(torch.autograd.Function):
     """``torch.convolution`` whose backward sums the output gradient for the bias.
 
@@ -183,13 +191,14 @@ class _ConvolutionSumBias(torch.autograd.Function):
         ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, params: tuple[Any, ...]
     ) -> Tensor:
         device = x.device.type
-        if torch.is_autocast_enabled(device):  # as autocast runs nn.ConvNd: in its dtype
+        autocast = torch.amp.is_autocast_available(device)  # not for "meta", say
+        if autocast and torch.is_autocast_enabled(device):  # run as autocast runs nn.ConvNd
             dtype = torch.get_autocast_dtype(device)
             x, weight = x.to(dtype), weight.to(dtype)
             bias = bias.to(dtype) if bias is not None else None
         ctx.save_for_backward(x, weight)
         ctx.params = params  # stride, padding, dilation, transposed, output_padding, groups
-        with torch.autocast(device, enabled=False):
+        with _no_autocast(device):
             return torch.convolution(x, weight, bias, *params)
 
     @staticmethod
@@ -344,12 +353,8 @@ class _CoordConvNd:
             ident = eye.view(n * k, n, *kernel)
         else:  # transposed weight (n, n * k, *kernel): input c writes out c*k+o at o
             ident = eye.view(n, k, n * k).transpose(1, 2).reshape(n, n * k, *kernel)
-        with (
-            torch.inference_mode(False),
-            torch.no_grad(),
-            torch.autocast(grid.device.type, enabled=False),
-        ):
-            return conv(grid.to(work), ident, None).to(grid.dtype)
+        with torch.inference_mode(False), torch.no_grad(), _no_autocast(grid.device.type):
+            return conv(grid.to(work), ident, None).to(grid.dtype).contiguous()
 
     def extra_repr(self) -> str:
         # Show the constructor's in_channels (data only), so the repr rebuilds the layer.

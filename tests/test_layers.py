@@ -400,6 +400,34 @@ def test_channels_last_response_matches_the_output_layout() -> None:
 
 @pytest.mark.parametrize("channels", [3, 1], ids=["split", "concat"])
 @pytest.mark.parametrize("cls", [CoordConv2d, CoordConvTranspose2d])
+def test_meta_device(channels: int, cls: type[nn.Module]) -> None:
+    """Shape inference on the meta device (no data) gives the torch.nn twin's shape."""
+    kw = dict(out_channels=4, kernel_size=3, stride=2, padding=1)
+    layer = cls(channels, device="meta", **kw)
+    twin = (nn.Conv2d if cls is CoordConv2d else nn.ConvTranspose2d)(channels + 2, **kw)
+    out = layer(torch.empty(2, channels, 5, 7, device="meta"))
+    assert out.device.type == "meta"
+    assert out.shape == twin(torch.zeros(2, channels + 2, 5, 7)).shape
+
+
+@pytest.mark.parametrize("channels", [3, 1], ids=["split", "concat"])
+def test_torch_compile_traces(channels: int) -> None:
+    """torch.compile (dynamo and AOTAutograd, without code generation) gives the same values."""
+    torch.manual_seed(0)
+    layer = CoordConv2d(channels, 4, 3, padding=1, with_r=True).double()
+    x = torch.randn(2, channels, 6, 7, dtype=torch.float64)
+    compiled = torch.compile(layer, backend="aot_eager", fullgraph=False)
+    out = compiled(x)
+    torch.testing.assert_close(out, layer(x), rtol=1e-12, atol=1e-12)
+    out.square().sum().backward()
+    grad = layer.weight.grad.clone()
+    layer.weight.grad = None
+    layer(x).square().sum().backward()
+    torch.testing.assert_close(grad, layer.weight.grad, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("channels", [3, 1], ids=["split", "concat"])
+@pytest.mark.parametrize("cls", [CoordConv2d, CoordConvTranspose2d])
 def test_double_backward(channels: int, cls: type[nn.Module]) -> None:
     """Second derivatives, as for nn.Conv2d (a gradient penalty needs them)."""
     torch.manual_seed(0)
