@@ -262,7 +262,6 @@ class _CoordConvNd:
                 f"(without the coordinates), got input of shape {tuple(x.shape)}"
             )
         grid = coord_grid(x.shape[2:], self.with_r, x.device, x.dtype)  # (1, n, *spatial)
-        key = (tuple(x.shape[2:]), output_padding, x.device, x.dtype)
         # The naive form when groups > 1 (the coordinates join the last group), and when the
         # input has fewer channels than there are coordinates: there the concatenation is
         # smaller than the output, whose extra passes (the broadcast add here, the batch sum
@@ -277,7 +276,7 @@ class _CoordConvNd:
         # A channels-last output (its channels innermost) gets a channels-last response: a
         # broadcast add across layouts is a strided gather, 15x slower (toy.classification).
         channels_last = out.shape[1] > 1 and out.stride(1) == 1
-        response = self._coords_response(grid, w_c, conv, key, channels_last)
+        response = self._coords_response(grid, w_c, conv, output_padding, channels_last)
         return out.add_(_BatchBroadcast.apply(response, out.shape[0]))  # + (1, out, ...)
 
     def _convolution_sum_bias(self, x: Tensor, output_padding: tuple[int, ...]) -> Tensor:
@@ -305,7 +304,7 @@ class _CoordConvNd:
         grid: Tensor,
         w_c: Tensor,
         conv: _Conv,
-        key: tuple[Hashable, ...],
+        output_padding: tuple[int, ...] = (),
         channels_last: bool = False,
     ) -> Tensor:
         """The coordinate slice's response to the grid plus the bias, (1, out, *spatial_out).
@@ -324,8 +323,9 @@ class _CoordConvNd:
         if n * k * positions > _PATCH_LIMIT:
             return conv(grid, w_c, self.bias)
         geometry = (type(self), self.kernel_size, self.stride, self.padding, self.dilation)
-        full_key = (*geometry, self.padding_mode, self.with_r, *key)
-        patches = _cached_patches(full_key, lambda: self._coord_patches(grid, conv))
+        layer = (*geometry, self.padding_mode, output_padding)
+        key = (*layer, tuple(grid.shape[1:]), grid.device, grid.dtype)  # n_coords, spatial
+        patches = _cached_patches(key, lambda: self._coord_patches(grid, conv))
         w = w_c if self._split_dim == 1 else w_c.transpose(0, 1)  # (out, n, *kernel)
         w = w.reshape(w.shape[0], n * k)  # (out, n * k), column c * k + kernel offset
         cols = patches.view(n * k, -1)  # (n * k, positions out)

@@ -355,10 +355,12 @@ def test_large_transposed_patches_convolve_the_grid(monkeypatch: pytest.MonkeyPa
 def test_patch_cache_is_bounded() -> None:
     layers._patch_cache.clear()
     layer = CoordConv1d(3, 2, 3)
-    for n in range(3, 3 + layers._PATCH_CACHE_SIZE + 5):
+    lengths = range(100, 100 + layers._PATCH_CACHE_SIZE + 5)
+    for n in lengths:
         layer(torch.randn(1, 3, n))
     assert len(layers._patch_cache) == layers._PATCH_CACHE_SIZE
-    assert max(key[-4][0] for key in layers._patch_cache) == 2 + layers._PATCH_CACHE_SIZE + 5
+    kept = {n for n in lengths if any((1, n) in key for key in layers._patch_cache)}
+    assert kept == set(lengths[5:])  # the least recently used went first
 
 
 @pytest.mark.parametrize("rank", [2, 3])
