@@ -171,6 +171,14 @@ def _coord_channels(in_channels: int, rank: int, with_r: bool, groups: int) -> i
 _Conv = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]  # (input, weight, bias) -> output
 
 
+def _autocast_dtype(device_type: str) -> torch.dtype | None:
+    """The dtype autocast runs convolutions in on ``device_type``, or None where it is off."""
+    # is_autocast_available first: is_autocast_enabled raises for "meta", say.
+    if torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type):
+        return torch.get_autocast_dtype(device_type)
+    return None
+
+
 def _no_autocast(device_type: str) -> contextlib.AbstractContextManager[Any]:
     """Autocast off for ``device_type``; nothing to do where autocast does not exist."""
     if torch.amp.is_autocast_available(device_type):
@@ -191,9 +199,7 @@ class _ConvolutionSumBias(torch.autograd.Function):
         ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, params: tuple[Any, ...]
     ) -> Tensor:
         device = x.device.type
-        autocast = torch.amp.is_autocast_available(device)  # not for "meta", say
-        if autocast and torch.is_autocast_enabled(device):  # run as autocast runs nn.ConvNd
-            dtype = torch.get_autocast_dtype(device)
+        if (dtype := _autocast_dtype(device)) is not None:  # as autocast runs nn.ConvNd
             x, weight = x.to(dtype), weight.to(dtype)
             bias = bias.to(dtype) if bias is not None else None
         ctx.save_for_backward(x, weight)

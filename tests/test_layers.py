@@ -253,17 +253,21 @@ def test_transposed_output_size() -> None:
 
 
 class LogOps(TorchDispatchMode):
-    """Records every aten op run, and the input shape of every convolution."""
+    """Records every aten op run, the input shape of every convolution, and the strides of
+    every in-place add's operands."""
 
     def __init__(self) -> None:
         super().__init__()
         self.ops: list[str] = []
         self.convs: list[tuple[int, ...]] = []
+        self.adds: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.ops.append(func.__name__)
         if func.__name__.startswith("convolution"):
             self.convs.append(tuple(args[0].shape))
+        if func.__name__.startswith("add_"):
+            self.adds.append((args[0].stride(), args[1].stride()))
         return func(*args, **(kwargs or {}))
 
 
@@ -385,17 +389,9 @@ def test_channels_last_response_matches_the_output_layout() -> None:
     """The broadcast add gets operands of one layout (across layouts it is a slow gather)."""
     layer = CoordConv2d(3, 8, 3, padding=1).to(memory_format=torch.channels_last)
     x = torch.randn(4, 3, 6, 9).contiguous(memory_format=torch.channels_last)
-    adds: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
-
-    class LogAdds(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            if func.__name__.startswith("add_"):
-                adds.append((args[0].stride(), args[1].stride()))
-            return func(*args, **(kwargs or {}))
-
-    with LogAdds():
+    with LogOps() as log:
         layer(x)
-    (out_strides, response_strides), *_ = adds
+    (out_strides, response_strides), *_ = log.adds
     assert out_strides[1] == 1 and response_strides[1] == 1  # channels innermost in both
     assert response_strides[0] == 0 or out_strides[2:] == response_strides[2:]
 
