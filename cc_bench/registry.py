@@ -7,11 +7,12 @@ naming the run function as "module:function" so that listing benchmarks or print
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from cc_bench.config import BenchConfig
 from cc_bench.errors import UserError
@@ -21,6 +22,11 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 RunFn = Callable[[Any, "Tracker"], dict[str, Any]]
+Direction = Literal["higher", "lower", "neither"]
+DIRECTIONS = ("higher", "lower", "neither")
+# Bounds for the across-task aggregate: `normalizer(metric, resolved_config) -> (low, high)`
+# maps a run's score to (score - low) / (high - low); None falls back to min-max.
+Normalizer = Callable[[str, Mapping[str, Any]], "tuple[float, float] | None"]
 
 _DOMAINS = (
     "cc_bench.toy",
@@ -40,24 +46,69 @@ class Benchmark:
     config_cls: type[BenchConfig]
     run_path: str
     description: str
+    metrics: Mapping[str, Direction] = field(default_factory=dict)
+    """Summary metric -> which way it is better; the report gives a verdict only on these."""
+    headline: tuple[str, ...] = ()
+    """The metrics the report's overview and "Across tasks" table lead with, in order."""
+    normalizer: str | None = None
+    """"module:function", a `Normalizer` for the across-task aggregate; None: min-max."""
+    curve_x: str = "step"
+    """The logged key learning curves are drawn against, one both sides have (examples seen,
+    env steps, wall seconds: `time`); `step` when each logged step is comparable."""
 
     def load_run(self) -> RunFn:
         """Import and return the run function `run(cfg, tracker) -> metrics`."""
-        module, _, attr = self.run_path.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        return _import_path(self.run_path)
+
+    def direction(self, metric: str) -> Direction | None:
+        """Which way `metric` is better as declared, or None when it is not declared."""
+        return self.metrics.get(metric)
+
+    def load_normalizer(self) -> Normalizer | None:
+        """The declared normaliser, imported; None for min-max."""
+        return _import_path(self.normalizer) if self.normalizer else None
+
+
+def _import_path(path: str) -> Any:
+    module, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def register_benchmark(
-    name: str, config_cls: type[BenchConfig], run: str, description: str
+    name: str,
+    config_cls: type[BenchConfig],
+    run: str,
+    description: str,
+    *,
+    metrics: Mapping[str, Direction],
+    headline: tuple[str, ...],
+    normalizer: str | None = None,
+    curve_x: str = "step",
 ) -> Benchmark:
-    """Register a benchmark; `run` is "package.module:function". A duplicate name raises."""
+    """Register a benchmark; `run` is "package.module:function". A duplicate name raises.
+
+    Args:
+        metrics: each summary metric the report should judge -> "higher", "lower" or
+            "neither" (compared, but no verdict). Undeclared metrics are shown without one.
+        headline: the declared metrics the report leads with (overview, "Across tasks").
+        normalizer: "module:function" giving (low, high) per metric and resolved config for
+            the across-task aggregate (Atari: random and human scores); default min-max.
+        curve_x: the logged key the learning curves use as their x axis.
+    """
     if name in _REGISTRY:
         raise ValueError(f"benchmark {name!r} is already registered")
     if not issubclass(config_cls, BenchConfig):
         raise TypeError(f"{config_cls.__name__} must derive from cc_bench.config.BenchConfig")
-    if ":" not in run:
-        raise ValueError(f"run must be 'module:function', got {run!r}")
-    bench = Benchmark(name, config_cls, run, description)
+    for path in (run, normalizer or "m:f"):
+        if ":" not in path:
+            raise ValueError(f"run and normalizer must be 'module:function', got {path!r}")
+    bad = {m: d for m, d in metrics.items() if d not in DIRECTIONS}
+    if bad:
+        raise ValueError(f"{name}: metric directions must be one of {DIRECTIONS}, got {bad}")
+    if not headline or not set(headline) <= set(metrics):
+        raise ValueError(f"{name}: headline {headline} must be one or more declared metrics")
+    bench = Benchmark(name, config_cls, run, description, dict(metrics), tuple(headline))
+    bench = dataclasses.replace(bench, normalizer=normalizer, curve_x=curve_x)
     _REGISTRY[name] = bench
     return bench
 

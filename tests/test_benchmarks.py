@@ -16,12 +16,7 @@ from cc_bench.suites import get_suite
 from cc_bench.toy.rendering import iou, square_centre
 
 SMOKE = {entry.benchmark: entry for entry in get_suite("smoke").entries}
-# The metrics each benchmark's summary must have, beyond params, wall_s and time_to_perfect_s.
-SUMMARY_SCORES = {
-    "toy.classification": {"train_acc", "test_acc"},
-    "toy.rendering": {"train_iou", "test_iou"},
-    "toy.regression": {"train_acc", "test_acc", "test_mse", "test_mean_abs_err_px"},
-}
+BENCHMARKS = {b.name: b for b in list_benchmarks()}
 
 
 def as_args(values: dict) -> list[str]:
@@ -33,23 +28,57 @@ def as_args(values: dict) -> list[str]:
 
 
 def test_every_benchmark_is_in_the_smoke_suite() -> None:
-    assert {b.name for b in list_benchmarks()} == set(SMOKE)
+    assert set(BENCHMARKS) == set(SMOKE)
 
 
-@pytest.mark.parametrize("bench", [b.name for b in list_benchmarks()])
+def test_every_benchmark_declares_its_metrics() -> None:
+    for bench in BENCHMARKS.values():
+        assert bench.headline and set(bench.headline) <= set(bench.metrics), bench.name
+        assert set(bench.metrics.values()) <= {"higher", "lower", "neither"}, bench.name
+
+
+@pytest.mark.parametrize("bench", sorted(BENCHMARKS))
 @pytest.mark.parametrize("conv", ["conv", "coordconv"])
 def test_benchmark_runs_end_to_end(bench: str, conv: str, runs_dir: Path) -> None:
-    args = as_args(dict(SMOKE[bench].fixed))
-    proc = cc_bench(
-        "run", bench, "--conv", conv, "--split", "quadrant", *args, "--runs-dir", str(runs_dir)
-    )
+    """The smoke entry's budget through the real command line: folder, summary, curves, media."""
+    entry = SMOKE[bench]
+    grid = {k: v[0] for k, v in entry.grid.items()}  # the first value of each swept field
+    args = as_args({**grid, **dict(entry.fixed)})
+    proc = cc_bench("run", bench, "--conv", conv, *args, "--runs-dir", str(runs_dir))
     assert proc.returncode == 0, proc.stderr
     folder = run_folder(proc.stdout)
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["status"] == "finished"
     metrics = last_json(proc.stdout)
     assert metrics == summary["metrics"]
-    assert SUMMARY_SCORES[bench] | {"params", "wall_s", "time_to_perfect_s"} <= set(metrics)
+    declared = BENCHMARKS[bench].metrics
+    assert set(BENCHMARKS[bench].headline) | {"wall_s"} <= set(metrics)
+    assert all(np.isfinite(metrics[k]) for k in BENCHMARKS[bench].headline)
+    lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert lines and all(a["step"] <= b["step"] for a, b in zip(lines, lines[1:], strict=False))
+    assert BENCHMARKS[bench].curve_x in lines[-1]
+    assert set(declared) <= set(metrics) | {"time_to_perfect_s"}
+    pictures = list((folder / "media").glob("*.png"))
+    assert pictures
+    width, height = Image.open(pictures[0]).size
+    assert width > 100 and height > 100
+
+
+TOY_SCORES = {
+    "toy.classification": {"train_acc", "test_acc"},
+    "toy.rendering": {"train_iou", "test_iou"},
+    "toy.regression": {"train_acc", "test_acc", "test_mse", "test_mean_abs_err_px"},
+}
+
+
+@pytest.mark.parametrize("bench", sorted(TOY_SCORES))
+def test_toy_benchmark_logs_every_epoch_and_one_picture(bench: str, runs_dir: Path) -> None:
+    args = as_args(dict(SMOKE[bench].fixed))
+    proc = cc_bench("run", bench, "--split", "quadrant", *args, "--runs-dir", str(runs_dir))
+    assert proc.returncode == 0, proc.stderr
+    folder = run_folder(proc.stdout)
+    metrics = last_json(proc.stdout)
+    assert TOY_SCORES[bench] | {"params", "wall_s", "time_to_perfect_s"} <= set(metrics)
     assert all(np.isfinite(v) for k, v in metrics.items() if k != "time_to_perfect_s")
     lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines] == list(range(1, SMOKE[bench].fixed["epochs"] + 1))

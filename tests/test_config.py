@@ -93,10 +93,19 @@ def test_config_round_trips_through_json() -> None:
 
 
 def test_registry_rejects_duplicates_and_suggests_close_names() -> None:
+    declared = {"metrics": {"acc": "higher"}, "headline": ("acc",)}
     with pytest.raises(ValueError, match="already registered"):
-        register_benchmark("toy.classification", ClassificationConfig, "x:y", "dup")
+        register_benchmark("toy.classification", ClassificationConfig, "x:y", "dup", **declared)
     with pytest.raises(TypeError, match="BenchConfig"):
-        register_benchmark("toy.new", dict, "x:y", "not a config")  # type: ignore[arg-type]
+        register_benchmark("toy.new", dict, "x:y", "not a config", **declared)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="must be one of"):
+        register_benchmark(
+            "toy.new", ClassificationConfig, "x:y", "d", metrics={"acc": "up"}, headline=("acc",)
+        )
+    with pytest.raises(ValueError, match="headline"):
+        register_benchmark(
+            "toy.new", ClassificationConfig, "x:y", "d", metrics={"acc": "higher"}, headline=("f",)
+        )
     with pytest.raises(UserError, match="did you mean 'toy.classification'"):
         get_benchmark("toy.classifcation")
     assert get_benchmark("toy.classification").load_run().__name__ == "run"

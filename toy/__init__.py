@@ -9,23 +9,42 @@ from cc_bench.registry import register_benchmark
 from cc_bench.suites import SMOKE_DESCRIPTION, Suite, SuiteEntry, extend_suite, register_suite
 from cc_bench.toy.configs import ClassificationConfig, RegressionConfig, RenderingConfig
 
+# Which way each summary metric is better: the report judges only what is declared here.
+_COMMON = {
+    "train_loss": "lower",
+    "test_loss": "lower",
+    "params": "neither",
+    "wall_s": "lower",
+    "time_to_perfect_s": "lower",
+}
+_ACC = {"train_acc": "higher", "test_acc": "higher", **_COMMON}
+
 register_benchmark(
     "toy.classification",
     ClassificationConfig,
     run="cc_bench.toy.classification:run",
     description="coordinates (i, j) in, a softmax over the 64x64 pixels out (paper section 4)",
+    metrics=_ACC,
+    headline=("test_acc", "train_acc"),
+    curve_x="time",
 )
 register_benchmark(
     "toy.rendering",
     RenderingConfig,
     run="cc_bench.toy.rendering:run",
     description="coordinates (i, j) in, the 9x9 square around them out, scored by IoU (section 4)",
+    metrics={"train_iou": "higher", "test_iou": "higher", **_COMMON},
+    headline=("test_iou", "train_iou"),
+    curve_x="time",
 )
 register_benchmark(
     "toy.regression",
     RegressionConfig,
     run="cc_bench.toy.regression:run",
     description="a one-hot image in, its coordinates (i, j) out, mean squared error (section 4)",
+    metrics={**_ACC, "test_mse": "lower", "test_mean_abs_err_px": "lower"},
+    headline=("test_acc", "test_mean_abs_err_px"),
+    curve_x="time",
 )
 
 _SPLITS = {"split": ["uniform", "quadrant"]}
