@@ -133,9 +133,11 @@ class BenchConfig:
     def resolve(self: C) -> C:
         """A copy with every field left at 0 that has a per-conv default set to that default.
 
-        Run functions train with the resolved config; ids and groups use the config as given,
-        so `--epochs 0` (the default) means "this model's default budget" for conv and
-        CoordConv alike, and their runs of one command line share a group.
+        Run functions train with the resolved config, and a run's id is a hash of it, so a
+        default changed in the code means new runs, never a finished run of the old recipe.
+        Groups use the config as given, so `--epochs 0` (the default) means "this model's
+        default budget" for conv and CoordConv alike, and their runs of one command line share
+        a group.
         """
         out = dataclasses.replace(self)
         for name, value in self.conv_defaults.get(self.conv, {}).items():
@@ -167,8 +169,14 @@ def config_from_dict(cls: type[BenchConfig], values: dict[str, Any]) -> BenchCon
 
 
 def run_id(benchmark: str, cfg: BenchConfig) -> str:
-    """A run's id: readable conv and seed, and a hash of the benchmark and the rest of its config."""
-    values = {k: v for k, v in config_to_dict(cfg).items() if k not in NON_IDENTITY_FIELDS}
+    """A run's id: readable conv and seed, and a hash of the benchmark and what it trains with.
+
+    The hash covers the resolved config (per-conv defaults filled in), so the id names the
+    recipe the run actually trains with: when a default budget or rate changes in the code,
+    the same command line plans a new run instead of finding the old one finished.
+    """
+    resolved = cfg.resolve()
+    values = {k: v for k, v in config_to_dict(resolved).items() if k not in NON_IDENTITY_FIELDS}
     text = json.dumps({"benchmark": benchmark, "config": values}, sort_keys=True)
     conv = cfg.conv + ("_r" if cfg.with_r and cfg.conv == "coordconv" else "")
     return f"{conv}_seed{cfg.seed}_{hashlib.sha1(text.encode()).hexdigest()[:8]}"

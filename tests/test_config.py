@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
 
@@ -114,3 +115,54 @@ def test_registry_rejects_duplicates_and_suggests_close_names() -> None:
 def test_base_config_defaults() -> None:
     cfg = BenchConfig()
     assert (cfg.conv, cfg.with_r, cfg.seed, cfg.device) == ("coordconv", False, 0, "auto")
+
+
+def test_run_id_is_what_the_run_trains_with() -> None:
+    # an explicit value equal to the per-conv default is the same run; another value is not
+    conv_epochs = CLASSIFICATION_DEFAULTS["conv"]["epochs"]
+    base = run_id("toy.classification", ClassificationConfig(conv="conv"))
+    assert run_id("toy.classification", ClassificationConfig(conv="conv", epochs=conv_epochs)) == (
+        base
+    )
+    assert run_id("toy.classification", ClassificationConfig(conv="conv", epochs=99)) != base
+
+
+_DRY_RUN = """
+import sys
+from cc_bench.toy.configs import ClassificationConfig
+if sys.argv[2] == "changed":
+    defaults = dict(ClassificationConfig.conv_defaults)
+    defaults["conv"] = {**defaults["conv"], "epochs": defaults["conv"]["epochs"] + 1}
+    ClassificationConfig.conv_defaults = defaults  # as if the code's default had changed
+from cc_bench.cli import main
+sys.exit(main(["launch", "toy", "--dry-run", "--runs-dir", sys.argv[1]]))
+"""
+
+
+def test_a_changed_default_plans_new_runs(tmp_path) -> None:
+    """Finished runs of the old recipe are skipped, but a changed default means new runs."""
+    import json
+
+    from cc_bench.suites import expand, get_suite
+
+    def plan(variant: str) -> list[str]:
+        proc = subprocess.run(
+            [sys.executable, "-c", _DRY_RUN, str(tmp_path), variant],
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return [line for line in proc.stdout.splitlines() if "seed" in line]
+
+    for run in expand(get_suite("toy"), runs_dir=tmp_path):
+        run.run_dir.mkdir(parents=True)
+        (run.run_dir / "config.json").write_text(json.dumps({"benchmark": run.benchmark}))
+        (run.run_dir / "summary.json").write_text(json.dumps({"status": "finished"}))
+    same = plan("same")
+    assert len(same) == 36 and all("skip (finished)" in line for line in same)
+    changed = plan("changed")
+    new = [line for line in changed if "skip" not in line]
+    # the conv classification runs: 2 splits x 3 seeds
+    assert len(new) == 6
+    assert all("toy.classification" in x and re.search(r"\bconv_seed", x) for x in new)
+    assert all(re.search(r"\brun\b", x) for x in new)
