@@ -1,0 +1,542 @@
+"""Sort-of-CLEVR: the scenes of the paper's GAN and VAE experiments (Liu et al. 2018, section 5).
+
+A white 64x64 canvas holds two objects, one red and one blue, each a circle or a square
+(p = 0.5) of radius or half-side 10 px, never overlapping, fully inside the canvas: the
+official generator's defaults (../shared/PAPER.md). This module holds the world and the
+instruments that turn the paper's pictures into numbers:
+
+- `generate_scenes`: the images and what is in them, vectorised, seeded, cached on disk.
+- `parse_scenes`: reads images (the data's or a model's samples) back into objects, robust
+  to noise and soft edges, and says whether each scene is well formed.
+- `interpolation_measures`: tracks objects along latent interpolations: how far they move per
+  frame, and how often one jumps ("teleports") or appears or vanishes.
+- `position_coverage`: how the objects' centres spread over the canvas against the data's.
+- `attribute_frequencies`: the shares of each shape and colour.
+
+Coordinates follow the layers' convention: a centre is (i, j), i down the rows, j along the
+columns, in pixels. Objects are at least `GAP_PX` apart (their bounding boxes never touch), a
+little stricter than the official generator's centre distance, so every object is its own
+connected component.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PALETTE: Mapping[str, tuple[int, int, int]] = {
+    "red": (255, 0, 0),
+    "blue": (0, 0, 255),
+    "green": (0, 255, 0),
+    "orange": (255, 165, 0),
+    "yellow": (255, 255, 0),
+    "gray": (128, 128, 128),
+}
+"""RGB of each colour an object may have; the background is white."""
+
+BACKGROUND = (255, 255, 255)
+"""The canvas colour."""
+
+SHAPES = ("circle", "square")
+"""The shapes `generate_scenes` can draw."""
+
+GAP_PX = 2
+"""Least number of background pixels between two objects' bounding boxes."""
+
+SQUARE_FILL = (1.0 + np.pi / 4) / 2
+"""Fill ratio of its bounding box above which a blob is a square, below it a circle (a disc
+fills pi/4 = 0.79 of its box, a square all of it)."""
+
+_CACHE_VERSION = 1  # bump when the drawing changes, so stale caches are not read
+
+
+@dataclass(frozen=True)
+class SceneObject:
+    """One object of a scene: what the generator drew, or what the parser found."""
+
+    color: str
+    """A name in `PALETTE`."""
+    shape: str
+    """`circle` or `square`."""
+    center: tuple[float, float]
+    """(i, j) in pixels: i the row, j the column."""
+    area: float
+    """Pixels covered."""
+
+
+@dataclass(frozen=True)
+class ParsedScene:
+    """What `parse_scenes` read from one image."""
+
+    objects: list[SceneObject]
+    """Every blob found (colour components of at least `min_area` pixels), largest first."""
+    valid: bool
+    """The scene is well formed: the expected number of objects, each colour at most once, each
+    blob a clean circle or square of plausible size, and no stray coloured pixels to speak of."""
+    problem: str = ""
+    """Why the scene is not valid ("" when it is), e.g. "3 objects" or "red: not a clean shape"."""
+    stray_px: int = 0
+    """Coloured pixels that belong to no object (specks below `min_area`)."""
+
+
+# -- the generator --------------------------------------------------------------------------
+
+
+def cache_dir() -> Path:
+    """Where generated data is cached: $CC_BENCH_CACHE, else ~/.cache/cc_bench."""
+    root = os.environ.get("CC_BENCH_CACHE")
+    return Path(root) if root else Path.home() / ".cache" / "cc_bench"
+
+
+def _check_params(
+    size: int, n_objects: int, colors: Sequence[str], shapes: Sequence[str], object_size: int
+) -> None:
+    unknown = [c for c in colors if c not in PALETTE]
+    if unknown:
+        raise ValueError(f"unknown colours {unknown}; known: {', '.join(PALETTE)}")
+    if len(set(colors)) != len(colors) or n_objects > len(colors):
+        raise ValueError(
+            f"n_objects={n_objects} needs as many distinct colours, got colors={tuple(colors)}"
+        )
+    bad = [s for s in shapes if s not in SHAPES]
+    if bad or not shapes:
+        raise ValueError(f"invalid shapes {tuple(shapes)}; allowed: {', '.join(SHAPES)}")
+    free = size - 2 * object_size
+    if object_size < 1 or free < 1:
+        raise ValueError(f"object_size={object_size} does not fit a {size}x{size} canvas")
+
+
+def _sample_layout(
+    rng: np.random.Generator, n: int, size: int, n_objects: int, r: int
+) -> np.ndarray:
+    """(n, n_objects, 2) integer centres, objects inside the canvas and `GAP_PX` apart."""
+    low, high = r, size - 1 - r  # inclusive range of a centre
+    min_sep = 2 * r + 1 + GAP_PX  # Chebyshev distance of two centres whose boxes keep the gap
+    centres = rng.integers(low, high + 1, size=(n, n_objects, 2))
+    for _ in range(10_000):
+        d = np.abs(centres[:, :, None, :] - centres[:, None, :, :]).max(-1)  # (n, k, k)
+        d[:, np.arange(n_objects), np.arange(n_objects)] = min_sep
+        bad = (d < min_sep).any(axis=(1, 2))  # (n,)
+        if not bad.any():
+            return centres
+        centres[bad] = rng.integers(low, high + 1, size=(int(bad.sum()), n_objects, 2))
+    raise ValueError(
+        f"cannot place {n_objects} objects of size {r} apart on a {size}x{size} canvas"
+    )
+
+
+def _render(
+    centres: np.ndarray, color_idx: np.ndarray, shape_idx: np.ndarray, size: int, r: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw the scenes; returns images (n, size, size, 3) uint8 and areas (n, k)."""
+    n, k, _ = centres.shape
+    palette = np.array(list(PALETTE.values()), dtype=np.uint8)  # (P, 3)
+    images = np.empty((n, size, size, 3), dtype=np.uint8)
+    areas = np.zeros((n, k), dtype=np.int64)
+    axis = np.arange(size)
+    chunk = 2048
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        canvas = np.full((stop - start, size, size, 3), BACKGROUND, dtype=np.uint8)
+        for o in range(k):
+            di = axis[None, :, None] - centres[start:stop, o, 0, None, None]  # (b, size, 1)
+            dj = axis[None, None, :] - centres[start:stop, o, 1, None, None]  # (b, 1, size)
+            disc = di * di + dj * dj <= r * r  # (b, size, size)
+            box = (np.abs(di) <= r) & (np.abs(dj) <= r)
+            square = (shape_idx[start:stop, o] == SHAPES.index("square"))[:, None, None]
+            mask = np.where(square, box, disc)
+            canvas[mask] = palette[np.repeat(color_idx[start:stop, o], mask.sum((1, 2)))]
+            areas[start:stop, o] = mask.sum((1, 2))
+        images[start:stop] = canvas
+    return images, areas
+
+
+def generate_scenes(
+    n: int,
+    seed: int,
+    *,
+    size: int = 64,
+    n_objects: int = 2,
+    colors: Sequence[str] = ("red", "blue"),
+    shapes: Sequence[str] = ("circle", "square"),
+    object_size: int = 10,
+    cache: bool = True,
+) -> tuple[np.ndarray, list[list[SceneObject]]]:
+    """`n` seeded Sort-of-CLEVR scenes: images (n, size, size, 3) uint8 RGB and their objects.
+
+    Each scene has `n_objects` objects of distinct colours drawn from `colors` (all of them,
+    in random order, when there are as many colours as objects), each a shape from `shapes`
+    with equal probability, of radius (circle) or half-side (square) `object_size`, inside
+    the canvas and never touching. The same arguments give the same scenes; with `cache`
+    they are kept under `cache_dir()` and read back from there the next time.
+
+    Args:
+        n: number of scenes.
+        seed: the random seed.
+        cache: read and write the on-disk cache (50,000 scenes: 600 MB uncompressed).
+    """
+    _check_params(size, n_objects, colors, shapes, object_size)
+    params = {
+        "n": n,
+        "seed": seed,
+        "size": size,
+        "n_objects": n_objects,
+        "colors": list(colors),
+        "shapes": list(shapes),
+        "object_size": object_size,
+        "version": _CACHE_VERSION,
+    }
+    key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+    path = cache_dir() / "sort_of_clevr" / f"{key}.npz"
+    arrays = None
+    if cache and path.exists():
+        try:
+            with np.load(path) as f:
+                arrays = {
+                    name: f[name] for name in ("images", "centres", "colors", "shapes", "areas")
+                }
+        except (OSError, ValueError, KeyError):  # a half-written or stale file: generate again
+            arrays = None
+    if arrays is None:
+        rng = np.random.default_rng(seed)
+        centres = _sample_layout(rng, n, size, n_objects, object_size)
+        names = list(PALETTE)
+        allowed = np.array([names.index(c) for c in colors])
+        order = rng.permuted(np.tile(np.arange(len(colors)), (n, 1)), axis=1)[:, :n_objects]
+        color_idx = allowed[order]  # (n, k)
+        shape_names = np.array([SHAPES.index(s) for s in shapes])
+        shape_idx = shape_names[rng.integers(0, len(shapes), size=(n, n_objects))]  # (n, k)
+        images, areas = _render(centres, color_idx, shape_idx, size, object_size)
+        arrays = {
+            "images": images,
+            "centres": centres,
+            "colors": color_idx,
+            "shapes": shape_idx,
+            "areas": areas,
+        }
+        if cache:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+            np.savez(tmp, **arrays)
+            os.replace(tmp, path)
+    names = list(PALETTE)
+    scenes = [
+        [
+            SceneObject(names[c], SHAPES[s], (float(ci), float(cj)), float(a))
+            for (ci, cj), c, s, a in zip(cs, cols, shs, ars, strict=True)
+        ]
+        for cs, cols, shs, ars in zip(
+            arrays["centres"].tolist(),
+            arrays["colors"].tolist(),
+            arrays["shapes"].tolist(),
+            arrays["areas"].tolist(),
+            strict=True,
+        )
+    ]
+    return arrays["images"], scenes
+
+
+# -- the parser -----------------------------------------------------------------------------
+
+
+def to_uint8_images(images: Any) -> np.ndarray:
+    """Images as uint8 (n, H, W, 3): from uint8 (n, H, W, 3), or from floats in [-1, 1] laid
+    out (n, 3, H, W) (a model's output; a torch tensor is fine) or (n, H, W, 3)."""
+    if hasattr(images, "detach"):
+        images = images.detach().float().cpu().numpy()
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ValueError(f"images must be (n, H, W, 3) or (n, 3, H, W), got {images.shape}")
+    if images.dtype == np.uint8:
+        if images.shape[-1] != 3:
+            raise ValueError(f"uint8 images must be (n, H, W, 3), got {images.shape}")
+        return images
+    if images.shape[1] == 3 and images.shape[-1] != 3:
+        images = images.transpose(0, 2, 3, 1)
+    return np.clip((images + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """Label 8-connected components of each image of a (n, H, W) mask, never across images."""
+    from scipy import ndimage
+
+    structure = np.zeros((3, 3, 3), dtype=bool)
+    structure[1] = True
+    return ndimage.label(mask, structure=structure)
+
+
+def parse_scenes(
+    images: Any,
+    *,
+    colors: Sequence[str] = ("red", "blue"),
+    n_objects: int = 2,
+    object_size: int = 10,
+    min_area: int = 8,
+    max_stray_px: int = 20,
+) -> list[ParsedScene]:
+    """Read images back into scenes: each object's colour, shape, centre and area.
+
+    Each pixel goes to the nearest of the background and `colors`; each colour's 8-connected
+    components of at least `min_area` pixels are the objects; a component's shape is a square
+    when it fills more than `SQUARE_FILL` of its bounding box, else a circle; its centre is
+    its pixels' mean (i, j).
+
+    A scene is `valid` when it has `n_objects` objects, each colour at most once, each one clean
+    (bounding box about square, area between half a disc's and 1.3 squares' of `object_size`,
+    filling at least 60% of its box), and at most `max_stray_px` coloured pixels outside them.
+
+    Args:
+        images: uint8 (n, H, W, 3), or floats in [-1, 1] as (n, 3, H, W) or (n, H, W, 3).
+    """
+    from scipy import ndimage
+
+    rgb = to_uint8_images(images)
+    n = rgb.shape[0]
+    if n == 0:
+        return []
+    palette = np.array([BACKGROUND] + [PALETTE[c] for c in colors], dtype=np.float32)  # (P, 3)
+    nearest = np.empty(rgb.shape[:3], dtype=np.int8)  # (n, H, W): 0 background, c + 1 colour c
+    chunk = 1024
+    for start in range(0, n, chunk):
+        x = rgb[start : start + chunk].astype(np.float32)  # (b, H, W, 3)
+        d = ((x[..., None, :] - palette) ** 2).sum(-1)  # (b, H, W, P)
+        nearest[start : start + chunk] = d.argmin(-1)
+
+    disc_area = np.pi * object_size**2
+    square_area = (2 * object_size + 1) ** 2
+    found: list[list[tuple[SceneObject, bool]]] = [[] for _ in range(n)]
+    stray = np.zeros(n, dtype=np.int64)
+    for c, name in enumerate(colors):
+        labels, count = _label_components(nearest == c + 1)
+        if count == 0:
+            continue
+        index = np.arange(1, count + 1)
+        area = ndimage.sum_labels(np.ones_like(labels, dtype=np.float32), labels, index)
+        centre = np.array(ndimage.center_of_mass(np.ones(labels.shape), labels, index))  # (m, 3)
+        boxes = ndimage.find_objects(labels)
+        for a, (img, ci, cj), box in zip(area, centre, boxes, strict=True):
+            image = int(round(img))
+            if a < min_area:
+                stray[image] += int(a)
+                continue
+            h = box[1].stop - box[1].start
+            w = box[2].stop - box[2].start
+            fill = a / (h * w)
+            clean = (
+                0.75 <= h / w <= 1.0 / 0.75
+                and 0.5 * disc_area <= a <= 1.3 * square_area
+                and fill >= 0.6
+            )
+            shape = "square" if fill > SQUARE_FILL else "circle"
+            obj = SceneObject(name, shape, (float(ci), float(cj)), float(a))
+            found[image].append((obj, clean))
+    out = []
+    for image in range(n):
+        blobs = sorted(found[image], key=lambda oc: -oc[0].area)
+        problem = ""
+        names = [o.color for o, _ in blobs]
+        dirty = [o.color for o, clean in blobs if not clean]
+        if len(blobs) != n_objects:
+            problem = f"{len(blobs)} objects"
+        elif len(set(names)) != len(names):
+            problem = "a colour twice"
+        elif dirty:
+            problem = f"{dirty[0]}: not a clean shape"
+        elif stray[image] > max_stray_px:
+            problem = f"{int(stray[image])} stray pixels"
+        out.append(
+            ParsedScene(
+                objects=[o for o, _ in blobs],
+                valid=not problem,
+                problem=problem,
+                stray_px=int(stray[image]),
+            )
+        )
+    return out
+
+
+# -- the measures ---------------------------------------------------------------------------
+
+
+def _objects(scene: ParsedScene | Sequence[SceneObject]) -> Sequence[SceneObject]:
+    return scene.objects if isinstance(scene, ParsedScene) else scene
+
+
+def interpolation_measures(
+    sequences: Any,
+    *,
+    jump_px: float = 4.0,
+    **parse_kwargs: Any,
+) -> dict[str, float]:
+    """How objects move along K interpolations of T frames each.
+
+    Each object is matched from frame to frame by colour (the largest blob of that colour).
+    A transition "teleports" when some object's centre moves more than `jump_px`, or an
+    object appears or vanishes.
+
+    Args:
+        sequences: images (K, T, H, W, 3) uint8 or (K, T, 3, H, W) floats in [-1, 1], or K
+            sequences of T parsed scenes (`ParsedScene` or lists of `SceneObject`).
+        jump_px: the largest step of a smooth move.
+        parse_kwargs: passed to `parse_scenes` when images are given.
+
+    Returns:
+        teleport_frac: share of the K x (T - 1) transitions that teleport;
+        appear_vanish_frac: share of transitions in which an object appears or vanishes;
+        mean_step_px, max_jump_px: mean and largest centre step of the matched objects.
+    """
+    if hasattr(sequences, "shape"):
+        shape = tuple(sequences.shape)
+        if len(shape) != 5:
+            raise ValueError(f"image sequences must be (K, T, ...) 5-D, got {shape}")
+        flat = sequences.reshape(shape[0] * shape[1], *shape[2:])
+        parsed = parse_scenes(flat, **parse_kwargs)
+        sequences = [parsed[k * shape[1] : (k + 1) * shape[1]] for k in range(shape[0])]
+    transitions = teleports = appear_vanish = 0
+    steps: list[float] = []
+    for seq in sequences:
+        tracks = []
+        for scene in seq:
+            best: dict[str, SceneObject] = {}
+            for obj in _objects(scene):
+                if obj.color not in best or obj.area > best[obj.color].area:
+                    best[obj.color] = obj
+            tracks.append(best)
+        for before, after in zip(tracks[:-1], tracks[1:], strict=True):
+            transitions += 1
+            jumped = False
+            if set(before) != set(after):
+                appear_vanish += 1
+                jumped = True
+            for color in set(before) & set(after):
+                (i0, j0), (i1, j1) = before[color].center, after[color].center
+                step = float(np.hypot(i1 - i0, j1 - j0))
+                steps.append(step)
+                jumped |= step > jump_px
+            teleports += jumped
+    if transitions == 0:
+        raise ValueError("interpolation_measures needs sequences of at least 2 frames")
+    return {
+        "teleport_frac": teleports / transitions,
+        "appear_vanish_frac": appear_vanish / transitions,
+        "mean_step_px": float(np.mean(steps)) if steps else 0.0,
+        "max_jump_px": float(np.max(steps)) if steps else 0.0,
+    }
+
+
+def _centre_histogram(
+    scenes: Iterable[ParsedScene | Sequence[SceneObject]], size: int, cells: int
+) -> np.ndarray:
+    centres = np.array(
+        [obj.center for scene in scenes for obj in _objects(scene)], dtype=np.float64
+    ).reshape(-1, 2)
+    edges = np.linspace(0, size, cells + 1)
+    hist, _, _ = np.histogram2d(centres[:, 0], centres[:, 1], bins=(edges, edges))
+    return hist  # (cells, cells), rows i
+
+
+def position_coverage(
+    scenes: Iterable[ParsedScene | Sequence[SceneObject]],
+    reference: Iterable[ParsedScene | Sequence[SceneObject]],
+    *,
+    size: int = 64,
+    cells: int = 8,
+) -> dict[str, float]:
+    """How the objects' centres in `scenes` spread over the canvas against `reference`'s.
+
+    Both sets of centres (every object of every scene, valid or not) are counted on a
+    `cells` x `cells` grid over the canvas.
+
+    Returns:
+        position_js: Jensen-Shannon divergence of the two distributions, base 2, in [0, 1]
+            (1 when `scenes` has no object at all);
+        empty_cells_frac: share of the cells the reference fills that `scenes` never does.
+    """
+    gen = _centre_histogram(scenes, size, cells)
+    ref = _centre_histogram(reference, size, cells)
+    if ref.sum() == 0:
+        raise ValueError("position_coverage: the reference has no objects")
+    filled = ref > 0
+    empty = float((filled & (gen == 0)).sum() / filled.sum())
+    if gen.sum() == 0:
+        return {"position_js": 1.0, "empty_cells_frac": empty}
+    p, q = gen.ravel() / gen.sum(), ref.ravel() / ref.sum()
+    m = (p + q) / 2
+
+    def kl(a: np.ndarray, b: np.ndarray) -> float:
+        nz = a > 0
+        return float((a[nz] * np.log2(a[nz] / b[nz])).sum())
+
+    js = 0.5 * kl(p, m) + 0.5 * kl(q, m)
+    return {"position_js": float(min(max(js, 0.0), 1.0)), "empty_cells_frac": empty}
+
+
+def attribute_frequencies(
+    scenes: Iterable[ParsedScene | Sequence[SceneObject]],
+    *,
+    colors: Sequence[str] = ("red", "blue"),
+    shapes: Sequence[str] = SHAPES,
+) -> dict[str, float]:
+    """Shares of the objects of each shape (`shape/circle`, ...) and colour (`color/red`, ...)."""
+    objects = [obj for scene in scenes for obj in _objects(scene)]
+    total = max(len(objects), 1)
+    out = {f"shape/{s}": sum(o.shape == s for o in objects) / total for s in shapes}
+    out.update({f"color/{c}": sum(o.color == c for o in objects) / total for c in colors})
+    return out
+
+
+def frequency_gap(freqs: Mapping[str, float], reference: Mapping[str, float]) -> dict[str, float]:
+    """Total variation distance of the shape shares and of the colour shares from the reference's."""
+    out = {}
+    for group in ("shape", "color"):
+        keys = [k for k in reference if k.startswith(group + "/")]
+        out[f"{group}_tv"] = 0.5 * sum(abs(freqs.get(k, 0.0) - reference[k]) for k in keys)
+    return out
+
+
+# -- a picture of the parser's findings -----------------------------------------------------
+
+
+def findings_figure(images: Any, parsed: Sequence[ParsedScene], title: str = "") -> Any:
+    """A matplotlib figure: each image with the parser's findings drawn on it (a box and a
+    cross per object, labelled with its shape) and the verdict (valid, or the problem) below."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    rgb = to_uint8_images(images)
+    n = len(parsed)
+    cols = min(n, 8)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.1 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.axis("off")
+    for k, (image, scene) in enumerate(zip(rgb, parsed, strict=True)):
+        ax = axes.flat[k]
+        ax.axis("on")
+        ax.imshow(image, interpolation="nearest")
+        for obj in scene.objects:
+            i, j = obj.center
+            half = float(np.sqrt(obj.area)) / 2
+            ax.add_patch(
+                Rectangle((j - half, i - half), 2 * half, 2 * half, fill=False, ec="lime", lw=1.0)
+            )
+            ax.plot([j], [i], marker="x", color="black", ms=4)
+            ax.text(j, i - half - 1, obj.shape[0], color="black", fontsize=7, ha="center")
+        verdict = "valid" if scene.valid else scene.problem
+        ax.set_xlabel(verdict, fontsize=7, color="green" if scene.valid else "red")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

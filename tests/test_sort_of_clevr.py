@@ -1,0 +1,233 @@
+"""Sort-of-CLEVR: the generator, the parser (clean, noisy, blurred) and the measures, checked
+against hand-made scenes and sequences whose answers are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from cc_bench.envs.sort_of_clevr import (
+    PALETTE,
+    ParsedScene,
+    SceneObject,
+    attribute_frequencies,
+    frequency_gap,
+    generate_scenes,
+    interpolation_measures,
+    parse_scenes,
+    position_coverage,
+    to_uint8_images,
+)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CC_BENCH_CACHE", str(tmp_path / "cache"))
+
+
+def _draw(size: int, objects: list[tuple[str, str, float, float, int]]) -> np.ndarray:
+    """An independent drawing: (color, shape, i, j, r) objects on a white canvas, uint8 (H, W, 3)."""
+    img = np.full((size, size, 3), 255, dtype=np.uint8)
+    ii, jj = np.mgrid[0:size, 0:size]
+    for color, shape, i, j, r in objects:
+        if shape == "circle":
+            mask = (ii - i) ** 2 + (jj - j) ** 2 <= r * r
+        else:
+            mask = (abs(ii - i) <= r) & (abs(jj - j) <= r)
+        img[mask] = PALETTE[color]
+    return img
+
+
+# -- the generator --------------------------------------------------------------------------
+
+
+def test_generator_counts_inside_apart_and_pixels():
+    images, scenes = generate_scenes(300, seed=1)
+    assert images.shape == (300, 64, 64, 3) and images.dtype == np.uint8
+    assert len(scenes) == 300
+    shapes = []
+    for image, scene in zip(images, scenes, strict=True):
+        assert len(scene) == 2
+        assert sorted(o.color for o in scene) == ["blue", "red"]
+        for obj in scene:
+            i, j = obj.center
+            assert 10 <= i <= 53 and 10 <= j <= 53  # radius 10 fully inside 0..63
+            assert obj.area == (317 if obj.shape == "circle" else 441)
+            # the object's own pixels have its colour, exactly where an independent drawing puts them
+            mine = _draw(64, [(obj.color, obj.shape, i, j, 10)])
+            drawn = (mine != 255).any(-1)
+            assert (image[drawn] == PALETTE[obj.color]).all()
+            shapes.append(obj.shape)
+        a, b = scene
+        # bounding boxes (21 px) never touch: Chebyshev distance of centres > 21
+        assert max(abs(a.center[0] - b.center[0]), abs(a.center[1] - b.center[1])) >= 23
+        colored = (image != 255).any(-1).sum()
+        assert colored == sum(o.area for o in scene)  # no overlap, nothing else drawn
+    assert 0.4 < np.mean([s == "circle" for s in shapes]) < 0.6
+
+
+def test_generator_is_seeded_and_cached(tmp_path):
+    a, sa = generate_scenes(50, seed=3)
+    b, sb = generate_scenes(50, seed=3)  # from the cache
+    c, sc = generate_scenes(50, seed=3, cache=False)
+    d, _ = generate_scenes(50, seed=4, cache=False)
+    assert (a == b).all() and (a == c).all() and sa == sb == sc
+    assert not (a == d).all()
+    assert list((tmp_path / "cache" / "sort_of_clevr").glob("*.npz"))
+
+
+def test_generator_other_parameters():
+    images, scenes = generate_scenes(
+        20,
+        seed=0,
+        size=48,
+        n_objects=3,
+        colors=("red", "green", "blue", "gray"),
+        shapes=("square",),
+        object_size=5,
+        cache=False,
+    )
+    assert images.shape == (20, 48, 48, 3)
+    for scene in scenes:
+        assert len(scene) == 3 and len({o.color for o in scene}) == 3
+        assert all(o.shape == "square" and o.area == 121 for o in scene)
+    with pytest.raises(ValueError, match="distinct colours"):
+        generate_scenes(2, 0, n_objects=3, cache=False)
+    with pytest.raises(ValueError, match="unknown colours"):
+        generate_scenes(2, 0, colors=("red", "pink"), cache=False)
+
+
+# -- the parser -----------------------------------------------------------------------------
+
+
+def _check_round_trip(parsed, scenes, tol_px: float) -> None:
+    for found, truth in zip(parsed, scenes, strict=True):
+        assert found.valid, found.problem
+        assert len(found.objects) == len(truth)
+        for obj in truth:
+            (match,) = [o for o in found.objects if o.color == obj.color]
+            assert match.shape == obj.shape
+            assert abs(match.center[0] - obj.center[0]) <= tol_px
+            assert abs(match.center[1] - obj.center[1]) <= tol_px
+
+
+def test_parser_round_trip_on_generated_scenes():
+    images, scenes = generate_scenes(200, seed=5)
+    _check_round_trip(parse_scenes(images), scenes, tol_px=1.0)
+
+
+def test_parser_holds_with_noise_and_blur():
+    images, scenes = generate_scenes(100, seed=6)
+    rng = np.random.default_rng(0)
+    soft = ndimage.gaussian_filter(images.astype(np.float32), sigma=(0, 1.0, 1.0, 0))
+    noisy = soft + rng.normal(0, 25, size=soft.shape)  # about 10% of the range
+    # as a model would give it: floats in [-1, 1], channels first
+    model_like = (np.clip(noisy, 0, 255) / 127.5 - 1).transpose(0, 3, 1, 2)
+    _check_round_trip(parse_scenes(model_like), scenes, tol_px=1.0)
+
+
+def test_parser_hand_made_scenes():
+    clean = _draw(64, [("red", "circle", 20, 20, 10), ("blue", "square", 45, 40, 10)])
+    three = _draw(
+        64,
+        [("red", "circle", 15, 15, 8), ("blue", "square", 45, 45, 8), ("red", "square", 15, 48, 8)],
+    )
+    bar = _draw(64, [("red", "square", 20, 20, 10), ("blue", "square", 45, 45, 10)])
+    bar[5:60, 30:33] = PALETTE["blue"]  # a long thin stroke touching nothing
+    blank = np.full((64, 64, 3), 255, np.uint8)
+    specks = clean.copy()
+    for k in range(6):  # six 2x2 red specks: 24 stray pixels
+        specks[2 + 10 * k : 4 + 10 * k, 60:62] = PALETTE["red"]
+    p = parse_scenes(np.stack([clean, three, bar, blank, specks]))
+    assert p[0].valid and {(o.color, o.shape) for o in p[0].objects} == {
+        ("red", "circle"),
+        ("blue", "square"),
+    }
+    assert p[0].objects[0].center == (45.0, 40.0)  # largest first
+    assert not p[1].valid and p[1].problem == "3 objects"
+    assert not p[2].valid
+    assert not p[3].valid and p[3].objects == []
+    assert not p[4].valid and p[4].stray_px == 24 and "stray" in p[4].problem
+
+
+def test_to_uint8_images_layouts():
+    img = np.zeros((1, 4, 4, 3), np.uint8)
+    img[0, 0, 0] = (255, 0, 0)
+    as_float = img.astype(np.float32) / 127.5 - 1
+    assert (to_uint8_images(as_float) == img).all()
+    assert (to_uint8_images(as_float.transpose(0, 3, 1, 2)) == img).all()
+
+
+# -- the measures ---------------------------------------------------------------------------
+
+
+def _obj(color: str, i: float, j: float) -> SceneObject:
+    return SceneObject(color, "circle", (i, j), 300.0)
+
+
+def test_interpolation_smooth_and_one_jump():
+    smooth = [[_obj("red", 20, 10 + t), _obj("blue", 40, 40)] for t in range(16)]
+    m = interpolation_measures([smooth])
+    assert m["teleport_frac"] == 0 and m["max_jump_px"] == 1.0
+    assert m["mean_step_px"] == pytest.approx(0.5)  # red 1 px, blue 0 px each frame
+
+    jump = [[_obj("red", 20, 10 + (20 if t >= 8 else 0))] for t in range(16)]
+    m = interpolation_measures([jump, smooth])
+    assert m["teleport_frac"] == pytest.approx(1 / 30)
+    assert interpolation_measures([jump])["teleport_frac"] == pytest.approx(1 / 15)
+    assert interpolation_measures([jump])["max_jump_px"] == 20.0
+
+
+def test_interpolation_appear_vanish():
+    seq = [
+        [_obj("red", 20, 20)] + ([_obj("blue", 40, 40)] if t in (2, 3) else []) for t in range(6)
+    ]
+    m = interpolation_measures([seq])
+    # blue appears at 1->2 and vanishes at 3->4: 2 of 5 transitions
+    assert m["teleport_frac"] == pytest.approx(2 / 5)
+    assert m["appear_vanish_frac"] == pytest.approx(2 / 5)
+
+
+def test_interpolation_on_images():
+    frames = np.stack(
+        [
+            _draw(64, [("red", "square", 20, 15 + 2 * t, 8), ("blue", "circle", 45, 45, 8)])
+            for t in range(8)
+        ]
+    )
+    m = interpolation_measures(frames[None])  # (1, 8, 64, 64, 3)
+    assert m["teleport_frac"] == 0 and m["max_jump_px"] == pytest.approx(2.0)
+    frames[5:] = frames[0]  # the square jumps back 8 px at 4->5 (j 23 -> 15)
+    m = interpolation_measures(frames[None])
+    assert m["teleport_frac"] == pytest.approx(1 / 7) and m["max_jump_px"] == pytest.approx(8.0)
+
+
+def test_position_coverage_known_answers():
+    ref = [[_obj("red", 4 + 8 * a, 4 + 8 * b)] for a in range(8) for b in range(8)]  # every cell
+    assert position_coverage(ref, ref) == {"position_js": 0.0, "empty_cells_frac": 0.0}
+    left = [[_obj("red", 4 + 8 * a, 4 + 8 * b)] for a in range(8) for b in range(4)]
+    m = position_coverage(left, ref)
+    assert m["empty_cells_frac"] == 0.5
+    # p uniform on half the cells, q uniform on all: JS = 1 - 0.75 log2(3) / 2 ... by hand:
+    p, q = np.repeat([1 / 32, 0], 32), np.full(64, 1 / 64)
+    mid = (p + q) / 2
+    js = 0.5 * np.sum(p[p > 0] * np.log2(p[p > 0] / mid[p > 0])) + 0.5 * np.sum(
+        q * np.log2(q / mid)
+    )
+    assert m["position_js"] == pytest.approx(js)
+    one = [[_obj("red", 60, 60)]]
+    far = [[_obj("red", 2, 2)]]
+    assert position_coverage(one, far) == {"position_js": 1.0, "empty_cells_frac": 1.0}
+    assert position_coverage([ParsedScene([], False)], ref)["position_js"] == 1.0
+
+
+def test_attribute_frequencies():
+    scenes = [
+        [SceneObject("red", "circle", (0, 0), 1), SceneObject("blue", "square", (0, 0), 1)],
+        [SceneObject("red", "circle", (0, 0), 1), SceneObject("red", "circle", (0, 0), 1)],
+    ]
+    f = attribute_frequencies(scenes)
+    assert f == {"shape/circle": 0.75, "shape/square": 0.25, "color/red": 0.75, "color/blue": 0.25}
+    ref = {"shape/circle": 0.5, "shape/square": 0.5, "color/red": 0.5, "color/blue": 0.5}
+    assert frequency_gap(f, ref) == {"shape_tv": 0.25, "color_tv": 0.25}
