@@ -13,8 +13,8 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
+from cc_bench.arguments import ArgumentParser
 from cc_bench.errors import UserError
 
 _USAGE = """\
@@ -47,13 +47,6 @@ run options:
 
 
 COMMANDS = ("list", "run", "launch", "status", "report")
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse that raises UserError (one line, exit 2) instead of printing usage."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UserError(message)
 
 
 def _run_options() -> argparse.ArgumentParser:

@@ -1,0 +1,106 @@
+"""The plan of a launch: each run of a suite with what launching does with it.
+
+The run folders are the truth: a finished run (`summary.json`) is skipped, a failed one
+retried, an unfinished one with a checkpoint resumed, one held by a live process left alone.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from cc_bench.rundir import FAILED, FINISHED, RUNNING, UNFINISHED, read_json, run_folders, run_state
+from cc_bench.suites import PlannedRun
+
+RUN, RESUME, RETRY, SKIP, ELSEWHERE = "run", "resume", "retry", "skip", "running elsewhere"
+RUNNABLE = (RUN, RESUME, RETRY)
+
+
+@dataclass(frozen=True)
+class Step:
+    """A planned run and what launching does with it: run, resume, retry, skip, or leave it."""
+
+    run: PlannedRun
+    action: str
+
+
+def action_for(run_dir: Path) -> str:
+    """What launching does with a run, from its folder."""
+    state = run_state(run_dir)
+    if state == FINISHED:
+        return SKIP
+    if state == FAILED:
+        return RETRY
+    if state == RUNNING:
+        return ELSEWHERE
+    if state == UNFINISHED and (run_dir / "checkpoint.pt").exists():
+        return RESUME
+    return RUN
+
+
+def make_plan(runs: Sequence[PlannedRun]) -> list[Step]:
+    """Each run with its action."""
+    return [Step(run, action_for(run.run_dir)) for run in runs]
+
+
+_ACTION_TEXT = {
+    RUN: "run",
+    RESUME: "resume (from its checkpoint)",
+    RETRY: "retry (it failed; from its last checkpoint)",
+    SKIP: "skip (finished)",
+    ELSEWHERE: "skip (running in another process)",
+}
+
+
+def print_plan(steps: Sequence[Step], out: TextIO) -> None:
+    """One line per run: benchmark, run id, what launching would do."""
+    width = max(len(s.run.benchmark) for s in steps)
+    id_width = max(len(s.run.run_id) for s in steps)
+    for step in steps:
+        print(
+            f"{step.run.benchmark:<{width}}  {step.run.run_id:<{id_width}}  "
+            f"{_ACTION_TEXT[step.action]}",
+            file=out,
+        )
+
+
+def plan_counts(steps: Sequence[Step]) -> str:
+    """`12 runs: 8 to run, 2 to resume, 2 finished`."""
+    counts = Counter(s.action for s in steps)
+    parts = [
+        f"{counts[a]} {text}"
+        for a, text in (
+            (RUN, "to run"),
+            (RESUME, "to resume"),
+            (RETRY, "to retry"),
+            (SKIP, "finished"),
+            (ELSEWHERE, "running elsewhere"),
+        )
+        if counts[a]
+    ]
+    return f"{len(steps)} runs: {', '.join(parts)}"
+
+
+def warn_other_versions(suite_dir: Path, log: TextIO) -> None:
+    """Say on `log` when the folder holds runs made by another version or commit of cc_bench."""
+    from cc_bench import __version__
+    from cc_bench.runner import git_commit
+
+    commit = git_commit()
+    others: Counter[str] = Counter()
+    for run_dir in run_folders(suite_dir) if suite_dir.is_dir() else ():
+        meta = read_json(run_dir / "config.json") or {}
+        theirs = (meta.get("version"), meta.get("git_commit"))
+        if theirs[0] != __version__ or (commit and theirs[1] and theirs[1] != commit):
+            others[f"{theirs[0]} at {theirs[1] or 'unknown commit'}"] += 1
+    if others:
+        made_by = ", ".join(f"{n} by {what}" for what, n in others.most_common())
+        print(
+            f"cc-bench: warning: {suite_dir} holds runs of another code version ({made_by}); "
+            f"this is {__version__} at {commit or 'unknown commit'}. Finished runs are kept "
+            "as they are, unfinished ones resume with this code.",
+            file=log,
+        )
