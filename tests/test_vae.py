@@ -1,0 +1,187 @@
+"""vae.sort_of_clevr: the models, the measures' wiring, and the benchmark through the command
+line: every option path, resume after a kill, bad input one line and exit code 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import cc_bench, last_json, run_folder
+
+from cc_bench.envs.sort_of_clevr import SceneObject, generate_scenes, parse_scenes
+from cc_bench.layers import CoordConv2d
+from cc_bench.nets import TiledGenerator
+from cc_bench.registry import get_benchmark
+from cc_bench.vae.configs import VAEConfig
+from cc_bench.vae.evaluation import center_errors
+from cc_bench.vae.models import build_vae
+
+BENCH = "vae.sort_of_clevr"
+TINY = {
+    "--epochs": "2",
+    "--n-train": "32",
+    "--n-test": "16",
+    "--batch-size": "16",
+    "--width": "0.0625",
+    "--n-samples": "8",
+    "--n-pairs": "2",
+    "--n-frames": "4",
+}
+
+
+def _args(**over: str) -> list[str]:
+    values = {**TINY, **{"--" + k.replace("_", "-"): v for k, v in over.items()}}
+    return [x for kv in values.items() for x in kv]
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CC_BENCH_CACHE", str(tmp_path / "cache"))
+
+
+# -- models ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("enc", ["conv", "coordconv"])
+@pytest.mark.parametrize("dec", ["conv", "coordconv"])
+def test_each_side_is_conv_or_coordconv(enc: str, dec: str) -> None:
+    cfg = VAEConfig(conv="conv", enc_conv=enc, dec_conv=dec, latent=5, width=0.0625)
+    vae = build_vae(cfg)
+    first = next(m for m in vae.encoder.modules() if isinstance(m, torch.nn.Conv2d))
+    assert isinstance(first, CoordConv2d) == (enc == "coordconv")
+    assert isinstance(vae.decoder, TiledGenerator) == (dec == "coordconv")
+    x = (torch.rand(3, 3, 64, 64) > 0.5).float().requires_grad_()
+    mu, logvar = vae.encode(x)
+    assert mu.shape == logvar.shape == (3, 5)
+    out = vae(x)
+    assert out["out"].shape == (3, 3, 64, 64)
+    assert {k: v.shape for k, v in out.items() if k != "out"} == dict.fromkeys(
+        ("recon", "kl", "elbo"), (3,)
+    )
+    out["elbo"].sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_conv_sets_both_sides_and_same_follows_it() -> None:
+    cfg = VAEConfig(conv="coordconv")
+    assert (cfg.encoder_conv, cfg.decoder_conv) == ("coordconv", "coordconv")
+    cfg = VAEConfig(conv="coordconv", dec_conv="conv")
+    assert (cfg.encoder_conv, cfg.decoder_conv) == ("coordconv", "conv")
+
+
+def test_the_gaussian_scale_is_learned_only_when_asked() -> None:
+    def names(**kw: object) -> set[str]:
+        vae = build_vae(VAEConfig(width=0.0625, latent=2, **kw))
+        return {n for n, _ in vae.named_parameters() if "coder" not in n}
+
+    assert names(likelihood="gaussian", gaussian_scale="learned") == {"log_scale"}
+    assert names(likelihood="gaussian", gaussian_scale="fixed") == set()
+    assert names(likelihood="bernoulli") == set()
+
+
+# -- the measures' wiring -------------------------------------------------------------------
+
+
+def test_center_errors_of_the_data_itself_are_zero_and_a_shift_shows() -> None:
+    images, scenes = generate_scenes(20, 3, cache=False)
+    found, err = center_errors(scenes, parse_scenes(images))
+    assert found == 1.0 and err < 0.5
+    shifted = np.roll(images, 3, axis=2)  # every object 3 px to the right (wrapping white)
+    found, err = center_errors(scenes, parse_scenes(shifted))
+    assert found == 1.0 and err == pytest.approx(3.0, abs=0.5)
+
+
+def test_center_errors_count_missing_objects_as_not_found() -> None:
+    blank = np.full((1, 64, 64, 3), 255, dtype=np.uint8)
+    scene = [[SceneObject("red", "circle", (20.0, 20.0), 300.0)]]
+    assert center_errors(scene, parse_scenes(blank))[0] == 0.0
+
+
+# -- the command line ---------------------------------------------------------------------
+
+
+def test_the_benchmark_logs_every_epoch_pictures_and_a_gif(runs_dir: Path) -> None:
+    proc = cc_bench(
+        "run", BENCH, "--conv", "coordconv", "--dec-conv", "conv", "--likelihood", "gaussian",
+        *_args(eval_every="5"), "--runs-dir", str(runs_dir),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    folder = run_folder(proc.stdout)
+    metrics = last_json(proc.stdout)
+    assert set(get_benchmark(BENCH).metrics) <= set(metrics)
+    assert metrics["sigma"] > 0 and np.isfinite(metrics["elbo"])
+    assert metrics["elbo"] == pytest.approx(metrics["recon"] - metrics["kl"], rel=1e-5)
+    lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert [x["epoch"] for x in lines] == [1, 2]
+    assert "test/teleport_frac" not in lines[0]  # eval_every 5: measured only at the end
+    assert "test/teleport_frac" in lines[1] and "train/sigma" in lines[1]
+    media = {p.name for p in (folder / "media").iterdir()}
+    assert {
+        "test_reconstructions_2.png",
+        "test_samples_2.png",
+        "test_interpolations_2.png",
+        "test_samples_parsed_2.png",
+        "interpolations_2.gif",
+    } <= media
+    config = json.loads((folder / "config.json").read_text())
+    assert json.dumps(config).count("gaussian") >= 1
+
+
+def test_a_killed_run_resumes_and_ends_as_if_never_stopped(tmp_path: Path) -> None:
+    args = ["run", BENCH, "--conv", "conv", *_args(epochs="4", n_train="96", eval_every="2")]
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    reference = cc_bench(*args, "--runs-dir", str(tmp_path / "reference"), env=env)
+    assert reference.returncode == 0, reference.stderr
+
+    runs = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cc_bench", *args, "--runs-dir", str(runs)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    checkpoint = None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = list(runs.glob(f"adhoc/{BENCH}/*/checkpoint.pt"))
+        if found:
+            checkpoint = found[0]
+            break
+        time.sleep(0.05)
+    assert checkpoint is not None, "no checkpoint appeared"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (checkpoint.parent / "summary.json").exists()
+
+    resumed = cc_bench(*args, "--runs-dir", str(runs), env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stderr
+    lines = (checkpoint.parent / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [1, 2, 3, 4]
+    ours, theirs = last_json(resumed.stdout), last_json(reference.stdout)
+    for key in ("elbo", "train_elbo", "kl", "teleport_frac", "valid_frac"):
+        assert ours[key] == pytest.approx(theirs[key], rel=1e-5, abs=1e-6), key
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--likelihood", "poisson"], "likelihood"),
+        (["--n-pairs", "9", "--n-test", "16"], "n_pairs=9"),
+        (["--enc-conv", "dense"], "enc"),
+        (["--beta", "-1"], "beta"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(args: list[str], message: str) -> None:
+    proc = cc_bench("run", BENCH, *args, "--runs-dir", "/nonexistent/never-written")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
