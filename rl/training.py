@@ -1,0 +1,323 @@
+"""What A2C and DQN runs share: the Tracker callback, checkpoints, resume, evaluation, summary.
+
+SB3 trains; an SB3 callback logs through the Tracker against env frames (`step`, 4 per agent
+step): `charts/episodic_return` and `charts/episodic_length` (frames) of every finished
+game, from the Monitor (whole games, unclipped scores), and every `log_every` frames the
+losses the SB3 logger holds (`losses/*`), `charts/*` (learning rate, exploration) and
+`perf/steps_per_s` (frames per second of training).
+
+Checkpoints (every 60 s, or `checkpoint_every` frames) are taken between two updates: the
+agent as SB3's own zip (`model.save`), DQN's replay buffer (SB3's pickle), the games
+finished so far and the frame count. A resumed run loads them, restarts its environments
+(the games in progress when it was killed are lost; new seeds from the run's seed and the
+resume step) and trains on to the same total: the curve goes on from the checkpoint's step.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+
+from cc_bench.envs.atari import FRAME_SKIP, make_atari
+from cc_bench.rl.configs import AtariConfig
+from cc_bench.rl.extractor import CoordConvNatureCNN
+from cc_bench.runtime import resolve_device, seed_everything
+from cc_bench.tracking import Tracker
+
+
+def env_seed(seed: int, frames: int) -> int:
+    """The first environment seed of an attempt: distinct per run seed and resume step."""
+    return int(np.random.SeedSequence([seed, frames]).generate_state(1)[0])
+
+
+def extractor_kwargs(cfg: AtariConfig) -> dict[str, Any]:
+    """`policy_kwargs` entries for the config's conv: SB3's NatureCNN or CoordConvNatureCNN."""
+    if cfg.conv == "conv":
+        return {}  # CnnPolicy's default extractor is NatureCNN
+    return {
+        "features_extractor_class": CoordConvNatureCNN,
+        "features_extractor_kwargs": {"where": cfg.where, "with_r": cfg.with_r},
+    }
+
+
+@dataclass
+class Progress:
+    """What a run has done so far; it goes into every checkpoint."""
+
+    returns: list[float] = field(default_factory=list)
+    """Scores of the finished training games, in order."""
+    lengths: list[int] = field(default_factory=list)
+    """Their lengths in frames."""
+    ends: list[int] = field(default_factory=list)
+    """The run's frame count (`step`) when each ended."""
+    train_s: float = 0.0
+    """Wall seconds of training in earlier attempts."""
+
+
+class TrackerCallback(BaseCallback):
+    """Logs SB3 training through the Tracker, shows progress and checkpoints between updates."""
+
+    def __init__(
+        self,
+        cfg: AtariConfig,
+        tracker: Tracker,
+        progress: Progress,
+        checkpoint: Callable[[], None],
+        total_frames: int,
+    ) -> None:
+        super().__init__(verbose=0)
+        self.cfg = cfg
+        self.tracker = tracker
+        self.progress = progress
+        self.checkpoint = checkpoint
+        self.total_frames = total_frames
+        self.bar: Any = None
+
+    @property
+    def frames(self) -> int:
+        return int(self.model.num_timesteps) * FRAME_SKIP
+
+    def _on_training_start(self) -> None:
+        self.start_frames = self.last_log = self.last_checkpoint = self.frames
+        self.start_time = time.perf_counter()
+        desc = f"{self.cfg.env_id.split('/')[-1]} {self.cfg.conv} frames"
+        self.bar = self.tracker.progress(self.total_frames, desc=desc, initial=self.frames)
+
+    def _on_step(self) -> bool:
+        step = self.frames
+        for info in self.locals["infos"]:
+            episode = info.get("episode")  # set by the Monitor at the end of a whole game
+            if episode is None:
+                continue
+            score, length = float(episode["r"]), int(episode["l"])
+            self.progress.returns.append(score)
+            self.progress.lengths.append(length)
+            self.progress.ends.append(step)
+            self.tracker.log(
+                {"charts/episodic_return": score, "charts/episodic_length": length}, step=step
+            )
+            self.bar.set_postfix({"return": f"{score:.0f}"})
+        self.bar.update(step - self.bar.n)
+        return True
+
+    def _on_rollout_start(self) -> None:
+        # Between two updates: the last update's losses are in the logger, and the agent's
+        # parameters match its step count, so this is where to log and to checkpoint.
+        step = self.frames
+        if step == self.start_frames:
+            return
+        if step - self.last_log >= self.cfg.log_every:
+            self.log_training(step)
+        every = self.cfg.checkpoint_every
+        if self.tracker.checkpoint_due() or (every and step - self.last_checkpoint >= every):
+            self.checkpoint()
+            self.last_checkpoint = step
+
+    def _on_training_end(self) -> None:
+        if self.frames > self.last_log:
+            self.log_training(self.frames)
+        self.progress.train_s += time.perf_counter() - self.start_time
+        self.bar.close()
+
+    def log_training(self, step: int) -> None:
+        """losses/* and charts/* from SB3's logger, and perf/steps_per_s, at `step` frames."""
+        metrics: dict[str, float] = {}
+        for key, value in self.model.logger.name_to_value.items():
+            name = key.split("/")[-1]
+            if key.startswith("train/") and name != "n_updates":
+                prefix = "charts" if name == "learning_rate" else "losses"
+                metrics[f"{prefix}/{name}"] = float(value)
+        if isinstance(self.model, OffPolicyAlgorithm):
+            metrics["charts/exploration_rate"] = float(self.model.exploration_rate)
+        elapsed = time.perf_counter() - self.start_time
+        metrics["perf/steps_per_s"] = (step - self.start_frames) / max(elapsed, 1e-9)
+        self.tracker.log(metrics, step=step)
+        self.last_log = step
+
+
+def save_agent(model: BaseAlgorithm) -> dict[str, bytes]:
+    """The agent as SB3's zip (and an off-policy agent's replay buffer as SB3's pickle)."""
+    state = {}
+    with io.BytesIO() as buf:
+        model.save(buf)
+        state["model_zip"] = buf.getvalue()
+    if isinstance(model, OffPolicyAlgorithm):
+        with io.BytesIO() as buf:
+            model.save_replay_buffer(buf)
+            state["replay_buffer"] = buf.getvalue()
+    return state
+
+
+def load_agent(algo: type[BaseAlgorithm], state: dict[str, Any], env: Any, device: Any) -> Any:
+    """The agent `save_agent` saved, on fresh environments that the next `learn` resets."""
+    model = algo.load(io.BytesIO(state["model_zip"]), env=env, device=device)
+    if "replay_buffer" in state:
+        model.load_replay_buffer(io.BytesIO(state["replay_buffer"]))
+    model._last_obs = None  # the checkpoint's observations belong to the killed run's games
+    return model
+
+
+def count_params(model: BaseAlgorithm) -> int:
+    """Trained parameters: the actor-critic, or DQN's Q-network (not its target copy)."""
+    net = getattr(model.policy, "q_net", model.policy)
+    return sum(p.numel() for p in net.parameters())
+
+
+def train_agent(
+    cfg: AtariConfig,
+    tracker: Tracker,
+    algo: type[BaseAlgorithm],
+    build: Callable[[Any, torch.device], BaseAlgorithm],
+    name: str,
+) -> dict[str, Any]:
+    """Train (or resume) an SB3 agent on `cfg.env_id`, evaluate it, save pictures; the summary.
+
+    Args:
+        algo: the SB3 class, to load a checkpoint with.
+        build: `build(env, device)` -> a new agent (the first attempt).
+        name: the benchmark's name, for the logs.
+    """
+    device = resolve_device(cfg.device)
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    seed_everything(cfg.seed)
+    total_agent_steps = math.ceil(cfg.total_steps / FRAME_SKIP)
+    state = tracker.resume_state
+    frames = tracker.resume_step or 0
+    print(
+        f"{name}: {cfg.env_id}, {cfg.total_steps:,} env frames ({total_agent_steps:,} agent "
+        f"steps x frame skip {FRAME_SKIP}); `step` in the logs counts frames",
+        file=sys.stderr,
+    )
+    env = make_atari(cfg.env_id, cfg.n_envs, env_seed(cfg.seed, frames), vec_env=cfg.vec_env)
+    try:
+        if state is None:
+            model, progress = build(env, device), Progress()
+        else:
+            model = load_agent(algo, state, env, device)
+            progress = Progress(**state["progress"])
+
+        def checkpoint() -> None:
+            state = {**save_agent(model), "progress": vars(progress)}
+            tracker.save_checkpoint(state, step=int(model.num_timesteps) * FRAME_SKIP)
+
+        remaining = total_agent_steps - int(model.num_timesteps)
+        if remaining > 0:
+            callback = TrackerCallback(cfg, tracker, progress, checkpoint, cfg.total_steps)
+            model.learn(
+                remaining,
+                callback=callback,
+                log_interval=None,  # SB3 prints nothing; the callback logs
+                reset_num_timesteps=False,
+            )
+            checkpoint()  # a run killed while it evaluates resumes here
+    finally:
+        env.close()
+    frames = int(model.num_timesteps) * FRAME_SKIP
+
+    scores, gif = evaluate(model, cfg)
+    _pictures(cfg, tracker, progress, gif, frames, name)
+    returns = progress.returns
+    # A budget too small to finish one training game (smoke runs) falls back to evaluation.
+    fallback = float(np.mean(scores))
+    return {
+        "final_return": float(np.mean(returns[-100:])) if returns else fallback,
+        "auc_return": float(np.mean(returns)) if returns else fallback,
+        "eval_return_mean": float(np.mean(scores)),
+        "eval_return_std": float(np.std(scores)),
+        "eval_episodes": len(scores),
+        "train_episodes": len(returns),
+        "frames": frames,
+        "steps_per_s": frames / max(progress.train_s, 1e-9),
+        "params": count_params(model),
+        "wall_s": round(tracker.elapsed_s, 3),
+    }
+
+
+@torch.no_grad()
+def evaluate(model: BaseAlgorithm, cfg: AtariConfig) -> tuple[list[float], list[np.ndarray]]:
+    """Play `cfg.eval_episodes` whole games; their scores and the first game's RGB frames.
+
+    Game i runs on a fresh environment seeded `eval_seed + i` with the training wrappers
+    (a life loss ends the agent's episode, the game goes on) but unclipped rewards, summed
+    over the whole game; the agent samples its actions (DQN: epsilon-greedy at its final
+    epsilon) with the generators seeded from `eval_seed`.
+    """
+    seed_everything(cfg.eval_seed)
+    scores: list[float] = []
+    frames: list[np.ndarray] = []
+    for i in range(cfg.eval_episodes):
+        env = make_atari(cfg.env_id, 1, cfg.eval_seed + i, clip_reward=False, render=i == 0)
+        try:
+            obs, score, steps = env.reset(), 0.0, 0
+            while True:
+                action, _ = model.predict(obs, deterministic=False)
+                obs, reward, _, infos = env.step(action)
+                score += float(reward[0])
+                steps += 1
+                if i == 0 and steps <= cfg.gif_steps and steps % 2 == 1:
+                    frames.append(env.get_images()[0])  # (210, 160, 3) uint8
+                if "episode" in infos[0]:  # the Monitor's end of the whole game
+                    score = float(infos[0]["episode"]["r"])
+                    break
+                if cfg.eval_max_steps and steps >= cfg.eval_max_steps:
+                    break
+        finally:
+            env.close()
+        scores.append(score)
+    return scores, frames
+
+
+def _pictures(
+    cfg: AtariConfig,
+    tracker: Tracker,
+    progress: Progress,
+    gif: list[np.ndarray],
+    step: int,
+    name: str,
+) -> None:
+    """The learning curve and evaluation frames as PNGs, the first evaluation game as a GIF."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    title = f"{name} {cfg.env_id} {cfg.conv} seed {cfg.seed}"
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if progress.returns:
+        x = np.asarray(progress.ends)
+        ax.plot(x, progress.returns, ".", alpha=0.3, label="game")
+        k = min(100, len(progress.returns))
+        smooth = np.convolve(progress.returns, np.ones(k) / k, mode="valid")
+        ax.plot(x[k - 1 :], smooth, label=f"mean of last {k}")
+        ax.legend(loc="upper left")
+    else:
+        ax.text(0.5, 0.5, "no training game finished", ha="center", transform=ax.transAxes)
+    ax.set(xlabel="env frames", ylabel="game score", title=title)
+    tracker.log_image("charts/learning_curve", fig, step=step)
+    plt.close(fig)
+    if not gif:
+        return
+    shown = [gif[int(j)] for j in np.linspace(0, len(gif) - 1, min(4, len(gif)))]
+    tracker.log_image("eval/frames", np.concatenate(shown, axis=1), step=step)
+    _write_gif(tracker.media_dir / f"eval_game_{step}.gif", gif)
+
+
+def _write_gif(path: Path, frames: list[np.ndarray], fps: int = 15) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(exist_ok=True)
+    images = [Image.fromarray(f) for f in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)

@@ -1,0 +1,194 @@
+"""CoordConvNatureCNN against SB3's own NatureCNN, and inside real SB3 agents on a real ALE game."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from stable_baselines3 import A2C, DQN, PPO
+from stable_baselines3.common.torch_layers import NatureCNN
+
+from cc_bench.envs.atari import make_atari
+from cc_bench.errors import UserError
+from cc_bench.layers import CoordConv2d
+from cc_bench.rl import (
+    CoordConvNatureCNN,
+    ObservationSpaceError,
+    WhereError,
+    coordconv_policy_kwargs,
+)
+
+IMAGE = spaces.Box(0, 255, (4, 84, 84), np.uint8)  # 4 stacked 84x84 frames, channel first
+CONVS = (0, 2, 4)  # positions of the convs in NatureCNN's `cnn` Sequential
+
+
+def test_import_loads_neither_torch_nor_sb3() -> None:
+    code = (
+        "import sys, cc_bench.rl; "
+        "print(any(m in sys.modules for m in ('torch', 'stable_baselines3')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def _copy_nature_weights(nature: NatureCNN, ours: CoordConvNatureCNN) -> None:
+    """Ours gets NatureCNN's weights and zero coordinate weights."""
+    with torch.no_grad():
+        for i in CONVS:
+            a, b = nature.cnn[i], ours.cnn[i]
+            c = a.in_channels
+            b.weight[:, :c].copy_(a.weight)  # (out, c, k, k)
+            b.weight[:, c:].zero_()  # (out, n_coords, k, k)
+            b.bias.copy_(a.bias)
+        ours.linear.load_state_dict(nature.linear.state_dict())
+
+
+@pytest.mark.parametrize("where", ["first", "all"])
+@pytest.mark.parametrize("with_r", [False, True])
+def test_zero_coordinate_weights_compute_exactly_what_nature_cnn_computes(
+    where: str, with_r: bool
+) -> None:
+    torch.manual_seed(0)
+    nature = NatureCNN(IMAGE, features_dim=256)
+    ours = CoordConvNatureCNN(IMAGE, features_dim=256, where=where, with_r=with_r)
+    _copy_nature_weights(nature, ours)
+    obs = torch.randint(0, 256, (5, 4, 84, 84)).float() / 255.0  # as the policy normalises
+    with torch.no_grad():
+        expected, got = nature(obs), ours(obs)
+    assert got.shape == (5, 256)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+    # and the coordinates do reach the output once their weights are not zero
+    with torch.no_grad():
+        ours.cnn[0].weight[:, 4:].fill_(0.01)
+        assert not torch.allclose(ours(obs), expected)
+
+
+@pytest.mark.parametrize(
+    ("where", "with_r", "extra"),
+    [
+        ("first", False, 32 * 2 * 8 * 8),
+        ("first", True, 32 * 3 * 8 * 8),
+        ("all", False, 32 * 2 * 8 * 8 + 64 * 2 * 4 * 4 + 64 * 2 * 3 * 3),
+        ("all", True, 32 * 3 * 8 * 8 + 64 * 3 * 4 * 4 + 64 * 3 * 3 * 3),
+    ],
+)
+def test_parameter_count_is_nature_cnns_plus_the_coordinate_weights(
+    where: str, with_r: bool, extra: int
+) -> None:
+    nature = sum(p.numel() for p in NatureCNN(IMAGE).parameters())
+    ours = CoordConvNatureCNN(IMAGE, where=where, with_r=with_r)
+    assert sum(p.numel() for p in ours.parameters()) == nature + extra
+    assert set(ours.state_dict()) == set(NatureCNN(IMAGE).state_dict())
+    kinds = [type(ours.cnn[i]) for i in CONVS]
+    expected = (
+        [CoordConv2d] * 3 if where == "all" else [CoordConv2d, torch.nn.Conv2d, torch.nn.Conv2d]
+    )
+    assert kinds == expected
+
+
+def test_other_image_sizes_and_normalized_images() -> None:
+    space = spaces.Box(0.0, 1.0, (3, 64, 96), np.float32)
+    ours = CoordConvNatureCNN(space, features_dim=32, normalized_image=True, where="all")
+    assert ours(torch.rand(2, 3, 64, 96)).shape == (2, 32)
+
+
+BAD_SPACES = {
+    "not a box": spaces.Discrete(4),
+    "not an image": spaces.Box(0, 255, (84, 84), np.uint8),
+    "float without normalized_image": spaces.Box(0.0, 1.0, (4, 84, 84), np.float32),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_SPACES))
+def test_spaces_nature_cnn_rejects_are_rejected_the_same_way(name: str) -> None:
+    space = BAD_SPACES[name]
+    with pytest.raises(AssertionError):
+        NatureCNN(space)
+    with pytest.raises(AssertionError) as caught:  # what code written for NatureCNN catches
+        CoordConvNatureCNN(space)
+    assert isinstance(caught.value, ObservationSpaceError)
+    assert isinstance(caught.value, UserError)  # one line and exit 2 on the command line
+    message = str(caught.value)
+    assert "CoordConvNatureCNN" in message and "\n" not in message
+    assert "MlpPolicy" in message
+
+
+def test_channel_last_images_are_rejected_with_how_to_fix_it() -> None:
+    with pytest.raises(
+        ObservationSpaceError, match=r"channel-first.*\(84, 84, 4\).*VecTransposeImage"
+    ):
+        CoordConvNatureCNN(spaces.Box(0, 255, (84, 84, 4), np.uint8))
+
+
+def test_a_bad_where_is_a_clear_error() -> None:
+    for bad in ("last", "First", ""):
+        with pytest.raises(WhereError, match=r"invalid where=.*'first', 'all'"):
+            CoordConvNatureCNN(IMAGE, where=bad)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="invalid where"):
+            coordconv_policy_kwargs(where=bad)  # type: ignore[arg-type]
+
+
+def test_policy_kwargs_helper() -> None:
+    kwargs = coordconv_policy_kwargs(where="all", with_r=True, features_dim=256, net_arch=[64])
+    assert kwargs == {
+        "net_arch": [64],
+        "features_extractor_class": CoordConvNatureCNN,
+        "features_extractor_kwargs": {"features_dim": 256, "where": "all", "with_r": True},
+    }
+
+
+AGENTS = {
+    "A2C": (A2C, {"n_steps": 8}),
+    "PPO": (PPO, {"n_steps": 32, "batch_size": 32, "n_epochs": 1}),
+    "DQN": (DQN, {"learning_starts": 16, "buffer_size": 200, "train_freq": 4}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AGENTS))
+def test_sb3_agents_learn_with_it_and_reload_acting_identically(name: str, tmp_path: Path) -> None:
+    algo, kwargs = AGENTS[name]
+    torch.set_num_threads(1)
+    env = make_atari("ALE/Breakout-v5", n_envs=1 if algo is DQN else 2, seed=3)
+    try:
+        model = algo(
+            "CnnPolicy",
+            env,
+            policy_kwargs=coordconv_policy_kwargs(features_dim=64),
+            seed=0,
+            device="cpu",
+            **kwargs,
+        )
+        extractor = (
+            model.policy.features_extractor if algo is not DQN else model.q_net.features_extractor
+        )
+        assert isinstance(extractor, CoordConvNatureCNN)
+        before = extractor.cnn[0].weight.detach().clone()
+        model.learn(256)
+        assert not torch.equal(extractor.cnn[0].weight, before)  # it trained, coordinates too
+        assert not torch.equal(extractor.cnn[0].weight[:, 4:], before[:, 4:])
+        model.save(tmp_path / "agent.zip")
+        loaded = algo.load(tmp_path / "agent.zip", env=env, device="cpu")
+        obs = np.stack([env.reset() for _ in range(3)]).reshape(-1, 84, 84, 4)
+        obs[1:] = np.random.default_rng(0).integers(0, 256, obs[1:].shape, dtype=np.uint8)
+        for a, b in zip(
+            model.policy.state_dict().values(), loaded.policy.state_dict().values(), strict=True
+        ):
+            assert torch.equal(a, b)
+        actions, _ = model.predict(obs, deterministic=True)
+        again, _ = loaded.predict(obs, deterministic=True)
+        np.testing.assert_array_equal(actions, again)
+        with torch.no_grad():  # the networks' outputs, not only their argmax
+            tensor = model.policy.obs_to_tensor(obs)[0]
+            if algo is DQN:
+                ours, theirs = model.q_net(tensor), loaded.q_net(tensor)
+            else:
+                ours = model.policy.get_distribution(tensor).distribution.logits
+                theirs = loaded.policy.get_distribution(tensor).distribution.logits
+        assert torch.equal(ours, theirs)
+    finally:
+        env.close()
