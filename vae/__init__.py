@@ -50,6 +50,40 @@ _SMOKE = {
     "n_pairs": 2,
     "n_frames": 4,
 }
+# Measured on the shared 2-core CPU (docs/vae.md): run with `--workers 2` (one thread each).
+_LAPTOP = {
+    "width": 0.125,
+    "n_train": 3_000,
+    "n_test": 500,
+    "epochs": 8,
+    "batch_size": 32,
+    "eval_every": 4,
+    "n_samples": 256,
+    "n_pairs": 16,
+    "n_frames": 16,
+}
+register_suite(
+    Suite(
+        "vae-laptop",
+        "vae.sort_of_clevr, conv/conv vs coordconv/coordconv, 3 seeds, width 1/8, 3,000 scenes, "
+        "8 epochs: about 30 minutes on a 2-core CPU with --workers 2",
+        (SuiteEntry("vae.sort_of_clevr", seeds=3, fixed=_LAPTOP),),
+    )
+)
+register_suite(
+    Suite(
+        "vae-paper",
+        "vae.sort_of_clevr at the GAN's full width on 50,000 scenes, 50 epochs, 3 seeds: for a "
+        "GPU cluster",
+        (
+            SuiteEntry(
+                "vae.sort_of_clevr",
+                seeds=3,
+                fixed={"width": 1.0, "n_train": 50_000, "n_test": 5_000, "epochs": 50},
+            ),
+        ),
+    )
+)
 register_suite(
     Suite(
         "vae-smoke",

@@ -90,6 +90,16 @@ def build_vae(cfg: VAEConfig) -> VAE:
     )
 
 
+@torch.no_grad()
+def init_output_bias(vae: VAE, pixel_mean: Tensor) -> None:
+    """Start the decoder's last layer at the data's mean image: its bias at the logit of each
+    channel's mean pixel value (3,), so neither decoder spends its first epochs learning the
+    white background (DCGAN's N(0, 0.02) weights start every pixel at a grey 0.5)."""
+    last = [m for m in vae.decoder.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)][-1]
+    p = pixel_mean.clamp(1e-3, 1 - 1e-3).to(last.bias)
+    last.bias.copy_(torch.log(p) - torch.log1p(-p))
+
+
 def param_counts(vae: VAE) -> dict[str, int]:
     """Trainable parameters of the encoder and the decoder."""
     return {"params_enc": count_params(vae.encoder), "params_dec": count_params(vae.decoder)}

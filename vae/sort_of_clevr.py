@@ -20,7 +20,7 @@ from cc_bench.runtime import resolve_device, seed_everything
 from cc_bench.tracking import Tracker
 from cc_bench.vae.configs import VAEConfig
 from cc_bench.vae.evaluation import EvalSet, evaluate_scenes
-from cc_bench.vae.models import build_vae, param_counts
+from cc_bench.vae.models import build_vae, init_output_bias, param_counts
 from cc_bench.vae.pictures import recon_picture, sample_picture, save_gif, strip_picture
 from cc_bench.vae.training import train_vae
 
@@ -49,6 +49,7 @@ def run(cfg: VAEConfig, tracker: Tracker) -> dict[str, Any]:
     )
     torch.set_flush_denormal(True)  # denormals made CPU steps several times slower (toy/)
     vae = build_vae(cfg).to(device)
+    init_output_bias(vae, train.float().mean(dim=(0, 1, 2)) / 255)  # (3,) channel means
     name = f"vae.sort_of_clevr {cfg.encoder_conv}/{cfg.decoder_conv} seed {cfg.seed}"
 
     def evaluate(epoch: int, last: bool) -> dict[str, float]:
