@@ -15,7 +15,6 @@ is what the bootstrap of a constant sample is.
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -261,59 +260,11 @@ def iqm_ci(
     return Interval(estimate, float(low), float(high))
 
 
-# Name tokens that say which way a metric is better. Checked in this order: a rate
-# (`steps_per_s`) is higher-is-better even though it names time; then lower-is-better
-# words, then higher-is-better words.
-_RATE_TOKENS = frozenset({"per", "sps", "fps", "throughput"})
-_LOWER_TOKENS = frozenset(
-    {"loss", "error", "err", "wall", "time", "mse", "mae", "rmse", "nll", "fid", "regret"}
-)
-_HIGHER_TOKENS = frozenset(
-    {
-        "acc",
-        "accuracy",
-        "iou",
-        "map",
-        "ap",
-        "ap50",
-        "ap75",
-        "return",
-        "reward",
-        "score",
-        "precision",
-        "recall",
-        "f1",
-        "success",
-        "elbo",
-        "psnr",
-        "ssim",
-    }
-)
-
-
-def higher_is_better(metric: str) -> bool | None:
-    """Which way `metric` is better, from the words in its name; None if it has no direction.
-
-    Accuracy, IoU, mAP, return, reward, score, ... (and rates such as `steps_per_s`) are
-    better higher; loss, error, MSE, FID, wall or other time are better lower. A name with
-    none of these words (`params`, `epochs`) has no direction by default: it is compared but
-    counts as neither better nor worse.
-    """
-    tokens = set(re.split(r"[^a-z0-9]+", metric.lower()))
-    if tokens & _RATE_TOKENS:
-        return True
-    if tokens & _LOWER_TOKENS:
-        return False
-    if tokens & _HIGHER_TOKENS:
-        return True
-    return None
-
-
 def verdict(diff: Interval, higher: bool | None) -> Verdict | None:
     """Whether the side whose difference this is (a - b) is better, similar or worse than b.
 
     "similar" when the difference's interval contains 0; None (undecided) when the metric
-    has no direction or there is no interval.
+    has no direction (`higher` None: the benchmark declares none) or there is no interval.
     """
     if higher is None or not diff.defined:
         return None

@@ -87,6 +87,10 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     }
 
 
+def _meta(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / "config.json").read_text())
+
+
 def _summary_metric(run_dir: Path, name: str) -> float:
     return json.loads((run_dir / "summary.json").read_text())["metrics"][name]
 
@@ -99,6 +103,15 @@ def _section(md: str, title: str) -> str:
 def _row(section: str, metric: str) -> list[str]:
     line = next(x for x in section.splitlines() if x.startswith(f"| {metric} |"))
     return [c.strip() for c in line.strip("|").split("|")]
+
+
+def _value(cell: str) -> float:
+    """The estimate of a table cell such as `103,585 [103,000 to 104,000]`."""
+    return float(cell.split(" ")[0].replace(",", ""))
+
+
+TITLE = f"{BENCH} · test_fraction=0.01"  # what sets the groups apart
+TITLE_2 = f"{BENCH} · test_fraction=0.02"
 
 
 # -- reading runs --------------------------------------------------------------------------
@@ -143,7 +156,8 @@ def test_groups_follow_group_name_and_never_mix(suite: dict[str, Any]) -> None:
         group_name(BENCH, _cfg("conv", 0, 0.02)): 2,
     }
     assert {g.name: len(g.runs) for g in groups} == expected
-    assert all(g.exact for g in groups)
+    assert [g.title for g in groups] == [TITLE, TITLE_2]
+    assert all(g.exact and not g.recipe and not g.notes for g in groups)
     for group in groups:
         assert len({r.config["test_fraction"] for r in group.runs}) == 1
 
@@ -156,6 +170,132 @@ def test_unknown_benchmark_falls_back_to_a_config_hash(suite: dict[str, Any]) ->
     assert report.group_key("gone.benchmark", twin) == (name, False)
 
 
+def _copy_runs(suite: dict[str, Any], dest: Path, edit: dict[int, Any]) -> Path:
+    """The finished runs of the first group copied under `dest`, `edit[i]` applied to run i's
+    config.json (i: conv seeds 0, 1, CoordConv seeds 0, 1)."""
+    import shutil
+
+    for i, run_dir in enumerate(suite["finished"][:4]):
+        target = dest / SUITE / BENCH / run_dir.name
+        shutil.copytree(run_dir, target)
+        if i in edit:
+            meta = _meta(target)
+            edit[i](meta)
+            (target / "config.json").write_text(json.dumps(meta))
+    return dest
+
+
+def _md(records: list[report.RunRecord]) -> str:
+    return report.to_markdown(report.report_sections(records, None, "x"), "t", Path("."))
+
+
+def test_runs_of_different_recipes_are_never_pooled(tmp_path: Path, suite: dict[str, Any]) -> None:
+    def old_recipe(meta: dict[str, Any]) -> None:  # conv seed 1 ran when the default was 3
+        meta["resolved"]["epochs"] = 3
+        meta["created"] = "2000-01-01T00:00:00+0000"
+
+    records = report.load_runs(_copy_runs(suite, tmp_path, {1: old_recipe}))
+    groups = report.group_runs(records)
+    assert [(g.title, g.recipe) for g in groups] == [
+        (f"{BENCH} · recipe 1", 1),
+        (f"{BENCH} · recipe 2", 2),
+    ]
+    newest, oldest = groups
+    assert {(r.conv, r.seed) for r in newest.runs} == {
+        ("conv", 0),
+        ("coordconv", 0),
+        ("coordconv", 1),
+    }
+    assert [(r.conv, r.seed, r.resolved["epochs"]) for r in oldest.runs] == [("conv", 1, 3)]
+    assert "differ in epochs" in newest.notes[0]
+    md = _md(records)
+    assert "never pooled" in _section(md, f"{BENCH} · recipe 1")
+    assert _row(_section(md, f"{BENCH} · recipe 1"), "test_acc")[3] == "1"  # conv n=1, not 2
+
+
+def test_other_code_versions_are_named(tmp_path: Path, suite: dict[str, Any]) -> None:
+    def other_commit(meta: dict[str, Any]) -> None:
+        meta["git_commit"] = "0123456789abcdef0123"
+
+    records = report.load_runs(_copy_runs(suite, tmp_path, {3: other_commit}))
+    (group,) = report.group_runs(records)
+    section = _section(_md(records), group.title)
+    assert "different code versions" in section
+    assert "at 0123456789ab: CoordConv seed 1" in section
+
+
+def test_directions_come_only_from_the_registry(tmp_path: Path, suite: dict[str, Any]) -> None:
+    def unknown(meta: dict[str, Any]) -> None:
+        meta["benchmark"] = "gone.benchmark"
+
+    summary = suite["finished"][0] / "summary.json"
+    records = report.load_runs(_copy_runs(suite, tmp_path, dict.fromkeys(range(4), unknown)))
+    md = _md(records)
+    (group,) = report.group_runs(records)
+    section = _section(md, "gone.benchmark")
+    assert "not registered here" in section
+    for metric in ("test_acc", "test_loss", "wall_s"):  # names say nothing any more
+        row = _row(section, metric)
+        assert row[1] == "not declared" and row[8] == "—"
+    assert "No task has finished conv and CoordConv runs" in _section(md, "Across tasks")
+    # an undeclared metric of a registered benchmark: shown, no verdict, not aggregated
+    records = report.load_runs(suite["runs_dir"])
+    for r in records:
+        if r.summary:
+            r.summary["accuracy_gain"] = r.summary["test_acc"] + r.seed
+    md = _md(records)
+    assert _row(_section(md, TITLE), "accuracy_gain")[1::7] == ["not declared", "—"]
+    assert "| accuracy_gain |" not in _section(md, "Across tasks")
+    assert json.loads(summary.read_text())["status"] == "finished"
+
+
+def human_bounds(metric: str, resolved: dict[str, Any]) -> tuple[float, float] | None:
+    """A normaliser for the test: test_acc against a chance of 0.5 and a human at 1.5."""
+    assert resolved["test_fraction"] in (0.01, 0.02)
+    return (0.5, 1.5) if metric == "test_acc" else None
+
+
+def test_a_declared_normaliser_is_used(
+    suite: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from cc_bench.registry import get_benchmark
+    from cc_bench.report import groups as groups_module
+
+    bench = dataclasses.replace(get_benchmark(BENCH), normalizer="test_report:human_bounds")
+    monkeypatch.setattr(groups_module, "registered", lambda name: bench)
+    rows = {
+        r.metric: r
+        for r in report.aggregate(report.group_runs(report.load_runs(suite["runs_dir"])))
+    }
+    assert rows["test_acc"].scores == "declared" and rows["test_loss"].scores == "min-max"
+    coord = [_summary_metric(suite["finished"][i], "test_acc") for i in (2, 3, 5)]
+    # 3 runs: the IQM trims none of them (a quarter of 3 rounds down to 0)
+    expected = np.mean([(x - 0.5) / (1.5 - 0.5) for x in coord])
+    assert rows["test_acc"].iqm["coordconv"].estimate == pytest.approx(expected)
+
+
+def extra_section(groups: list[report.Group], out_dir: Path | None) -> list[report.Section]:
+    """A domain's own section for the test: one line per group."""
+    return [
+        report.Section("Per task", [report.Text(f"{g.title}: {len(g.runs)} runs") for g in groups])
+    ]
+
+
+def test_a_domain_adds_its_own_section(
+    suite: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cc_bench.report import extras
+
+    monkeypatch.setattr(extras, "_EXTRAS", {})
+    extras.register_report_section(BENCH, "test_report:extra_section")
+    md = _md(report.load_runs(suite["runs_dir"]))
+    titles = re.findall(r"^## (.*)$", md, flags=re.M)
+    assert titles[:3] == ["Overview", "Across tasks", "Per task"]
+    assert f"{TITLE}: 6 runs" in _section(md, "Per task")
+
+
 # -- the report ----------------------------------------------------------------------------
 
 
@@ -166,8 +306,7 @@ def test_main_prints_where_the_report_is(suite: dict[str, Any]) -> None:
 
 
 def test_group_table_has_means_n_and_the_status_line(suite: dict[str, Any]) -> None:
-    group = group_name(BENCH, _cfg("conv", 0))
-    section = _section(suite["md"], group)
+    section = _section(suite["md"], TITLE)
     assert "4 finished (conv seeds 0, 1; CoordConv seeds 0, 1)" in section
     assert "1 unfinished (conv seed 2)" in section
     assert re.search(r"1 failed \(CoordConv seed 2: test/loss became nan at step 1\)", section)
@@ -176,15 +315,42 @@ def test_group_table_has_means_n_and_the_status_line(suite: dict[str, Any]) -> N
     conv_mean = np.mean([_summary_metric(d, "test_loss") for d in conv_dirs])
     coord_mean = np.mean([_summary_metric(d, "test_loss") for d in coord_dirs])
     # metric | better | conv [CI] | n | CoordConv [CI] | n | diff [CI] | p | verdict
-    assert row[1] == "lower"
-    assert row[2].startswith(f"{conv_mean:.4g} [") and row[3] == "2"
-    assert row[4].startswith(f"{coord_mean:.4g} [") and row[5] == "2"
-    assert row[6].startswith(f"{coord_mean - conv_mean:.4g} [")
+    assert row[1] == "lower"  # as toy.classification declares it
+    assert _value(row[2]) == pytest.approx(conv_mean, rel=1e-3) and row[3] == "2"
+    assert _value(row[4]) == pytest.approx(coord_mean, rel=1e-3) and row[5] == "2"
+    assert _value(row[6]) == pytest.approx(coord_mean - conv_mean, rel=1e-3, abs=1e-4)
     assert row[8] in ("better", "similar", "worse")
+    params = _row(section, "params")  # `neither`: compared, no verdict; all seeds equal
+    assert params[1] == "neither" and params[8] == "—" and "(no spread)" in params[2]
+    assert re.fullmatch(r"\d{1,3}(,\d{3})+ \(no spread\)", params[2])  # 103,585, not 1.036e+05
+
+
+def test_config_line_shows_what_each_side_trained_with(suite: dict[str, Any]) -> None:
+    section = _section(suite["md"], TITLE)
+    conv, coord = (_meta(suite["finished"][i])["resolved"] for i in (0, 2))  # seed 0 a side
+    assert "test_fraction=0.01" in section.split("Trained with: ", 1)[1].split("\n")[0]
+    per_side = section.split("Per side: ", 1)[1].split("\n")[0]
+    assert conv["lr"] != coord["lr"]
+    assert f"lr: conv {conv['lr']}, CoordConv {coord['lr']}" in per_side
+    assert "epochs=0" not in section and "lr=0.0" not in section
+
+
+def test_headline_metrics_lead(suite: dict[str, Any]) -> None:
+    overview = _section(suite["md"], "Overview")
+    assert overview.index("`test_acc` (higher is better)") < overview.index("`train_acc`")
+    assert f"| {TITLE} | test_acc | higher |" in overview
+    lines = _section(suite["md"], TITLE).splitlines()
+    rows = [x.split("|")[1].strip() for x in lines if x.startswith("| ")]
+    metrics = [m for m in rows if m != "metric"]
+    assert metrics[:2] == ["test_acc", "train_acc"]  # the declared headline, in order
+    across = _section(suite["md"], "Across tasks")
+    assert across.index("Headline metrics:") < across.index("| test_acc |")
+    assert across.index("| test_acc |") < across.index("Other metrics:")
+    assert across.index("Other metrics:") < across.index("| test_loss |")
 
 
 def test_one_seed_a_side_has_no_interval(suite: dict[str, Any]) -> None:
-    section = _section(suite["md"], group_name(BENCH, _cfg("conv", 0, 0.02)))
+    section = _section(suite["md"], TITLE_2)
     row = _row(section, "test_loss")
     assert "[" not in row[2] and row[3] == "1" and row[7] == "—" and row[8] == "—"
 
@@ -192,10 +358,11 @@ def test_one_seed_a_side_has_no_interval(suite: dict[str, Any]) -> None:
 def test_aggregate_counts_tasks(suite: dict[str, Any]) -> None:
     section = _section(suite["md"], "Across tasks")
     row = _row(section, "test_acc")
-    # metric | better | tasks | IQM conv | IQM CoordConv | better | similar | worse | undecided
-    assert row[1] == "higher" and row[2] == "2"
-    assert sum(int(x) for x in row[5:9]) == 2
-    assert row[8] == "1"  # the second task has one seed a side: undecided
+    # metric | better | tasks | scores | IQM conv | IQM CoordConv | better | similar | worse |
+    # undecided
+    assert row[1] == "higher" and row[2] == "2" and row[3] == "min-max"
+    assert sum(int(x) for x in row[6:10]) == 2
+    assert row[9] == "1"  # the second task has one seed a side: undecided
     assert "| params |" not in section  # no direction, no aggregate
 
 
@@ -212,7 +379,6 @@ def test_pngs_exist_and_open(suite: dict[str, Any]) -> None:
 
 def test_html_is_self_contained(suite: dict[str, Any]) -> None:
     page = suite["html"]
-    assert page.count("<table>") == len(re.findall(r"^\|---", suite["md"], flags=re.M))
     assert "<th>CoordConv mean [95% CI]</th>" in page
     images = re.findall(r'<img [^>]*src="([^"]+)"', page)
     assert len(images) == len(re.findall(r"!\[", suite["md"]))
@@ -279,6 +445,8 @@ class FakeWandbRun:
         self.state = "finished" if summary["status"] == "finished" else "failed"
         self.config = {**meta["config"], "benchmark": meta["benchmark"], "run_id": meta["run_id"]}
         self.config.update(suite=meta["suite"], version=meta["version"], _wandb={})
+        self.config.update(resolved=meta["resolved"], git_commit=meta["git_commit"])
+        self.created_at = meta["created"]
         last = {k: v for k, v in history[-1].items() if k not in ("step", "time")}
         self.summary_metrics = {
             **summary["metrics"],
@@ -287,7 +455,7 @@ class FakeWandbRun:
             "_runtime": 3.0,
         }
         self._history = [
-            {"_step": i, "step": row["step"], **{k: v for k, v in row.items() if k != "time"}}
+            {"_step": i, "_timestamp": row["time"], **{k: v for k, v in row.items() if k != "time"}}
             for i, row in enumerate(history)
         ]
 
@@ -314,9 +482,10 @@ def test_wandb_runs_read_as_the_local_ones(suite: dict[str, Any]) -> None:
         twin = local[record.run_id]
         assert record.status == twin.status
         assert record.summary == twin.summary
-        assert record.config == twin.config
-        assert [(r["step"], r["test/acc"]) for r in record.history] == [
-            (r["step"], r["test/acc"]) for r in twin.history
+        assert record.config == twin.config and record.resolved == twin.resolved
+        assert record.code == twin.code
+        assert [(r["step"], r["time"], r["test/acc"]) for r in record.history] == [
+            (r["step"], r["time"], r["test/acc"]) for r in twin.history
         ]
     local_groups = {g.name for g in report.group_runs(local[r.run_id] for r in records)}
     assert {g.name for g in report.group_runs(records)} == local_groups

@@ -118,17 +118,6 @@ def test_iqm_ci_estimate_interval_and_bounds() -> None:
     assert not stats.iqm_ci([[1.0], [2.0]]).defined  # no task with two runs
 
 
-def test_higher_is_better_by_name() -> None:
-    assert stats.higher_is_better("test_acc") is True
-    assert stats.higher_is_better("test/iou") is True
-    assert stats.higher_is_better("charts/episodic_return") is True
-    assert stats.higher_is_better("perf/steps_per_s") is True
-    assert stats.higher_is_better("train/loss") is False
-    assert stats.higher_is_better("wall_s") is False
-    assert stats.higher_is_better("time_to_perfect_s") is False
-    assert stats.higher_is_better("params") is None
-
-
 def test_verdicts_and_counts() -> None:
     up = Interval(1.0, 0.5, 1.5)
     assert stats.verdict(up, higher=True) == "better"

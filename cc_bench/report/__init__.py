@@ -13,44 +13,50 @@ builds a W&B Report with `wandb-workspaces`.
 
 Modules, one concern each: `runs` (reading run folders and W&B runs), `groups` (which runs
 compare), `tables` (the statistics tables), `plots`, `sections` (what the report says),
-`document` (Markdown and HTML), `wandb_report` (the W&B Report), `cli` (`cc-bench report`).
+`document` (Markdown and HTML), `wandb_reports` (the W&B Report), `cli` (`cc-bench report`),
+`extras` (a domain's own sections). The names below load on first use, so a domain can
+import `cc_bench.report.extras` at registration without importing numpy or scipy.
 """
 
-from cc_bench.report.cli import main
-from cc_bench.report.document import Figure, Section, Table, Text, to_html, to_markdown
-from cc_bench.report.groups import Group, group_key, group_runs
-from cc_bench.report.runs import (
-    RunRecord,
-    load_runs,
-    load_wandb_runs,
-    read_run_folder,
-    wandb_record,
-)
-from cc_bench.report.sections import DEFAULT_TITLE, build_report, report_sections
-from cc_bench.report.tables import AggregateRow, aggregate
-from cc_bench.report.wandb_report import save_wandb_report, wandb_report
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_TITLE",
-    "AggregateRow",
-    "Figure",
-    "Group",
-    "RunRecord",
-    "Section",
-    "Table",
-    "Text",
-    "aggregate",
-    "build_report",
-    "group_key",
-    "group_runs",
-    "load_runs",
-    "load_wandb_runs",
-    "main",
-    "read_run_folder",
-    "report_sections",
-    "save_wandb_report",
-    "to_html",
-    "to_markdown",
-    "wandb_record",
-    "wandb_report",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "main": "cli",
+    "FigureRow": "document",
+    "Figure": "document",
+    "Section": "document",
+    "Table": "document",
+    "Text": "document",
+    "to_html": "document",
+    "to_markdown": "document",
+    "Group": "groups",
+    "group_key": "groups",
+    "group_runs": "groups",
+    "RunRecord": "runs",
+    "load_runs": "runs",
+    "load_wandb_runs": "runs",
+    "read_run_folder": "runs",
+    "wandb_record": "runs",
+    "DEFAULT_TITLE": "sections",
+    "build_report": "sections",
+    "report_sections": "sections",
+    "AggregateRow": "tables",
+    "aggregate": "tables",
+    "save_wandb_report": "wandb_reports",
+    "wandb_report": "wandb_reports",
+    "register_report_section": "extras",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"cc_bench.report.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'cc_bench.report' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_EXPORTS))

@@ -12,7 +12,7 @@ from typing import Any
 from cc_bench.errors import UserError
 from cc_bench.report.runs import load_runs, load_wandb_runs, split_project
 from cc_bench.report.sections import DEFAULT_TITLE, build_report
-from cc_bench.report.wandb_report import _wandb_reports, save_wandb_report, wandb_report
+from cc_bench.report.wandb_reports import _wandb_reports, save_wandb_report, wandb_report
 
 
 def _parser() -> argparse.ArgumentParser:

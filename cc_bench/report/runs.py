@@ -39,6 +39,12 @@ class RunRecord:
         media: the run's pictures (PNG files).
         error: why a failed run failed.
         source: the run folder or the W&B run's URL.
+        resolved: the config the run trained with (`config.json`'s `resolved`: per-conv
+            defaults applied); the given config where a run has none.
+        version: the cc_bench version that made the run.
+        git_commit: the commit of the code that made the run (`-dirty` with local changes).
+        created: when the run was first started (ISO 8601), for ordering recipes.
+        wall_s: the wall seconds the run trained (finished runs).
     """
 
     benchmark: str
@@ -50,6 +56,22 @@ class RunRecord:
     media: list[Path] = field(default_factory=list)
     error: str | None = None
     source: str = ""
+    resolved: dict[str, Any] = field(default_factory=dict)
+    version: str | None = None
+    git_commit: str | None = None
+    created: str = ""
+    wall_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.resolved:
+            self.resolved = dict(self.config)
+
+    @property
+    def code(self) -> str:
+        """The code that made the run: `0.1.0 at 1a2b3c4d5e6f` (or `unknown commit`)."""
+        commit = self.git_commit or "unknown commit"
+        short = commit[:12] + ("-dirty" if commit.endswith("-dirty") else "")
+        return f"{self.version or '?'} at {short}"
 
     @property
     def conv(self) -> str:
@@ -102,7 +124,18 @@ def read_run_folder(run_dir: Path) -> RunRecord | None:
         media=sorted((run_dir / "media").glob("*.png")),
         error=summary.get("error") if status == "failed" else None,
         source=str(run_dir),
+        resolved=dict(meta.get("resolved") or meta["config"]),
+        version=meta.get("version"),
+        git_commit=meta.get("git_commit"),
+        created=str(meta.get("created") or ""),
+        wall_s=_wall_s(summary),
     )
+
+
+def _wall_s(summary: dict[str, Any]) -> float | None:
+    """A summary's wall seconds: its own `wall_s`, else the metric of that name."""
+    value = summary.get("wall_s", (summary.get("metrics") or {}).get("wall_s"))
+    return float(value) if is_number(value) else None
 
 
 def load_runs(runs_dir: Path | str) -> list[RunRecord]:
@@ -179,6 +212,8 @@ def wandb_record(run: Any, media_dir: Path | None = None) -> RunRecord | None:
         }
         step = row.get("step", row.get("_step"))
         if values and is_number(step):
+            if is_number(row.get("_timestamp")):
+                values["time"] = float(row["_timestamp"])  # the local files' `time`
             history.append({"step": step, **values})
     metrics = {
         k: v
@@ -195,6 +230,11 @@ def wandb_record(run: Any, media_dir: Path | None = None) -> RunRecord | None:
         summary=metrics if status == "finished" else {},
         media=_wandb_media(run, media_dir),
         source=str(getattr(run, "url", run.id)),
+        resolved=dict(raw.get("resolved") or config),
+        version=raw.get("version"),
+        git_commit=raw.get("git_commit"),
+        created=str(getattr(run, "created_at", "") or raw.get("created") or ""),
+        wall_s=_wall_s(summary) if status == "finished" else None,
     )
 
 

@@ -1,4 +1,9 @@
-"""What the report says: the overview, the aggregate across tasks, a section per group."""
+"""What the report says: the overview, the aggregate across tasks, a section per group.
+
+The order: the overview (headline metrics per task first), "Across tasks" (headline metrics,
+then the rest), the domains' own sections (`cc_bench.report.extras`), then one section per
+group: what it trained with, its runs, its table, curves, final metrics and pictures.
+"""
 
 from __future__ import annotations
 
@@ -8,136 +13,244 @@ from pathlib import Path
 
 from cc_bench import stats
 from cc_bench.errors import UserError
-from cc_bench.report.document import Block, Figure, Section, Table, Text, to_html, to_markdown
-from cc_bench.report.groups import Group, _status_rank, group_runs
-from cc_bench.report.plots import plot_aggregate, plot_bars, plot_curves
+from cc_bench.report.document import (
+    Block,
+    Figure,
+    FigureRow,
+    Section,
+    Table,
+    Text,
+    to_html,
+    to_markdown,
+)
+from cc_bench.report.extras import extra_sections
+from cc_bench.report.groups import Group, group_runs, status_rank
+from cc_bench.report.plots import plot_aggregate, plot_bars, plot_curves, x_label
 from cc_bench.report.runs import LABELS, SIDES, RunRecord
 from cc_bench.report.tables import (
     AggregateRow,
-    _direction,
-    _group_table,
-    _interval,
-    _slug,
     aggregate,
+    aggregate_table,
+    fmt_interval,
+    group_table,
+    slug,
 )
 
-PICTURES_PER_SIDE = 2
+DEFAULT_TITLE = "CoordConv against convolution"
+# Picture kinds (media keys) shown per group, each as conv beside CoordConv.
+PICTURE_KINDS = 6
 
 
-def _pictures(group: Group, out_dir: Path) -> list[Figure]:
-    """A few of the runs' own pictures: per side, the latest of each kind from one run."""
-    figures = []
+# -- a group ---------------------------------------------------------------------------------
+
+
+def _latest_media(run: RunRecord) -> dict[str, tuple[int, Path]]:
+    """A run's latest picture of each kind: `samples_200.png` is kind `samples`, step 200."""
+    latest: dict[str, tuple[int, Path]] = {}
+    for path in run.media:
+        kind, _, step = path.stem.rpartition("_")
+        kind, step_n = (kind, int(step)) if step.isdigit() and kind else (path.stem, 0)
+        if kind not in latest or step_n >= latest[kind][0]:
+            latest[kind] = (step_n, path)
+    return latest
+
+
+def pictures(group: Group, out_dir: Path) -> list[FigureRow]:
+    """Per picture kind, conv's beside CoordConv's: the latest of the lowest seed that has it.
+
+    Any benchmark that logs pictures (`tracker.log_image(key, ...)`) gets its samples
+    compared side by side by key: a GAN's sample grids, a detector's boxes.
+    """
+    per_side: dict[str, list[tuple[RunRecord, dict[str, tuple[int, Path]]]]] = {}
     for side in SIDES:
         runs = group.finished(side) or [r for r in group.runs if r.conv == side]
-        run = next((r for r in runs if r.media), None)
-        if run is None:
-            continue
-        latest: dict[str, tuple[int, Path]] = {}
-        for path in run.media:
-            kind, _, step = path.stem.rpartition("_")
-            kind, step_n = (kind, int(step)) if step.isdigit() and kind else (path.stem, 0)
-            if kind not in latest or step_n >= latest[kind][0]:
-                latest[kind] = (step_n, path)
-        for kind in sorted(latest)[:PICTURES_PER_SIDE]:
-            src = latest[kind][1]
-            if not src.is_file():
+        per_side[side] = [(r, _latest_media(r)) for r in runs if r.media]
+    kinds = sorted({k for runs in per_side.values() for _, media in runs for k in media})
+    rows = []
+    for kind in kinds[:PICTURE_KINDS]:
+        figures = []
+        for side in SIDES:
+            run, media = next(((r, m) for r, m in per_side[side] if kind in m), (None, {}))
+            if run is None or not media[kind][1].is_file():
                 continue
-            dest = out_dir / "media" / _slug(group.name) / f"{side}_seed{run.seed}_{src.name}"
+            step, src = media[kind]
+            dest = out_dir / "media" / slug(group.title) / f"{side}_seed{run.seed}_{src.name}"
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dest)
-            figures.append(Figure(dest, f"{LABELS[side]}, seed {run.seed}: {kind}"))
-    return figures
-
-
-def group_section(group: Group, out_dir: Path | None) -> Section:
-    """A group's section: its config, its runs' status, the table, curves, bars, pictures.
-
-    Without `out_dir`, no plots or pictures (a W&B Report draws its own).
-    """
-    comparisons = {m: group.compare(m) for m in group.metrics()}
-    blocks: list[Block] = [
-        Text(f"Benchmark `{group.benchmark}`; config: `{group.shared_config() or '(defaults)'}`."),
-        Text(f"Runs: {group.status_line()}. Only finished runs enter the statistics."),
-    ]
-    if not group.exact:
-        blocks.append(
-            Text(
-                "This group is a hash of the stored config (its benchmark is unknown here or its "
-                "config no longer builds), so per-conv defaults are not recognised."
-            )
-        )
-    missing = [LABELS[s] for s in SIDES if not group.finished(s)]
-    if missing:
-        blocks.append(Text(f"No finished {' or '.join(missing)} runs: nothing to compare yet."))
-    if comparisons:
-        blocks.append(_group_table(comparisons))
-    if out_dir is not None:
-        blocks.extend(_group_figures(group, comparisons, out_dir))
-    return Section(group.name, blocks, group)
+            figures.append(Figure(dest, f"{LABELS[side]}, seed {run.seed}, step {step}"))
+        if figures:
+            rows.append(FigureRow(kind, figures))
+    return rows
 
 
 def _group_figures(
     group: Group, comparisons: dict[str, stats.Comparison], out_dir: Path
-) -> list[Figure]:
-    slug = _slug(group.name)
-    figures = []
-    curves = plot_curves(group, out_dir / "plots" / f"{slug}_curves.png")
+) -> list[Block]:
+    name = slug(group.title)
+    blocks: list[Block] = []
+    curves = plot_curves(group, out_dir / "plots" / f"{name}_curves.png")
     if curves:
-        figures.append(Figure(curves, "learning curves: median over seeds, interquartile band"))
-    bars = plot_bars(group, comparisons, out_dir / "plots" / f"{slug}_final.png")
+        blocks.append(
+            Figure(
+                curves,
+                f"learning curves against {x_label(group.curve_x)}: median over seeds with the "
+                "interquartile band where seeds share their x values, else one line per seed",
+            )
+        )
+    bars = plot_bars(group, comparisons, out_dir / "plots" / f"{name}_final.png")
     if bars:
-        figures.append(Figure(bars, "final metrics: mean and 95% bootstrap CI; dots are seeds"))
-    return figures + _pictures(group, out_dir)
+        blocks.append(Figure(bars, "final metrics: mean and 95% bootstrap CI; dots are seeds"))
+    return blocks + pictures(group, out_dir)
+
+
+def group_section(group: Group, out_dir: Path | None) -> Section:
+    """A group's section: what it trained with, its runs' status, the table, curves, pictures.
+
+    Without `out_dir`, no plots or pictures (a W&B Report draws its own).
+    """
+    comparisons = {m: group.compare(m) for m in group.metrics()}
+    shared, per_side = group.trained_with()
+    blocks: list[Block] = [
+        Text(f"Benchmark `{group.benchmark}`, W&B group `{group.name}`."),
+        Text(f"Trained with: {', '.join(shared) or '(nothing shared)'}."),
+    ]
+    if per_side:
+        blocks.append(Text(f"Per side: {'; '.join(per_side)}."))
+    blocks.extend(Text(f"Note: {note}") for note in group.notes)
+    if not group.exact:
+        blocks.append(
+            Text(
+                "Note: this group is a hash of the stored config: its benchmark is unknown here "
+                "or its config no longer builds."
+            )
+        )
+    if group.spec is None:
+        blocks.append(
+            Text(
+                f"Note: `{group.benchmark}` is not registered here, so no metric has a declared "
+                "direction: values are compared without verdicts."
+            )
+        )
+    blocks.append(Text(f"Runs: {group.status_line()}. Only finished runs enter the statistics."))
+    missing = [LABELS[s] for s in SIDES if not group.finished(s)]
+    if missing:
+        blocks.append(Text(f"No finished {' or '.join(missing)} runs: nothing to compare yet."))
+    if comparisons:
+        blocks.append(group_table(group, comparisons))
+    if out_dir is not None:
+        blocks.extend(_group_figures(group, comparisons, out_dir))
+    return Section(group.title, blocks, group)
+
+
+# -- across tasks ----------------------------------------------------------------------------
 
 
 def aggregate_section(rows: Sequence[AggregateRow], out_dir: Path | None) -> Section:
-    """The section across tasks: IQM with intervals and better / similar / worse counts."""
+    """The section across tasks: IQM with intervals and better / similar / worse counts,
+    headline metrics first, the rest below."""
     blocks: list[Block] = [
         Text(
-            "Each group is a task. Within a task, scores are min-max normalised over both sides' "
-            "finished runs (0: its lowest run, 1: its highest); the interquartile mean (IQM) "
-            "pools all tasks' runs, with a 95% stratified bootstrap interval (seeds resampled "
-            "within each task). CoordConv is better or worse in a task when the 95% interval "
-            "of its difference from conv excludes 0, similar when it contains 0, undecided "
-            "without an interval (fewer than 2 seeds a side)."
+            "Each group is a task. Within a task, a metric's scores are normalised: by the "
+            "benchmark's declared normaliser where it has one (`scores`: declared; Atari: "
+            "(score − random) / (human − random)), else min-max over both sides' finished runs "
+            "(0: the task's lowest run, 1: its highest). The interquartile mean (IQM) pools all "
+            "tasks' runs, with a 95% stratified bootstrap interval (seeds resampled within "
+            "each task). CoordConv is better or worse in a task when the 95% interval of its "
+            "difference from conv excludes 0, similar when it contains 0, undecided without "
+            "an interval (fewer than 2 seeds a side). Only metrics whose direction the "
+            "benchmark declares are aggregated."
         )
     ]
     if not rows:
         blocks.append(Text("No task has finished conv and CoordConv runs with a directed metric."))
         return Section("Across tasks", blocks)
-    header = ["metric", "better", "tasks", "IQM conv [95% CI]", "IQM CoordConv [95% CI]"]
-    header += ["CoordConv better", "similar", "worse", "undecided"]
-    table_rows = [
-        [r.metric, _direction(r.higher), str(r.tasks), _interval(r.iqm["conv"])]
-        + [_interval(r.iqm["coordconv"])]
-        + [str(r.counts[k]) for k in ("better", "similar", "worse", "undecided")]
-        for r in rows
-    ]
-    blocks.append(Table(header, table_rows))
+    headline = [r for r in rows if r.headline]
+    rest = [r for r in rows if not r.headline]
+    if headline:
+        blocks += [Text("Headline metrics:"), aggregate_table(headline)]
+    if rest:
+        blocks += [Text("Other metrics:"), aggregate_table(rest)]
     plot = out_dir and plot_aggregate(rows, out_dir / "plots" / "aggregate_iqm.png")
     if plot:
         blocks.append(Figure(plot, "IQM of normalised scores across tasks, 95% CI"))
     return Section("Across tasks", blocks)
 
 
-def _overview(records: Sequence[RunRecord], groups: Sequence[Group], source: str) -> Section:
+# -- the overview ----------------------------------------------------------------------------
+
+
+def _headline_table(groups: Sequence[Group]) -> Table | None:
+    """One row per task and headline metric: each side's mean, the difference, the verdict."""
+    rows = []
+    for g in groups:
+        for metric in g.headline:
+            cmp = g.compare(metric)
+            if not (cmp.n_a or cmp.n_b):
+                continue
+            rows.append(
+                [
+                    g.title,
+                    metric,
+                    g.direction(metric) or "not declared",
+                    fmt_interval(cmp.b),
+                    fmt_interval(cmp.a),
+                    fmt_interval(cmp.diff, sign=True),
+                    stats.verdict(cmp.diff, g.higher(metric)) or "—",
+                ]
+            )
+    if not rows:
+        return None
+    header = ["task", "metric", "better", "conv", "CoordConv", "Δ CoordConv − conv"]
+    return Table([*header, "CoordConv is"], rows)
+
+
+def _overview(
+    records: Sequence[RunRecord],
+    groups: Sequence[Group],
+    rows: Sequence[AggregateRow],
+    source: str,
+) -> Section:
     counts = {s: sum(r.status == s for r in records) for s in {r.status for r in records}}
-    status = ", ".join(f"{counts[s]} {s}" for s in sorted(counts, key=_status_rank))
-    method = (
-        f"Per group: each side's mean over seeds with a 95% percentile bootstrap interval "
-        f"({stats.N_RESAMPLES} resamples, seed {stats.SEED}); Δ = CoordConv − conv with a "
-        "bootstrap interval resampling each side independently; the two-sided p-value of "
-        "Welch's t-test. No interval or p-value (—) with fewer than 2 seeds a side; with "
-        "few seeds the bootstrap interval is too narrow, so read it with the p-value and n. "
-        "`better` says which way a metric is better (by its name; — if neither)."
+    status = ", ".join(f"{counts[s]} {s}" for s in sorted(counts, key=status_rank))
+    blocks: list[Block] = [
+        Text(f"{len(records)} runs in {len(groups)} groups from `{source}`: {status}.")
+    ]
+    for r in (r for r in rows if r.headline):
+        c = r.counts
+        blocks.append(
+            Text(
+                f"`{r.metric}` ({'higher' if r.higher else 'lower'} is better): CoordConv is "
+                f"better in {c['better']} of {r.tasks} tasks, similar in {c['similar']}, worse "
+                f"in {c['worse']}, undecided in {c['undecided']}."
+            )
+        )
+    table = _headline_table(groups)
+    if table is not None:
+        blocks += [Text("Headline metrics per task (means over seeds, 95% CI):"), table]
+    unknown = sorted({g.benchmark for g in groups if g.spec is None})
+    if unknown:
+        blocks.append(
+            Text(
+                f"Note: {', '.join(f'`{b}`' for b in unknown)} not registered here: their "
+                "metrics are shown without verdicts."
+            )
+        )
+    blocks.append(
+        Text(
+            f"Method. Per group: each side's mean over seeds with a 95% percentile bootstrap "
+            f"interval ({stats.N_RESAMPLES:,} resamples, seed {stats.SEED}); Δ = CoordConv − "
+            "conv with a bootstrap interval resampling each side independently; the two-sided "
+            "p-value of Welch's t-test. No interval or p-value (—) with fewer than 2 seeds a "
+            "side; with few seeds the bootstrap interval is too narrow, so read it with the "
+            "p-value and n. `better` is the direction the benchmark declares for the metric; "
+            "a metric it does not declare (or `neither`) gets no verdict. Runs are pooled only "
+            "when they trained with the same resolved config."
+        )
     )
-    return Section(
-        "Overview",
-        [
-            Text(f"{len(records)} runs in {len(groups)} groups from `{source}`: {status}."),
-            Text(method),
-        ],
-    )
+    return Section("Overview", blocks)
+
+
+# -- the report ------------------------------------------------------------------------------
 
 
 def report_sections(
@@ -145,14 +258,13 @@ def report_sections(
 ) -> list[Section]:
     """The report's sections, writing their plots under `out_dir` (none without it)."""
     groups = group_runs(records)
+    rows = aggregate(groups)
     return [
-        _overview(records, groups, source),
-        aggregate_section(aggregate(groups), out_dir),
+        _overview(records, groups, rows, source),
+        aggregate_section(rows, out_dir),
+        *extra_sections(groups, out_dir),
         *(group_section(g, out_dir) for g in groups),
     ]
-
-
-DEFAULT_TITLE = "CoordConv against convolution"
 
 
 def build_report(

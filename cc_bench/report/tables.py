@@ -1,4 +1,9 @@
-"""The statistics tables: per group, and the aggregate across tasks."""
+"""The statistics tables: per group, and the aggregate across tasks; numbers as people read them.
+
+Directions (which way a metric is better) come only from what the benchmark declares
+(`cc_bench.registry.register_benchmark(metrics=...)`): an undeclared metric, or any metric
+of a benchmark unknown here, is shown without a verdict.
+"""
 
 from __future__ import annotations
 
@@ -12,99 +17,218 @@ from cc_bench.report.document import Table
 from cc_bench.report.groups import Group
 from cc_bench.report.runs import SIDES
 
+VERDICT_KEYS = ("better", "similar", "worse", "undecided")
+
+
+# -- numbers ---------------------------------------------------------------------------------
+
+
+def fmt_num(x: float | None, *, sign: bool = False, digits: int = 4) -> str:
+    """A number as a reader reads it: `103,585`, `0.9875`, `12.35`, `2.5e-05`; — for none.
+
+    Four significant digits, thousands separated by commas, no exponent between 0.001 and
+    10^15; integers stay integers. `sign` puts + before a positive number (differences).
+    """
+    if x is None or not math.isfinite(x):
+        return "—"
+    plus = "+" if sign and x > 0 else ""
+    size = abs(x)
+    if size == 0:
+        return "0"
+    if size < 1e-3 or size >= 1e15:
+        return f"{x:{plus}.{digits - 1}e}"
+    if size >= 10 ** (digits - 1) or float(x).is_integer():
+        return f"{x:{plus},.0f}"
+    decimals = digits - 1 - math.floor(math.log10(size))
+    text = f"{x:{plus},.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def fmt_interval(ci: stats.Interval, *, sign: bool = False) -> str:
+    """`0.9875 [0.98 to 0.995]`; the estimate alone when there is no interval, and
+    `103,585 (no spread)` when every seed gave the same value."""
+    estimate = fmt_num(ci.estimate, sign=sign)
+    if not ci.defined:
+        return estimate
+    if ci.low == ci.high == ci.estimate:
+        return f"{estimate} (no spread)"
+    return f"{estimate} [{fmt_num(ci.low, sign=sign)} to {fmt_num(ci.high, sign=sign)}]"
+
+
+def fmt_p(p: float) -> str:
+    """A p-value: `0.032`, `<0.001`, or — when the test is undefined."""
+    if not math.isfinite(p):
+        return "—"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def slug(name: str) -> str:
+    """A file name made from `name`."""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", name).strip("_")
+
+
+def direction_text(direction: str | None) -> str:
+    """The `better` column: higher, lower, neither, or `not declared`."""
+    return direction or "not declared"
+
+
+# -- a group ---------------------------------------------------------------------------------
+
+
+GROUP_HEADER = [
+    "metric",
+    "better",
+    "conv mean [95% CI]",
+    "n",
+    "CoordConv mean [95% CI]",
+    "n",
+    "Δ CoordConv − conv [95% CI]",
+    "p (Welch)",
+    "CoordConv is",
+]
+
+
+def group_table(group: Group, comparisons: dict[str, stats.Comparison]) -> Table:
+    """A group's final metrics, in `comparisons`' order: means, n, difference, p, verdict."""
+    rows = []
+    for metric, cmp in comparisons.items():
+        rows.append(
+            [
+                metric,
+                direction_text(group.direction(metric)),
+                fmt_interval(cmp.b),
+                str(cmp.n_b),
+                fmt_interval(cmp.a),
+                str(cmp.n_a),
+                fmt_interval(cmp.diff, sign=True),
+                fmt_p(cmp.p_value),
+                stats.verdict(cmp.diff, group.higher(metric)) or "—",
+            ]
+        )
+    return Table(GROUP_HEADER, rows)
+
+
+# -- across tasks ----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class AggregateRow:
-    """One metric across tasks: each side's IQM of normalised scores and the verdict counts."""
+    """One metric across tasks: each side's IQM of normalised scores and the verdict counts.
+
+    Args:
+        metric: the summary metric.
+        higher: whether higher is better (as the tasks' benchmarks declare it).
+        tasks: how many tasks (groups) have finished runs of both sides with this metric.
+        iqm: per side, the IQM of normalised scores with its 95% stratified bootstrap interval.
+        counts: tasks where CoordConv is better, similar, worse, undecided.
+        headline: whether some task's benchmark lists it as a headline metric.
+        scores: how scores were normalised: `min-max`, the declared normaliser, or both.
+    """
 
     metric: str
     higher: bool
     tasks: int
     iqm: dict[str, stats.Interval]
     counts: dict[str, int]
+    headline: bool = False
+    scores: str = "min-max"
+
+
+def _bounds(group: Group, metric: str) -> tuple[tuple[float, float], bool]:
+    """The task's (low, high) for normalising `metric`, and whether they were declared."""
+    normalizer = group.spec.load_normalizer() if group.spec else None
+    if normalizer is not None:
+        runs = group.finished("conv") + group.finished("coordconv")
+        bounds = normalizer(metric, dict(runs[0].resolved))
+        if bounds is not None:
+            return (float(bounds[0]), float(bounds[1])), True
+    pooled = stats.sample(group.values("conv", metric) + group.values("coordconv", metric))
+    return (float(pooled.min()), float(pooled.max())), False
 
 
 def aggregate(groups: Sequence[Group]) -> list[AggregateRow]:
-    """Per metric with a direction, across the groups (tasks) where both sides have values.
+    """Per declared higher- or lower-is-better metric, across the groups (tasks) where both
+    sides have values; headline metrics first.
 
-    Within a task, scores are min-max normalised over both sides' runs (0: the task's
-    lowest run, 1: its highest), so tasks on different scales can be pooled; the IQM and its
+    Within a task, scores are normalised by the benchmark's declared normaliser where it
+    gives bounds for the metric (Atari: (score - random) / (human - random)), else min-max
+    over both sides' runs (0: the task's lowest run, 1: its highest); the IQM and its
     stratified bootstrap interval are taken over all tasks' runs, the rliable way.
     """
+    keys: dict[tuple[str, bool], bool] = {}  # (metric, higher) -> headline somewhere
+    for g in groups:
+        for metric in g.metrics():
+            higher = g.higher(metric)
+            if higher is not None:
+                key = (metric, higher)
+                keys[key] = keys.get(key, False) or metric in g.headline
     rows = []
-    metrics = sorted({m for g in groups for m in g.metrics()})
-    for metric in metrics:
-        higher = stats.higher_is_better(metric)
-        if higher is None:
-            continue
+    for (metric, higher), headline in keys.items():
         tasks = [
-            g for g in groups if all(len(stats.sample(g.values(side, metric))) for side in SIDES)
+            g
+            for g in groups
+            if g.higher(metric) is higher
+            and all(len(stats.sample(g.values(side, metric))) for side in SIDES)
         ]
         if not tasks:
             continue
-        pooled = [
-            stats.sample(g.values("conv", metric) + g.values("coordconv", metric)) for g in tasks
-        ]
-        bounds = [(float(p.min()), float(p.max())) for p in pooled]
+        bounds, declared = zip(*(_bounds(g, metric) for g in tasks), strict=True)
         iqm = {
-            side: stats.iqm_ci([g.values(side, metric) for g in tasks], bounds=bounds)
+            side: stats.iqm_ci([g.values(side, metric) for g in tasks], bounds=list(bounds))
             for side in SIDES
         }
         verdicts = [stats.verdict(g.compare(metric).diff, higher) for g in tasks]
-        rows.append(AggregateRow(metric, higher, len(tasks), iqm, stats.count_verdicts(verdicts)))
-    return rows
-
-
-def _num(x: float) -> str:
-    return "—" if x is None or not math.isfinite(x) else f"{x:.4g}"
-
-
-def _interval(ci: stats.Interval) -> str:
-    if not ci.defined:
-        return _num(ci.estimate)
-    return f"{_num(ci.estimate)} [{_num(ci.low)}, {_num(ci.high)}]"
-
-
-def _p(p: float) -> str:
-    if not math.isfinite(p):
-        return "—"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def _direction(higher: bool | None) -> str:
-    return {True: "higher", False: "lower", None: "—"}[higher]
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-
-
-def _group_table(comparisons: dict[str, stats.Comparison]) -> Table:
-    header = [
-        "metric",
-        "better",
-        "conv mean [95% CI]",
-        "n",
-        "CoordConv mean [95% CI]",
-        "n",
-        "Δ CoordConv − conv [95% CI]",
-        "p (Welch)",
-        "CoordConv is",
-    ]
-    rows = []
-    for metric, cmp in comparisons.items():
-        higher = stats.higher_is_better(metric)
-        rows.append(
-            [
-                metric,
-                _direction(higher),
-                _interval(cmp.b),
-                str(cmp.n_b),
-                _interval(cmp.a),
-                str(cmp.n_a),
-                _interval(cmp.diff),
-                _p(cmp.p_value),
-                stats.verdict(cmp.diff, higher) or "—",
-            ]
+        n_declared = sum(declared)
+        scores = (
+            "min-max"
+            if not n_declared
+            else "declared"
+            if n_declared == len(tasks)
+            else f"declared in {n_declared} tasks, min-max in {len(tasks) - n_declared}"
         )
-    return Table(header, rows)
+        rows.append(
+            AggregateRow(
+                metric,
+                higher,
+                len(tasks),
+                iqm,
+                stats.count_verdicts(verdicts),
+                headline,
+                scores,
+            )
+        )
+    # headline metrics first (in the order met), then the rest by name
+    return sorted(rows, key=lambda r: (not r.headline, "" if r.headline else r.metric))
+
+
+AGGREGATE_HEADER = [
+    "metric",
+    "better",
+    "tasks",
+    "scores",
+    "IQM conv [95% CI]",
+    "IQM CoordConv [95% CI]",
+    "CoordConv better",
+    "similar",
+    "worse",
+    "undecided",
+]
+
+
+def aggregate_table(rows: Sequence[AggregateRow]) -> Table:
+    """The across-task rows as a table."""
+    return Table(
+        AGGREGATE_HEADER,
+        [
+            [
+                r.metric,
+                "higher" if r.higher else "lower",
+                str(r.tasks),
+                r.scores,
+                fmt_interval(r.iqm["conv"]),
+                fmt_interval(r.iqm["coordconv"]),
+                *(str(r.counts[k]) for k in VERDICT_KEYS),
+            ]
+            for r in rows
+        ],
+    )

@@ -62,7 +62,7 @@ def _panel_grid(wr: Any, expr: Any, group: Group, entity: str, project: str) -> 
     panels = [
         wr.LinePlot(
             title=metric,
-            x="step",
+            x="_runtime" if group.curve_x == "time" else group.curve_x,
             y=[metric],
             groupby=wr.Config("conv"),
             groupby_aggfunc="mean",
