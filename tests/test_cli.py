@@ -40,6 +40,20 @@ def test_import_and_list_do_not_import_torch() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_commands_share_a_parser_module_not_each_other() -> None:
+    """`report` and `launch` get ArgumentParser from cc_bench.arguments, not from the CLI, and a
+    domain registering a report section imports nothing heavy."""
+    code = (
+        "import sys, cc_bench.report.cli, cc_bench.launch.cli; "
+        "bad = [m for m in ('cc_bench.cli',) if m in sys.modules]; "
+        "[sys.modules.pop(m) for m in list(sys.modules) if m.startswith(('cc_bench', 'numpy', 'scipy'))]; "
+        "import cc_bench.report.extras; "
+        "print(bad + sorted(m for m in ('numpy', 'scipy', 'cc_bench.report.groups') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_help_lists_every_field_with_docstring_and_default() -> None:
     proc = cc_bench("run", BENCH, "--help", env={"COLUMNS": "200"})
     assert proc.returncode == 0
