@@ -1,0 +1,81 @@
+"""The Atari environment factory: shapes, seeding, whole-game scores, and its errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cc_bench.envs.atari import FRAME_SKIP, ale_ids, check_env_id, make_atari
+from cc_bench.errors import UserError
+
+
+def _play(env, steps: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    obs = [env.reset()]
+    for _ in range(steps):
+        actions = rng.integers(0, env.action_space.n, env.num_envs)
+        obs.append(env.step(actions)[0])
+    return obs
+
+
+def test_observations_are_four_stacked_84x84_frames_and_seeded() -> None:
+    a, b, c = (make_atari("ALE/Breakout-v5", 2, seed) for seed in (5, 5, 6))
+    try:
+        first = _play(a, 40)
+        assert first[0].shape == (2, 84, 84, 4) and first[0].dtype == np.uint8
+        assert all(np.array_equal(x, y) for x, y in zip(first, _play(b, 40), strict=True))
+        assert not all(np.array_equal(x, y) for x, y in zip(first, _play(c, 40), strict=True))
+    finally:
+        for env in (a, b, c):
+            env.close()
+
+
+def test_the_monitor_reports_whole_games_in_frames_and_unclipped() -> None:
+    # Breakout: 5 lives; the agent's episodes end at each life lost, the Monitor's at game over.
+    env = make_atari("ALE/Breakout-v5", 1, 0)
+    try:
+        env.reset()
+        dones, steps = 0, 0
+        while True:
+            _, _, done, infos = env.step(np.array([1]))  # FIRE, then the ball is missed
+            steps += 1
+            dones += int(done[0])
+            if "episode" in infos[0]:
+                break
+        assert dones == 5  # one agent episode per life
+        assert infos[0]["episode"]["l"] >= steps * FRAME_SKIP - 3 * FRAME_SKIP  # frames
+    finally:
+        env.close()
+
+
+def test_subprocess_environments_step_the_same_games() -> None:
+    a = make_atari("ALE/Pong-v5", 2, 1, vec_env="dummy")
+    b = make_atari("ALE/Pong-v5", 2, 1, vec_env="subproc")
+    try:
+        assert all(np.array_equal(x, y) for x, y in zip(_play(a, 10), _play(b, 10), strict=True))
+    finally:
+        a.close()
+        b.close()
+
+
+@pytest.mark.parametrize(
+    ("bad", "suggested"),
+    [
+        ("ALE/MsPacmn-v5", "ALE/MsPacman-v5"),
+        ("MsPacman", "ALE/MsPacman-v5"),
+        ("ALE/Breakout-v4", "ALE/Breakout-v5"),
+        ("breakout", "ALE/Breakout-v5"),
+    ],
+)
+def test_an_unknown_game_names_close_ids(bad: str, suggested: str) -> None:
+    with pytest.raises(UserError, match="unknown Atari game") as caught:
+        check_env_id(bad)
+    message = str(caught.value)
+    assert suggested in message and "\n" not in message
+
+
+def test_known_ids_and_bad_counts() -> None:
+    assert "ALE/MsPacman-v5" in ale_ids() and len(ale_ids()) > 50
+    assert check_env_id("ALE/Pong-v5") == "ALE/Pong-v5"
+    with pytest.raises(UserError, match="n_envs=0"):
+        make_atari("ALE/Pong-v5", 0)
