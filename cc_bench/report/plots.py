@@ -36,6 +36,8 @@ def _save(fig: Any, path: Path) -> Path:
 
 # A curve with this many points or fewer gets markers: one logged epoch must not vanish.
 MARKERS_UP_TO = 25
+# Panels per figure: the first logged metrics (curves), headline metrics first (bars).
+MAX_PANELS = 12
 TIME_KEY = "time"
 
 
@@ -78,7 +80,7 @@ def plot_curves(group: Group, path: Path) -> Path | None:
     Where a side's runs share their x values (steps, examples), the median over seeds with
     the interquartile band; where they do not (wall seconds), one line per seed.
     """
-    metrics = group.curve_metrics()
+    metrics = group.curve_metrics()[:MAX_PANELS]
     if not metrics:
         return None
     fig, axes = _figure(len(metrics))
@@ -112,7 +114,7 @@ def plot_curves(group: Group, path: Path) -> Path | None:
 
 def plot_bars(group: Group, comparisons: dict[str, stats.Comparison], path: Path) -> Path | None:
     """Final metrics: each side's mean with its 95% interval, and every seed as a dot."""
-    metrics = [m for m, c in comparisons.items() if c.n_a or c.n_b]
+    metrics = [m for m, c in comparisons.items() if c.n_a or c.n_b][:MAX_PANELS]
     if not metrics:
         return None
     fig, axes = _figure(len(metrics), width=2.6)

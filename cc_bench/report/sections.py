@@ -25,7 +25,7 @@ from cc_bench.report.document import (
 )
 from cc_bench.report.extras import extra_sections
 from cc_bench.report.groups import Group, group_runs, status_rank
-from cc_bench.report.plots import plot_aggregate, plot_bars, plot_curves, x_label
+from cc_bench.report.plots import MAX_PANELS, plot_aggregate, plot_bars, plot_curves, x_label
 from cc_bench.report.runs import LABELS, SIDES, RunRecord
 from cc_bench.report.tables import (
     AggregateRow,
@@ -90,11 +90,14 @@ def _group_figures(
     blocks: list[Block] = []
     curves = plot_curves(group, out_dir / "plots" / f"{name}_curves.png")
     if curves:
+        logged = len(group.curve_metrics())
+        some = f" (the first {MAX_PANELS} of {logged} logged)" if logged > MAX_PANELS else ""
         blocks.append(
             Figure(
                 curves,
-                f"learning curves against {x_label(group.curve_x)}: median over seeds with the "
-                "interquartile band where seeds share their x values, else one line per seed",
+                f"learning curves{some} against {x_label(group.curve_x)}: median over seeds "
+                "with the interquartile band where seeds share their x values, else one line "
+                "per seed",
             )
         )
     bars = plot_bars(group, comparisons, out_dir / "plots" / f"{name}_final.png")
@@ -212,8 +215,14 @@ def _overview(
 ) -> Section:
     counts = {s: sum(r.status == s for r in records) for s in {r.status for r in records}}
     status = ", ".join(f"{counts[s]} {s}" for s in sorted(counts, key=status_rank))
+    codes = sorted({r.code for r in records})
+    made = (
+        f"all made by cc_bench {codes[0]}"
+        if len(codes) == 1
+        else f"made by {len(codes)} code versions ({', '.join(codes)}; see the groups' notes)"
+    )
     blocks: list[Block] = [
-        Text(f"{len(records)} runs in {len(groups)} groups from `{source}`: {status}.")
+        Text(f"{len(records)} runs in {len(groups)} groups from `{source}`: {status}; {made}.")
     ]
     for r in (r for r in rows if r.headline):
         c = r.counts
