@@ -17,9 +17,16 @@ layer's kernel, stride, padding and dilation (its im2col, made once per input sh
 convolving the grid with an identity kernel, and cached) times the coordinate slice,
 so no convolution of the grid runs per step, forward or backward. With ``groups > 1``
 the coordinate channels fall into the last group, as in the naive form, which is then
-what they compute; so do they when the input has fewer channels than there are
-coordinates (a one-channel image), where building the small concatenation is faster
-than the split form's extra passes over the output.
+what they compute.
+
+Which exact formulation is fastest (split and add or the concatenation, the bias gradient
+fused into the convolution's or a plain sum, the input's memory layout or the other one)
+depends on the kernels oneDNN picks for the processor, so the layers time their candidate
+strategies on the first training step of each new configuration and cache the fastest
+process-wide, as ``torch.backends.cudnn.benchmark`` does (``cc_bench.layer_tuning``);
+``set_autotune(False)`` or ``CC_BENCH_COORDCONV_AUTOTUNE=0`` gives a fixed rule instead
+(``_CoordConvNd._default_strategy``). Every strategy is the same function to float
+tolerance.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import copy
 import functools
 import math
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
@@ -36,16 +44,49 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch._prims_common import suggest_memory_format
+
+from cc_bench import layer_tuning
+from cc_bench.layer_tuning import (
+    autotune_choices,
+    autotune_enabled,
+    clear_autotune_cache,
+    set_autotune,
+)
 
 __all__ = [
+    "STRATEGIES",
     "AddCoords",
     "CoordConv1d",
     "CoordConv2d",
     "CoordConv3d",
     "CoordConvTranspose2d",
+    "autotune_choices",
+    "autotune_enabled",
+    "clear_autotune_cache",
     "coord_grid",
     "coordconvify",
+    "set_autotune",
 ]
+
+# The exact formulations a CoordConv layer chooses among (see _CoordConvNd._run_strategy):
+# "split" convolves x with the data slice of the weight and adds the coordinates' response,
+# "concat" convolves cat([x, coords]); "sumbias" sums the output gradient for the bias,
+# "fusedbias" lets the convolution's backward compute it; "+relayout" (2-D layers) runs the
+# layer in the other memory layout (NCHW <-> channels-last) and converts its output back.
+STRATEGIES = (
+    "split-sumbias",
+    "split-fusedbias",
+    "concat-sumbias",
+    "concat-fusedbias",
+    "split-sumbias+relayout",
+    "split-fusedbias+relayout",
+    "concat-sumbias+relayout",
+    "concat-fusedbias+relayout",
+)
+# Timed when nothing is forced: the concatenation in the other layout never won on the
+# CPUs measured (docs/layers.md), so it is left out to keep the first step cheap.
+_TIMED = STRATEGIES[:6]
 
 
 @functools.lru_cache(maxsize=64)
@@ -237,7 +278,61 @@ class _BatchBroadcast(torch.autograd.Function):
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         if torch.is_grad_enabled():  # double backward: out= is not differentiable
             return grad.sum(0, keepdim=True), None
-        return torch.sum(grad, 0, keepdim=True, out=torch.empty_like(grad[:1])), None
+        total = torch.empty_like(grad[:1])  # the gradient's layout
+        n = total.numel()
+        # Batch outermost and each item dense in the same order as `total`: the sum is one
+        # matrix-vector product (B, n)^T @ ones, twice as fast on the CPU as torch's
+        # reduction over the outer axis (a (32, 32, 64, 64) gradient: 0.3 against 0.7 ms).
+        if (
+            grad.device.type == "cpu"
+            and grad.dtype in (torch.float32, torch.float64)
+            and grad.shape[0] > 1
+            and grad.stride(0) == n
+            and grad.stride()[1:] == total.stride()[1:]  # `total` is dense (empty_like)
+        ):
+            ones = torch.ones(grad.shape[0], dtype=grad.dtype)
+            flat = grad.as_strided((grad.shape[0], n), (n, 1))
+            torch.mv(flat.T, ones, out=total.as_strided((n,), (1,)))
+            return total, None
+        return torch.sum(grad, 0, keepdim=True, out=total), None
+
+
+def _to_layout(t: Tensor, fmt: torch.memory_format) -> Tensor:
+    """``t`` with the strides of ``fmt`` (a copy unless it has them already).
+
+    ``contiguous(memory_format=...)`` keeps a tensor whose strides fit both layouts (one
+    channel, a 1x1 kernel) as it is, and torch reads those as NCHW; ``clone`` sets them.
+    """
+    return t if suggest_memory_format(t) == fmt else t.clone(memory_format=fmt)
+
+
+def _sync(device: torch.device) -> None:
+    """Wait for ``device``'s queued work (timing on an accelerator); nothing on the CPU."""
+    if device.type != "cpu":
+        torch.accelerator.synchronize(device)
+
+
+def _can_time(x: Tensor, weight: Tensor, bias: Tensor | None) -> bool:
+    """Whether strategies may be timed now: a plain eager training step with autotuning on.
+
+    Not under torch.compile or jit tracing, functorch transforms, dispatch modes (fake or
+    meta tensors, op logging), saved-tensor hooks (activation checkpointing), on the meta
+    device, or when no gradient is wanted (the fixed rule serves inference).
+    """
+    tensors = [t for t in (x, weight, bias) if t is not None]
+    return (
+        layer_tuning.autotune_enabled()
+        and torch.is_grad_enabled()
+        and any(t.requires_grad for t in tensors)
+        and x.device.type != "meta"
+        and type(x) is Tensor
+        and all(type(t) in (Tensor, nn.Parameter) for t in tensors)
+        and not torch.compiler.is_compiling()
+        and not torch.jit.is_tracing()
+        and not torch._C._are_functorch_transforms_active()
+        and torch.utils._python_dispatch._get_current_dispatch_mode() is None
+        and torch._C._autograd._top_saved_tensors_default_hooks(False) is None
+    )
 
 
 class _CoordConvNd:
@@ -245,18 +340,46 @@ class _CoordConvNd:
 
     As in torch, the attribute ``in_channels`` counts the weight's input channels
     (data and coordinates); ``in_channels_data`` is the constructor's argument.
+
+    ``strategy`` (None by default) forces one of ``STRATEGIES`` for this layer; None times
+    the applicable ones on the first training step of each configuration (see
+    ``cc_bench.layer_tuning``) or, with autotuning off, uses ``_default_strategy``.
     """
 
     rank: int
     with_r: bool
     in_channels_data: int
     n_coords: int
+    strategy: str | None
     _split_dim: int  # the weight's input-channel axis: 1 for conv, 0 for transposed
 
     def _init_coords(self, in_channels: int, with_r: bool) -> None:
         self.with_r = with_r
         self.in_channels_data = in_channels
         self.n_coords = self.rank + int(with_r)
+        self.strategy = None
+
+    def strategies(self) -> tuple[str, ...]:
+        """The strategies this layer can run, its default first.
+
+        With ``groups > 1`` the coordinates fall into the last group: only the
+        concatenation computes that. "+relayout" is for 2-D layers (NCHW and channels-last).
+        """
+        default = self._default_strategy()
+        names = [s for s in STRATEGIES if self.groups == 1 or s.startswith("concat")]
+        names = [s for s in names if self.rank == 2 or "+relayout" not in s]
+        return (default, *(s for s in names if s != default))
+
+    def _default_strategy(self) -> str:
+        """The fixed rule used when nothing is timed (autotuning off, inference, tracing).
+
+        The split form from as many input channels as coordinates on; below that (a
+        one-channel image) the concatenation, which is then smaller than the output whose
+        extra passes the split form pays. The bias gradient fused as torch does.
+        """
+        if self.groups > 1 or self.in_channels_data < self.n_coords:
+            return "concat-fusedbias"
+        return "split-fusedbias"
 
     def _coords_forward(
         self, x: Tensor, conv: _Conv, output_padding: tuple[int, ...] = ()
@@ -268,32 +391,121 @@ class _CoordConvNd:
                 f"(without the coordinates), got input of shape {tuple(x.shape)}"
             )
         grid = coord_grid(x.shape[2:], self.with_r, x.device, x.dtype)  # (1, n, *spatial)
-        # The naive form when groups > 1 (the coordinates join the last group), and when the
-        # input has fewer channels than there are coordinates: there the concatenation is
-        # smaller than the output, whose extra passes (the broadcast add here, the batch sum
-        # in backward) make the split form slower (benchmarks/layers.py, C = 1).
-        if self.groups > 1 or self.in_channels_data < self.n_coords:
+        strategy = self._choose(x, grid, conv, output_padding)
+        return self._run_strategy(strategy, x, grid, self.weight, self.bias, conv, output_padding)
+
+    def _choose(self, x: Tensor, grid: Tensor, conv: _Conv, output_padding: tuple[int, ...]) -> str:
+        """This call's strategy: forced, cached, timed now, or the fixed rule."""
+        if self.strategy is not None:
+            if self.strategy not in self.strategies():
+                raise ValueError(
+                    f"{type(self).__name__}.strategy must be None or one of "
+                    f"{', '.join(self.strategies())}, got {self.strategy!r}"
+                )
+            return self.strategy
+        if not _can_time(x, self.weight, self.bias):
+            return self._default_strategy()
+        w, b = self.weight, self.bias
+        key = (
+            type(self).__name__,
+            self.in_channels_data,
+            self.out_channels,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+            self.padding_mode,
+            self.with_r,
+            b is not None,
+            output_padding,
+            tuple(x.shape),
+            x.stride(),  # the layout
+            w.stride(),
+            x.device,
+            x.dtype,
+            _autocast_dtype(x.device.type),
+            (x.requires_grad, w.requires_grad, b is not None and b.requires_grad),
+            torch.get_num_threads(),
+        )
+        if (cached := layer_tuning.cached_choice(key)) is not None:
+            return cached.strategy
+
+        # Timed on detached copies, so the layer's .grad and the autograd graph of the
+        # caller are untouched; the output gradient is ones (no RNG is consumed).
+        xd = x.detach().requires_grad_(x.requires_grad)
+        wd = w.detach().requires_grad_(w.requires_grad)
+        bd = None if b is None else b.detach().requires_grad_(b.requires_grad)
+        inputs = [t for t in (xd, wd, bd) if t is not None and t.requires_grad]
+        grad_out: list[Tensor] = []
+
+        def step(strategy: str) -> None:
+            out = self._run_strategy(strategy, xd, grid, wd, bd, conv, output_padding)
+            if not grad_out:
+                grad_out.append(torch.ones_like(out))
+            torch.autograd.grad(out, inputs, grad_out[0])
+
+        candidates = [s for s in self.strategies() if s in _TIMED]
+        # One CPU thread: its own CPU time, blind to other processes holding the core.
+        one_thread = x.device.type == "cpu" and torch.get_num_threads() == 1
+        clock = time.thread_time if one_thread else time.perf_counter
+        return layer_tuning.choose(key, candidates, step, lambda: _sync(x.device), clock)
+
+    def _run_strategy(
+        self,
+        strategy: str,
+        x: Tensor,
+        grid: Tensor,
+        weight: Tensor,
+        bias: Tensor | None,
+        conv: _Conv,
+        output_padding: tuple[int, ...],
+    ) -> Tensor:
+        """The layer's output by ``strategy`` (one of ``STRATEGIES``), weight and bias given."""
+        form, _, rest = strategy.partition("-")
+        fused, relayout = rest.startswith("fusedbias"), rest.endswith("+relayout")
+        inside = outside = None  # the layout of the output the caller gets: torch's
+        if relayout:  # the other layout inside (input and weight), the caller's outside
+            # Channels-last if the input or the weight is, as torch's 2-D convolutions decide.
+            layouts = {suggest_memory_format(x), suggest_memory_format(weight)}
+            cl = torch.channels_last
+            outside = cl if cl in layouts else torch.contiguous_format
+            inside = torch.contiguous_format if outside == cl else cl
+            x, weight = _to_layout(x, inside), _to_layout(weight, inside)
+        if form == "concat":
             xc = torch.cat([x, grid.expand(x.shape[0], *grid.shape[1:])], dim=1)
-            return self._convolution_sum_bias(xc, output_padding)
-        w_x, w_c = self.weight.split([self.in_channels_data, self.n_coords], self._split_dim)
-        out = conv(x, w_x, None)  # (B, out, *spatial_out)
-        # Bias folded into the response: one broadcast add over the batch, done in place
-        # (no convolution needs its own output for backward).
+            if inside is not None:
+                xc = _to_layout(xc, inside)
+            if fused:
+                out = conv(xc, weight, bias)
+            else:
+                out = self._convolution_sum_bias(xc, weight, bias, output_padding)
+            return out if outside is None else _to_layout(out, outside)
+        w_x, w_c = weight.split([self.in_channels_data, self.n_coords], self._split_dim)
+        out = conv(x, w_x, bias if fused else None)  # (B, out, *spatial_out)
+        # The bias folded into the response ("sumbias"): its gradient is then the sum of
+        # the batch-summed output gradient that the coordinate slice needs anyway.
         # A channels-last output (its channels innermost) gets a channels-last response: a
         # broadcast add across layouts is a strided gather, 15x slower (toy.classification).
-        channels_last = out.shape[1] > 1 and out.stride(1) == 1
-        response = self._coords_response(grid, w_c, conv, output_padding, channels_last)
-        return out.add_(_BatchBroadcast.apply(response, out.shape[0]))  # + (1, out, ...)
+        cl_out = out.shape[1] > 1 and out.stride(1) == 1
+        response = self._coords_response(
+            grid, w_c, None if fused else bias, conv, output_padding, cl_out
+        )
+        # One broadcast add over the batch, in place (no convolution needs its own output
+        # for backward).
+        out = out.add_(_BatchBroadcast.apply(response, out.shape[0]))  # + (1, out, ...)
+        return out if outside is None else _to_layout(out, outside)
 
-    def _convolution_sum_bias(self, x: Tensor, output_padding: tuple[int, ...]) -> Tensor:
+    def _convolution_sum_bias(
+        self, x: Tensor, weight: Tensor, bias: Tensor | None, output_padding: tuple[int, ...]
+    ) -> Tensor:
         """The layer's convolution of the concatenation ``x``, bias gradient a plain sum.
 
         The same function as ``nn.ConvNd`` (padding modes and "same" by padding ``x`` first,
         as it does), but its backward asks the convolution for the input and weight
-        gradients only and sums the output gradient for the bias: oneDNN's fused bias
-        gradient costs 1 to 1.4 ms on a (32, 32, 64, 64) gradient, the sum 0.2 ms
-        (benchmarks/layers.py). The split form gets the same for free: its bias gradient
-        comes from the batch-summed gradient that the coordinate slice needs anyway.
+        gradients only and sums the output gradient for the bias: on Zen 3 oneDNN's fused
+        bias gradient costs 1 to 1.4 ms on a (32, 32, 64, 64) gradient, the sum 0.2 ms; on
+        Zen 5 the fused one is the faster (docs/layers.md).
         """
         zeros = (0,) * self.rank
         transposed = self._split_dim == 0
@@ -303,17 +515,18 @@ class _CoordConvNd:
             x = F.pad(x, self._reversed_padding_repeated_twice, mode=mode)
             padding = zeros
         geometry = (self.stride, padding, self.dilation, transposed, output_padding or zeros)
-        return _ConvolutionSumBias.apply(x, self.weight, self.bias, (*geometry, self.groups))
+        return _ConvolutionSumBias.apply(x, weight, bias, (*geometry, self.groups))
 
     def _coords_response(
         self,
         grid: Tensor,
         w_c: Tensor,
+        bias: Tensor | None,
         conv: _Conv,
         output_padding: tuple[int, ...] = (),
         channels_last: bool = False,
     ) -> Tensor:
-        """The coordinate slice's response to the grid plus the bias, (1, out, *spatial_out).
+        """The coordinate slice's response to the grid plus ``bias``, (1, out, *spatial_out).
 
         A matrix product of the slice with the grid's cached patches: forward and backward
         are then one small GEMM each, where a convolution of a batch of one costs a kernel
@@ -327,7 +540,7 @@ class _CoordConvNd:
             math.prod(self.stride) if self._split_dim == 0 else 1
         )
         if n * k * positions > _PATCH_LIMIT:
-            return conv(grid, w_c, self.bias)
+            return conv(grid, w_c, bias)
         geometry = (type(self), self.kernel_size, self.stride, self.padding, self.dilation)
         layer = (*geometry, self.padding_mode, output_padding)
         key = (*layer, tuple(grid.shape[1:]), grid.device, grid.dtype)  # n_coords, spatial
@@ -337,9 +550,9 @@ class _CoordConvNd:
         cols = patches.view(n * k, -1)  # (n * k, positions out)
         spatial_out = patches.shape[2:]
         if channels_last:  # (positions out, out), viewed (1, out, *spatial_out)
-            r = cols.T @ w.T if self.bias is None else torch.addmm(self.bias, cols.T, w.T)
+            r = cols.T @ w.T if bias is None else torch.addmm(bias, cols.T, w.T)
             return r.view(1, *spatial_out, -1).movedim(-1, 1)
-        r = w @ cols if self.bias is None else torch.addmm(self.bias.unsqueeze(1), w, cols)
+        r = w @ cols if bias is None else torch.addmm(bias.unsqueeze(1), w, cols)
         return r.view(1, -1, *spatial_out)
 
     def _coord_patches(self, grid: Tensor, conv: _Conv) -> Tensor:

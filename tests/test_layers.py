@@ -6,14 +6,18 @@ the input and runs torch's own convolution with the same weight.
 
 from __future__ import annotations
 
+import copy
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from cc_bench import layers
+from cc_bench import layer_tuning, layers
 from cc_bench.layers import (
     AddCoords,
     CoordConv1d,
@@ -223,15 +227,15 @@ def test_size_one_axes(spatial: tuple[int, int], padding_mode: str) -> None:
     check_grads(layer, twin, torch.randn(3, 2, *spatial, dtype=torch.float64), True, 1e-10)
 
 
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        dict(kernel_size=3),
-        dict(kernel_size=3, stride=2, padding=1, output_padding=1),
-        dict(kernel_size=4, stride=2, padding=1, dilation=2),
-        dict(kernel_size=2, stride=3, padding=0, output_padding=2, dilation=2),
-    ],
-)
+TRANSPOSED_CASES = [
+    dict(kernel_size=3),
+    dict(kernel_size=3, stride=2, padding=1, output_padding=1),
+    dict(kernel_size=4, stride=2, padding=1, dilation=2),
+    dict(kernel_size=2, stride=3, padding=0, output_padding=2, dilation=2),
+]
+
+
+@pytest.mark.parametrize("kwargs", TRANSPOSED_CASES)
 @pytest.mark.parametrize("with_r", [False, True])
 @pytest.mark.parametrize("bias", [True, False])
 def test_transposed_matches_naive(kwargs: dict, with_r: bool, bias: bool) -> None:
@@ -271,9 +275,10 @@ class LogOps(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def test_forward_concatenates_only_below_n_coords_channels() -> None:
+def test_split_strategies_never_concatenate() -> None:
     layers._patch_cache.clear()
     layer = CoordConv2d(3, 8, 3, padding=1, with_r=True)
+    layer.strategy = "split-sumbias"
     with LogOps() as first:
         layer(torch.randn(5, 3, 6, 9))
     # The first call of a shape makes the grid's patches: a convolution of the grid (a
@@ -284,15 +289,35 @@ def test_forward_concatenates_only_below_n_coords_channels() -> None:
         layer(torch.randn(5, 3, 6, 9))
     assert again.convs == [(5, 3, 6, 9)]
     assert [op for op in again.ops if op.startswith(("addmm", "cat"))] == ["addmm.default"]
-    # As many input channels as coordinates: still the split form.
+    layer.strategy = "split-fusedbias"  # the bias goes to the convolution: a plain mm
+    with LogOps() as fused:
+        layer(torch.randn(5, 3, 6, 9))
+    assert [op for op in fused.ops if op.startswith(("addmm", "mm", "cat"))] == ["mm.default"]
+
+
+@pytest.fixture
+def autotune_off():
+    """Timing off for one test (the fixed rule), then as it was."""
+    was = layers.autotune_enabled()
+    layers.set_autotune(False)
+    yield
+    layers.set_autotune(was)
+
+
+@pytest.mark.usefixtures("autotune_off")
+def test_default_rule_concatenates_only_below_n_coords_channels() -> None:
+    """With timing off: the split form from as many input channels as coordinates on."""
+    assert CoordConv2d(2, 8, 3)._default_strategy() == "split-fusedbias"
     with LogOps() as log:
         CoordConv2d(2, 8, 3, padding=1)(torch.randn(5, 2, 6, 9))
-    assert sorted(log.convs) == [(1, 2, 6, 9), (5, 2, 6, 9)]
-    # Fewer (a one-channel image): one convolution of the concatenation, which is smaller
-    # than the output here.
+    assert (5, 2, 6, 9) in log.convs and not [op for op in log.ops if op.startswith("cat")]
+    # Fewer (a one-channel image): one convolution of the concatenation, which is
+    # smaller than the output here.
+    assert CoordConv2d(1, 8, 3)._default_strategy() == "concat-fusedbias"
     with LogOps() as log:
         CoordConv2d(1, 8, 3, padding=1)(torch.randn(5, 1, 6, 9))
     assert log.convs == [(5, 3, 6, 9)]
+    assert CoordConv2d(4, 6, 3, groups=2)._default_strategy() == "concat-fusedbias"
 
 
 @pytest.mark.parametrize(
@@ -538,6 +563,282 @@ def test_cuda(dtype: torch.dtype, channels: int) -> None:
     patches = layer._coord_patches(coord_grid((5, 7), True, "cuda", dtype), layer._conv_forward)
     ref_patches = layer.cpu().float()._coord_patches(coord_grid((5, 7), True), layer._conv_forward)
     torch.testing.assert_close(patches.cpu().float(), ref_patches.to(dtype).float(), atol=0, rtol=0)
+
+
+# ---------------------------------------------------------------- strategies and autotuning
+
+STRATEGY_CASES = [CASES[0], CASES[1], CASES[4], CASES[7], CASES[-1]]
+
+
+@pytest.mark.parametrize("strategy", layers.STRATEGIES)
+@pytest.mark.parametrize("rank", [1, 2, 3])
+@pytest.mark.parametrize("kwargs", STRATEGY_CASES, ids=case_id)
+@pytest.mark.parametrize("channels", [3, 1])
+def test_every_strategy_matches_naive(
+    strategy: str, rank: int, kwargs: dict, channels: int
+) -> None:
+    """Each strategy, forced, is the naive concatenation: output and every gradient."""
+    torch.manual_seed(0)
+    kw = dict(out_channels=4, **kwargs)
+    layer = COORD_CLASSES[rank](channels, with_r=True, **kw).double()
+    if strategy not in layer.strategies():
+        assert rank != 2 and strategy.endswith("+relayout")
+        return
+    layer.strategy = strategy
+    twin = naive_twin(layer, TORCH_CLASSES[rank], rank + 1, **kw)
+    x = torch.randn(3, channels, *SPATIAL[rank], dtype=torch.float64)
+    check_grads(layer, twin, x, True, tol=1e-10)
+
+
+@pytest.mark.parametrize("strategy", layers.STRATEGIES)
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "channels-last"])
+@pytest.mark.parametrize("channels", [3, 1])
+@pytest.mark.parametrize("bias", [True, False])
+def test_every_strategy_keeps_the_layout(
+    strategy: str, channels_last: bool, channels: int, bias: bool
+) -> None:
+    """Values and the output's strides are nn.Conv2d's in either layout, whatever runs inside."""
+    torch.manual_seed(0)
+    kw = dict(out_channels=4, kernel_size=3, stride=2, padding=1, bias=bias)
+    layer = CoordConv2d(channels, **kw).double()
+    layer.strategy = strategy
+    twin = naive_twin(layer, nn.Conv2d, 2, **kw)
+    x = torch.randn(3, channels, 6, 9, dtype=torch.float64)
+    if channels_last:
+        layer.to(memory_format=torch.channels_last)
+        twin.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    check_grads(layer, twin, x, False, tol=1e-10)
+    ref = twin(
+        ref_concat(x, False).contiguous(
+            memory_format=torch.channels_last if channels_last else torch.contiguous_format
+        )
+    )
+    assert layer(x).stride() == ref.stride()
+
+
+@pytest.mark.parametrize("strategy", layers.STRATEGIES)
+@pytest.mark.parametrize("kwargs", TRANSPOSED_CASES[1:3], ids=case_id)
+def test_every_strategy_transposed(strategy: str, kwargs: dict) -> None:
+    torch.manual_seed(0)
+    kw = dict(out_channels=4, **kwargs)
+    layer = CoordConvTranspose2d(3, with_r=True, **kw).double()
+    layer.strategy = strategy
+    twin = naive_twin(layer, nn.ConvTranspose2d, 3, **kw)
+    check_grads(layer, twin, torch.randn(2, 3, 5, 7, dtype=torch.float64), True, 1e-10)
+
+
+@pytest.mark.parametrize("strategy", layers.STRATEGIES)
+@pytest.mark.parametrize("channels", [3, 1])
+def test_every_strategy_double_backward(strategy: str, channels: int) -> None:
+    torch.manual_seed(0)
+    layer = CoordConv2d(channels, 2, 3, padding=1, with_r=True).double()
+    layer.strategy = strategy
+    x = torch.randn(2, channels, 4, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(
+        lambda x, w, b: torch.func.functional_call(layer, {"weight": w, "bias": b}, (x,)),
+        (x, layer.weight, layer.bias),
+    )
+
+
+@pytest.mark.parametrize("strategy", layers.STRATEGIES)
+def test_every_strategy_autocast(strategy: str) -> None:
+    torch.manual_seed(0)
+    layer = CoordConv2d(3, 4, 3, padding=1)
+    layer.strategy = strategy
+    twin = naive_twin(layer, nn.Conv2d, 2, out_channels=4, kernel_size=3, padding=1)
+    x = torch.randn(2, 3, 6, 7)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, ref = layer(x), twin(ref_concat(x, False))
+    assert out.dtype == ref.dtype == torch.bfloat16
+    torch.testing.assert_close(out, ref, atol=3e-2, rtol=2e-2)
+    out.float().square().sum().backward()
+    ref.float().square().sum().backward()
+    torch.testing.assert_close(layer.weight.grad, twin.weight.grad, atol=0.1, rtol=3e-2)
+
+
+def test_strategy_must_apply() -> None:
+    layer = CoordConv2d(4, 6, 3, groups=2)  # coordinates in the last group: concat only
+    assert layer.strategies() == (
+        "concat-fusedbias",
+        "concat-sumbias",
+        "concat-sumbias+relayout",
+        "concat-fusedbias+relayout",
+    )
+    layer.strategy = "split-sumbias"
+    with pytest.raises(ValueError, match="strategy must be None or one of concat-fusedbias"):
+        layer(torch.randn(1, 4, 5, 5))
+    layer1d = CoordConv1d(3, 2, 3)
+    layer1d.strategy = "split-sumbias+relayout"
+    with pytest.raises(ValueError, match="got 'split-sumbias\\+relayout'"):
+        layer1d(torch.randn(1, 3, 5))
+
+
+def test_batch_sum_in_every_layout() -> None:
+    """The broadcast's backward (a matrix-vector product where it can) is torch's batch sum."""
+    torch.manual_seed(0)
+    g = torch.randn(5, 4, 6, 7, dtype=torch.float64)
+    grads = {
+        "nchw": g,
+        "channels-last": g.contiguous(memory_format=torch.channels_last),
+        "strided": torch.randn(5, 8, 6, 7, dtype=torch.float64)[:, ::2],
+        "expanded": g[:1].expand(5, -1, -1, -1),
+        "float32": g.float(),
+    }
+    for name, grad in grads.items():
+        with torch.no_grad():  # as autograd runs it (grad mode on: double backward)
+            total, _ = layers._BatchBroadcast.backward(None, grad)
+        assert total.shape == (1, 4, 6, 7), name
+        torch.testing.assert_close(total, grad.sum(0, keepdim=True), msg=name)
+        if name == "channels-last":
+            assert total.stride(1) == 1
+
+
+@pytest.fixture
+def fresh_cache():
+    """An empty choice cache and timing on, restored afterwards."""
+    was = layers.autotune_enabled()
+    layers.clear_autotune_cache()
+    layers.set_autotune(True)
+    yield
+    layers.clear_autotune_cache()
+    layers.set_autotune(was)
+
+
+class CountMeasure:
+    """Wraps layer_tuning.measure, counting the measurements."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        real = layer_tuning.measure
+
+        def measure(*args, **kwargs):
+            self.calls += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(layer_tuning, "measure", measure)
+
+
+@pytest.mark.usefixtures("fresh_cache")
+def test_autotune_times_once_per_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    count = CountMeasure(monkeypatch)
+    layer = CoordConv2d(3, 4, 3, padding=1)
+    x = torch.randn(2, 3, 6, 7)
+    layer(x).sum().backward()
+    assert count.calls == 1
+    ((key, choice),) = layers.autotune_choices().items()
+    assert set(choice.times_ms) == set(layer.strategies()) - {
+        "concat-sumbias+relayout",
+        "concat-fusedbias+relayout",
+    }
+    assert choice.strategy in choice.times_ms and choice.cost_ms > 0
+    # The same configuration, another layer: the cached choice.
+    CoordConv2d(3, 4, 3, padding=1)(torch.randn(2, 3, 6, 7)).sum().backward()
+    assert count.calls == 1
+    # Anything the speed depends on is a new configuration.
+    layer(torch.randn(4, 3, 6, 7))  # batch
+    layer.double()(x.double())  # dtype
+    layer(x.double().requires_grad_())  # the input needs a gradient
+    layer(x.double().contiguous(memory_format=torch.channels_last))  # layout
+    CoordConv2d(3, 4, 3, padding=2).double()(x.double())  # geometry
+    assert count.calls == 6 == len(layers.autotune_choices())
+    layers.clear_autotune_cache()
+    layer(x.double())
+    assert count.calls == 7
+
+
+@pytest.mark.usefixtures("fresh_cache")
+def test_autotune_leaves_grads_rng_and_graph_alone() -> None:
+    torch.manual_seed(0)
+    layer = CoordConv2d(3, 4, 3, padding=1).double()
+    x = torch.randn(2, 3, 6, 7, dtype=torch.float64, requires_grad=True)
+    rng = torch.get_rng_state()
+    out = layer(x)  # times the strategies first
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert layer.weight.grad is None and x.grad is None
+    (choice,) = layers.autotune_choices().values()
+    forced = copy.deepcopy(layer)
+    forced.strategy = choice.strategy
+    torch.testing.assert_close(out, forced(x), rtol=0, atol=0)
+    out.sum().backward()
+    twin = naive_twin(layer, nn.Conv2d, 2, out_channels=4, kernel_size=3, padding=1)
+    x2 = x.detach().clone().requires_grad_()
+    twin(ref_concat(x2, False)).sum().backward()
+    torch.testing.assert_close(layer.weight.grad, twin.weight.grad)
+    torch.testing.assert_close(x.grad, x2.grad)
+
+
+@pytest.mark.usefixtures("fresh_cache")
+def test_no_timing_where_it_cannot_or_need_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No timing without gradients, on meta, under compile, dispatch modes or hooks."""
+    count = CountMeasure(monkeypatch)
+    layer = CoordConv2d(3, 4, 3, padding=1)
+    x = torch.randn(2, 3, 6, 7)
+    with torch.no_grad():
+        layer(x)
+    with torch.inference_mode():
+        layer(x)
+    frozen = CoordConv2d(3, 4, 3, padding=1).requires_grad_(False)
+    frozen(x)
+    CoordConv2d(3, 4, 3, padding=1, device="meta")(torch.empty(2, 3, 6, 7, device="meta"))
+    with LogOps():
+        layer(x)
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: t, lambda t: t):
+        layer(x)
+    torch.utils.checkpoint.checkpoint(layer, x, use_reentrant=False).sum().backward()
+    compiled = torch.compile(layer, backend="aot_eager", fullgraph=False)
+    compiled(torch.randn(2, 3, 6, 7)).sum().backward()
+    assert count.calls == 0 and not layers.autotune_choices()
+
+
+@pytest.mark.usefixtures("fresh_cache")
+def test_off_switch_uses_the_fixed_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    count = CountMeasure(monkeypatch)
+    layers.set_autotune(False)
+    assert not layers.autotune_enabled()
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 6, 7)
+    outs = []
+    for _ in range(2):
+        torch.manual_seed(1)
+        layer = CoordConv2d(3, 4, 3, padding=1)
+        out = layer(x)
+        out.square().sum().backward()
+        outs.append((out, layer.weight.grad))
+    assert count.calls == 0
+    forced = copy.deepcopy(layer)
+    forced.strategy = forced._default_strategy()
+    assert torch.equal(forced(x), outs[1][0])
+    assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
+
+
+@pytest.mark.parametrize(("value", "enabled"), [("0", False), ("off", False), ("1", True)])
+def test_environment_switch(value: str, enabled: bool) -> None:
+    code = "from cc_bench import layers; print(layers.autotune_enabled())"
+    env = {**os.environ, "CC_BENCH_COORDCONV_AUTOTUNE": value}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(enabled)
+
+
+def test_measure_keeps_the_fastest() -> None:
+    """A fake clock: the fastest wins, ties go to the first, slow candidates are dropped."""
+    now = [0.0]
+    cost = {"a": 2.0, "b": 1.0, "c": 1.0, "d": 9.0}
+    runs: list[str] = []
+
+    def step(name: str) -> None:
+        runs.append(name)
+        now[0] += cost[name]
+
+    choice = layer_tuning.measure(list(cost), step, clock=lambda: now[0])
+    assert choice.strategy == "b"
+    assert choice.times_ms == {"a": 2000.0, "b": 1000.0, "c": 1000.0, "d": 9000.0}
+    # Warm-up and one timed round for all; then only the two within 20% of the fastest.
+    assert runs.count("d") == runs.count("a") == 2 and runs.count("b") == 1 + layer_tuning._ROUNDS
+    before = len(runs)
+    assert layer_tuning.measure(["b"], step).strategy == "b"  # one candidate: not run
+    assert len(runs) == before
 
 
 # ---------------------------------------------------------------- coordconvify

@@ -1,0 +1,175 @@
+"""Choosing among exact implementations of a layer by timing them once (autotuning).
+
+The CoordConv layers (``cc_bench.layers``) can compute the same function in several ways
+(split-and-add or concatenation, the bias gradient fused into the convolution's or summed,
+in the input's memory layout or the other one). Which is fastest depends on the kernels
+oneDNN, cuDNN or MKL pick for a shape, and those differ from one processor to the next. So,
+as ``torch.backends.cudnn.benchmark`` does for cuDNN's algorithms, the layer times its
+candidates on the first training step of each new configuration and keeps the fastest for
+the rest of the process.
+
+The choice is cached process-wide under a key the layer builds (shapes, geometry, device,
+dtype, layout, which inputs need gradients, thread count). The candidates compute one
+function to float tolerance but not bit for bit, so a timed choice can differ between two
+runs of the same seed; ``set_autotune(False)`` (or ``CC_BENCH_COORDCONV_AUTOTUNE=0`` in the
+environment) makes the layer use a fixed rule instead.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "Choice",
+    "autotune_choices",
+    "autotune_enabled",
+    "choose",
+    "clear_autotune_cache",
+    "set_autotune",
+]
+
+ENV_VAR = "CC_BENCH_COORDCONV_AUTOTUNE"
+
+# After the first timed round only the candidates within this factor of the fastest (at
+# most _KEEP of them) are timed again: one this much slower once is not the fastest, and
+# dropping it keeps the whole measurement near two steps per candidate.
+_KEEP_WITHIN = 1.2
+_KEEP = 3
+# Timed rounds (after one untimed warm-up round that builds kernels, grids and patches).
+_ROUNDS = 3
+_CACHE_SIZE = 1024
+
+
+def _env_enabled() -> bool:
+    value = os.environ.get(ENV_VAR, "1").strip().lower()
+    return value not in ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The outcome of one measurement: the strategy kept and every candidate's best time.
+
+    Args:
+        strategy: the name of the fastest candidate.
+        times_ms: each candidate's best milliseconds for one step (those dropped after a
+            round keep the times they had; inf where only one candidate was given).
+        cost_ms: wall milliseconds the whole measurement took, warm-up included.
+    """
+
+    strategy: str
+    times_ms: dict[str, float]
+    cost_ms: float
+
+
+_enabled = _env_enabled()
+_choices: OrderedDict[Hashable, Choice] = OrderedDict()
+_lock = threading.Lock()
+
+
+def set_autotune(enabled: bool) -> None:
+    """Turn timing on (the default) or off; off, layers use their fixed rule (deterministic).
+
+    The environment variable ``CC_BENCH_COORDCONV_AUTOTUNE=0`` sets the initial value.
+    Choices already cached are kept but not used while off.
+    """
+    global _enabled
+    _enabled = bool(enabled)
+
+
+def autotune_enabled() -> bool:
+    """Whether layers time their strategies (see ``set_autotune``)."""
+    return _enabled
+
+
+def clear_autotune_cache() -> None:
+    """Forget every cached choice; the next training step of each configuration re-times."""
+    with _lock:
+        _choices.clear()
+
+
+def autotune_choices() -> dict[Hashable, Choice]:
+    """A copy of the cache: key -> Choice, oldest first."""
+    with _lock:
+        return dict(_choices)
+
+
+def cached_choice(key: Hashable) -> Choice | None:
+    """The cached choice for ``key``, or None."""
+    with _lock:
+        choice = _choices.get(key)
+        if choice is not None:
+            _choices.move_to_end(key)
+        return choice
+
+
+def choose(
+    key: Hashable,
+    candidates: Sequence[str],
+    step: Callable[[str], None],
+    sync: Callable[[], None] = lambda: None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> str:
+    """The fastest of ``candidates`` for ``key``: cached, or timed now and cached.
+
+    Args:
+        key: what the choice depends on; equal keys share one choice process-wide.
+        candidates: strategy names, the preferred one first (it wins ties).
+        step: runs one forward and backward pass of the named strategy.
+        sync: waits for the device to finish queued work (CUDA); a no-op on the CPU.
+        clock: seconds; wall time by default (``time.thread_time`` suits one CPU thread:
+            it does not count the time other processes hold the core).
+    """
+    if (choice := cached_choice(key)) is not None:
+        return choice.strategy
+    choice = measure(candidates, step, sync, clock)
+    with _lock:
+        _choices[key] = choice
+        while len(_choices) > _CACHE_SIZE:
+            _choices.popitem(last=False)
+    return choice.strategy
+
+
+def measure(
+    candidates: Sequence[str],
+    step: Callable[[str], None],
+    sync: Callable[[], None] = lambda: None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> Choice:
+    """Time ``candidates`` interleaved: one warm-up round, then up to ``_ROUNDS`` timed ones.
+
+    Each candidate keeps its best (minimum) time, the figure least affected by other
+    processes on a shared machine; the order rotates between rounds so that none always
+    runs right after another. At most ``len(candidates) * 2 + _KEEP * (_ROUNDS - 1)`` steps.
+    """
+    if not candidates:
+        raise ValueError("choose needs at least one candidate")
+    start = time.perf_counter()
+    best = {c: math.inf for c in candidates}
+    if len(candidates) > 1:
+        for c in candidates:  # warm-up: kernel selection, cached grids and patches
+            step(c)
+        alive = list(candidates)
+        for r in range(_ROUNDS):
+            shift = r % len(alive)
+            for c in alive[shift:] + alive[:shift]:
+                sync()
+                t0 = clock()
+                step(c)
+                sync()
+                best[c] = min(best[c], (clock() - t0) * 1e3)
+            fastest = min(best[c] for c in alive)
+            alive = sorted((c for c in alive if best[c] <= fastest * _KEEP_WITHIN), key=best.get)
+            alive = alive[:_KEEP]
+            if len(alive) == 1:
+                break
+    fastest = min(best.values())
+    # Ties (to the microsecond) go to the earlier candidate, the layer's preferred one.
+    winner = next(c for c in candidates if best[c] <= fastest + 1e-3)
+    cost = (time.perf_counter() - start) * 1e3
+    return Choice(winner, best, cost)
