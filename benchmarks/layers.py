@@ -3,15 +3,20 @@
 The CoordConv layer is Section 2 / Figure 3 of Liu et al. 2018. Four variants per
 shape: ``conv`` is ``nn.Conv2d(c, ...)`` (what CoordConv costs over plain
 convolution), ``naive`` is ``AddCoords`` then ``nn.Conv2d(c + 2, ...)``, and
-``coordconv`` is ``cc_bench.layers.CoordConv2d(c, ...)``; ``conv-sumbias`` is
-``nn.Conv2d(c, ...)``'s function with its bias gradient computed as CoordConv2d
-computes its own, a plain sum of the output gradient, not by the convolution's
-backward: the part of CoordConv2d's margin that plain convolution could have too.
+``coordconv`` is ``cc_bench.layers.CoordConv2d(c, ...)``, which times its strategies
+in its first (warm-up) step and keeps the fastest (its choice is the last column);
+``conv-sumbias`` is ``nn.Conv2d(c, ...)``'s function with its bias gradient a plain
+sum of the output gradient, not the convolution's backward: how much of a
+"sumbias" strategy's margin plain convolution could have too.
 They run round-robin inside every repeat so that load from other processes hits
-all alike; each time is the median over repeats of one forward + backward pass.
+all alike; each time is the median over repeats of one forward + backward pass,
+in wall time or (``--clock cpu``) the process's CPU time, which on a shared machine
+does not count the time other processes hold the cores (exact with ``--threads 1``;
+with more threads it counts the time one waits for another).
 
     python benchmarks/layers.py [--device cpu|cuda|all] [--repeats N] [--threads N]
                                 [--shapes toy,clevr,...] [--channels-last]
+                                [--clock wall|cpu] [--no-autotune]
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from cc_bench import layers
 from cc_bench.allocator import keep_freed_memory
 from cc_bench.layers import AddCoords, CoordConv2d, _ConvolutionSumBias
 
@@ -72,8 +78,13 @@ def machine(device: torch.device) -> str:
         proc = platform.processor() or platform.machine()
         try:
             with open("/proc/cpuinfo") as f:
-                names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
-            proc = f"{names[0]} ({len(names)} logical CPUs)" if names else proc
+                info = [ln.split(":", 1) for ln in f if ":" in ln]
+            fields: dict[str, list[str]] = {}
+            for k, v in info:
+                fields.setdefault(k.strip(), []).append(v.strip())
+            if names := fields.get("model name"):
+                family, model = fields.get("cpu family", ["?"])[0], fields.get("model", ["?"])[0]
+                proc = f"{names[0]} (family {family} model {model}, {len(names)} logical CPUs)"
         except OSError:
             pass
     return f"{device.type}: {proc}, torch {torch.__version__}, {torch.get_num_threads()} threads"
@@ -122,15 +133,23 @@ def make_step(
 
 
 def time_shape(
-    shape: Shape, device: torch.device, repeats: int, channels_last: bool = False
-) -> dict[str, float]:
-    """Median milliseconds of one forward + backward pass per variant, interleaved."""
+    shape: Shape,
+    device: torch.device,
+    repeats: int,
+    channels_last: bool = False,
+    clock: Callable[[], float] = time.perf_counter,
+) -> tuple[dict[str, float], str]:
+    """Median milliseconds of one forward + backward pass per variant, interleaved, and the
+    strategy CoordConv2d ran."""
     variants = ("conv", "naive", "coordconv", "conv-sumbias")
+    layers.clear_autotune_cache()  # CoordConv2d times its strategies in its first step
     steps = {v: make_step(shape, v, device, channels_last) for v in variants}
     for step, sync in steps.values():  # warm-up, and find how many steps make ~20 ms
         for _ in range(3):
             step()
         sync()
+    choices = list(layers.autotune_choices().values())
+    strategy = choices[-1].strategy if choices else "fixed rule"
     step, sync = steps["conv"]
     t0 = time.perf_counter()
     step()
@@ -142,16 +161,21 @@ def time_shape(
         for v in variants[r % len(variants) :] + variants[: r % len(variants)]:
             step, sync = steps[v]
             sync()
-            t0 = time.perf_counter()
+            t0 = clock()
             for _ in range(inner):
                 step()
             sync()
-            samples[v].append((time.perf_counter() - t0) / inner * 1e3)
-    return {v: statistics.median(s) for v, s in samples.items()}
+            samples[v].append((clock() - t0) / inner * 1e3)
+    return {v: statistics.median(s) for v, s in samples.items()}, strategy
 
 
 def run(
-    device: torch.device, repeats: int, note: str, shapes: list[Shape], channels_last: bool
+    device: torch.device,
+    repeats: int,
+    note: str,
+    shapes: list[Shape],
+    channels_last: bool,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> None:
     """Print the table for one device and the geometric means of the ratios."""
     print(f"{machine(device)}, {note}")
@@ -164,19 +188,25 @@ def run(
         ("naive/coordconv", lambda t: t["naive"] / t["coordconv"]),
         ("coordconv/conv-sumbias", lambda t: t["coordconv"] / t["conv-sumbias"]),
     ]
-    header = f"| {'shape':<52} | " + " | ".join(name for name, _ in columns) + " |"
+    names = [name for name, _ in columns] + ["strategy"]
+    header = (
+        f"| {'shape':<52} | "
+        + " | ".join(f"{n:<24}" if n == "strategy" else n for n in names)
+        + " |"
+    )
     print(header)
     print("|" + "|".join("-" * (len(p)) for p in header.split("|")[1:-1]) + "|")
     ratios: dict[str, list[float]] = {name: [] for name, _ in columns if "/" in name}
     for shape in shapes:
-        t = time_shape(shape, device, repeats, channels_last)
+        t, strategy = time_shape(shape, device, repeats, channels_last, clock)
         cells = []
         for name, value in columns:
             v = value(t)
             if name in ratios:
                 ratios[name].append(v)
             cells.append(f"{v:{len(name)}.3f}")
-        print(f"| {shape!s:<52} | " + " | ".join(cells) + " |")
+        cells.append(f"{strategy:<24}")
+        print(f"| {shape!s:<52} | " + " | ".join(cells) + " |", flush=True)
 
     def gmean(xs: list[float]) -> float:
         return math.exp(sum(map(math.log, xs)) / len(xs))
@@ -198,6 +228,17 @@ def main() -> None:
         "--channels-last",
         action="store_true",
         help="layers and inputs in channels-last memory format (as the toy tasks train)",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall time, or the process's CPU time (robust on a shared machine with --threads 1)",
+    )
+    parser.add_argument(
+        "--no-autotune",
+        action="store_true",
+        help="CoordConv2d uses its fixed rule instead of timing its strategies",
     )
     names = sorted({s.name for s in SHAPES})
     parser.add_argument(
@@ -221,7 +262,15 @@ def main() -> None:
         if args.system_malloc or not keep_freed_memory()
         else "malloc keeps freed memory"
     )
-    note = malloc + (", channels last" if args.channels_last else "")
+    if args.no_autotune:
+        layers.set_autotune(False)
+    note = ", ".join(
+        [malloc]
+        + ["channels last"] * args.channels_last
+        + ["fixed rule"] * args.no_autotune
+        + ["CPU time"] * (args.clock == "cpu")
+    )
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     devices = {
         "cpu": ["cpu"],
         "cuda": ["cuda"],
@@ -229,7 +278,7 @@ def main() -> None:
     }
     torch.manual_seed(0)
     for d in devices[args.device]:
-        run(torch.device(d), args.repeats, note, shapes, args.channels_last)
+        run(torch.device(d), args.repeats, note, shapes, args.channels_last, clock)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from cc_bench.layers import STRATEGIES
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "layers.py"
 
 
@@ -22,14 +24,19 @@ def run_script(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("layout", [[], ["--channels-last"]], ids=["contiguous", "channels-last"])
-def test_table_ratios_match_times(layout: list[str]) -> None:
-    args = ["--device", "cpu", "--repeats", "2", "--shapes", "atari,toy-1x1", *layout]
+@pytest.mark.parametrize(
+    "options",
+    [[], ["--channels-last", "--clock", "cpu", "--threads", "1"], ["--no-autotune"]],
+    ids=["contiguous", "channels-last-cpu-clock", "fixed-rule"],
+)
+def test_table_ratios_match_times(options: list[str]) -> None:
+    args = ["--device", "cpu", "--repeats", "2", "--shapes", "atari,toy-1x1", *options]
     proc = run_script(*args)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("cpu: ")
-    assert lines[0].endswith("channels last") == bool(layout)
+    assert lines[0].startswith("cpu: ") and "family" in lines[0]
+    assert ("channels last" in lines[0]) == ("--channels-last" in options)
+    assert lines[0].endswith("CPU time") == ("cpu" in options)
     header = [c.strip() for c in lines[1].strip("|").split("|")]
     assert header == [
         "shape",
@@ -40,12 +47,15 @@ def test_table_ratios_match_times(layout: list[str]) -> None:
         "coordconv/conv",
         "naive/coordconv",
         "coordconv/conv-sumbias",
+        "strategy",
     ]
     rows = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines[3:5]]
     assert [r[0].split()[0] for r in rows] == ["toy-1x1", "atari"]
-    ratios: dict[str, list[float]] = {h: [] for h in header[5:]}
+    fixed = "--no-autotune" in options
+    assert all(r[-1] == "fixed rule" if fixed else r[-1] in STRATEGIES for r in rows)
+    ratios: dict[str, list[float]] = {h: [] for h in header[5:-1]}
     for row in rows:
-        t = dict(zip(header[1:], map(float, row[1:]), strict=True))
+        t = dict(zip(header[1:-1], map(float, row[1:-1]), strict=True))
         assert all(v > 0 for v in t.values())
         for name in ratios:
             top, bottom = name.split("/")
