@@ -149,10 +149,20 @@ AGENTS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(AGENTS))
-def test_sb3_agents_learn_with_it_and_reload_acting_identically(name: str, tmp_path: Path) -> None:
-    algo, kwargs = AGENTS[name]
+@pytest.fixture
+def one_thread():
+    """One torch thread: two stall each other on a busy 2-core CPU (7x slower measured)."""
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("name", sorted(AGENTS))
+def test_sb3_agents_learn_with_it_and_reload_acting_identically(
+    name: str, tmp_path: Path, one_thread: None
+) -> None:
+    algo, kwargs = AGENTS[name]
     env = make_atari("ALE/Breakout-v5", n_envs=1 if algo is DQN else 2, seed=3)
     try:
         model = algo(

@@ -1,0 +1,166 @@
+"""rl.a2c and rl.dqn through the command line: errors, a killed run resumed, scores, suites."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import cc_bench, last_json
+from stable_baselines3 import DQN
+from stable_baselines3.common.buffers import ReplayBuffer
+
+from cc_bench.envs.atari import ale_ids, make_atari
+from cc_bench.registry import get_benchmark
+from cc_bench.rl import ATARI9, MS_PACMAN
+from cc_bench.rl.configs import DQNConfig
+from cc_bench.rl.dqn import build_agent
+from cc_bench.rl.scores import ATARI_SCORES, game_name, human_bounds
+from cc_bench.rl.training import load_agent, save_agent
+from cc_bench.suites import expand, get_suite
+
+TINY = [
+    "--env-id", "ALE/Breakout-v5", "--n-envs", "2", "--eval-episodes", "1",
+    "--eval-max-steps", "50", "--gif-steps", "20", "--torch-threads", "1",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--env-id", "ALE/MsPacmn-v5"], "close names: ALE/MsPacman-v5"),
+        (["--total-steps", "-5"], "invalid total_steps=-5: must be >= 1"),
+        (["--n-envs", "0"], "invalid n_envs=0: must be >= 1"),
+        (["--where", "middle"], "--where"),
+    ],
+)
+@pytest.mark.parametrize("bench", ["rl.a2c", "rl.dqn"])
+def test_bad_input_is_one_line_and_exit_2(
+    bench: str, args: list[str], expected: str, runs_dir: Path
+) -> None:
+    proc = cc_bench("run", bench, *args, "--runs-dir", str(runs_dir))
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], proc.stderr
+    assert not runs_dir.exists() or not any(runs_dir.rglob("config.json"))
+
+
+def test_a_killed_run_resumes_to_the_same_total_with_a_continuous_curve(tmp_path: Path) -> None:
+    # 2 envs x 5 steps x 4 frames = 40 frames an update; 4,000 frames; a checkpoint every 400.
+    args = ["run", "rl.a2c", *TINY, "--total-steps", "4000", "--checkpoint-every", "400"]
+    args += ["--log-every", "200", "--runs-dir", str(tmp_path)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cc_bench", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "WANDB_MODE": "disabled"},
+    )
+    checkpoint = None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = list(tmp_path.glob("adhoc/rl.a2c/*/checkpoint.pt"))
+        if found:
+            checkpoint = found[0]
+            break
+        time.sleep(0.05)
+    assert checkpoint is not None, "no checkpoint appeared"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    folder = checkpoint.parent
+    assert not (folder / "summary.json").exists()
+
+    resumed = cc_bench(*args)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming {folder.name} from step" in resumed.stderr
+    start = int(resumed.stderr.split(" from step ")[1].split()[0])
+    assert 0 < start < 4000
+    metrics = last_json(resumed.stdout)
+    assert metrics["frames"] == 4000  # the total an uninterrupted run ends at
+    lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
+    steps = [x["step"] for x in lines if "perf/steps_per_s" in x]
+    assert steps == sorted(steps) and steps[-1] == 4000
+    # the curve goes on from the checkpoint: one log every 200 frames, none twice
+    assert steps == sorted(set(steps))
+    assert all(b - a <= 240 for a, b in zip(steps, steps[1:], strict=False))
+    assert {"losses/value_loss", "losses/policy_loss", "losses/entropy_loss"} <= set(lines[-1])
+    assert list((folder / "media").glob("*.gif")) and list((folder / "media").glob("*.png"))
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread, as the smoke runs have: two stall each other on a busy 2-core CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_a_dqn_checkpoint_holds_its_replay_buffer(one_thread: None) -> None:
+    cfg = DQNConfig(env_id="ALE/Breakout-v5", buffer_size=300, learning_starts=20, seed=1)
+    env = make_atari(cfg.env_id, 1, 0)
+    try:
+        model = build_agent(cfg, env, torch.device("cpu"))
+        model.learn(120)
+        state = save_agent(model)
+        buffer = pickle.load(io.BytesIO(state["replay_buffer"]))
+        assert isinstance(buffer, ReplayBuffer) and buffer.pos == 120  # agent steps stored
+        loaded = load_agent(DQN, state, env, torch.device("cpu"))
+        assert loaded.num_timesteps == 120 and loaded.replay_buffer.pos == 120
+        assert np.array_equal(loaded.replay_buffer.observations, model.replay_buffer.observations)
+        for a, b in zip(model.q_net.parameters(), loaded.q_net.parameters(), strict=True):
+            assert torch.equal(a, b)
+        loaded.learn(40, reset_num_timesteps=False)  # goes on from the checkpoint
+        assert loaded.num_timesteps == 160 and loaded.replay_buffer.pos == 160
+    finally:
+        env.close()
+
+
+def test_summary_metrics_are_declared_with_a_human_normaliser() -> None:
+    bench = get_benchmark("rl.a2c")
+    assert bench.headline == ("final_return", "auc_return") and bench.curve_x == "step"
+    normalise = bench.load_normalizer()
+    assert normalise("final_return", {"env_id": MS_PACMAN}) == (307.3, 6951.6)
+    assert normalise("eval_return_mean", {"env_id": "ALE/Pong-v5"}) == (-20.7, 14.6)
+    assert normalise("wall_s", {"env_id": MS_PACMAN}) is None
+    assert human_bounds("final_return", {"env_id": "ALE/Adventure-v5"}) is None
+
+
+@pytest.mark.parametrize(
+    ("env_id", "name"),
+    [
+        ("ALE/MsPacman-v5", "ms_pacman"),
+        ("ALE/SpaceInvaders-v5", "space_invaders"),
+        ("ALE/UpNDown-v5", "up_n_down"),
+        ("ALE/KungFuMaster-v5", "kung_fu_master"),
+        ("BreakoutNoFrameskip-v4", "breakout"),
+        ("ALE/Qbert-v5", "qbert"),
+    ],
+)
+def test_game_names_follow_the_score_table(env_id: str, name: str) -> None:
+    assert game_name(env_id) == name and name in ATARI_SCORES
+
+
+def test_atari_suites() -> None:
+    assert len(set(ATARI9)) == 9 and MS_PACMAN in ATARI9
+    assert set(ATARI9) <= set(ale_ids())
+    assert all(game_name(g) in ATARI_SCORES for g in ATARI9)
+    for name, bench in (("atari9", "rl.a2c"), ("atari9-dqn", "rl.dqn")):
+        runs = expand(get_suite(name))
+        assert len(runs) == 9 * 2 * 5 and {r.benchmark for r in runs} == {bench}
+        assert {r.cfg.total_steps for r in runs} == {10_000_000}
+    laptop = expand(get_suite("atari-laptop"))
+    assert len(laptop) == 2 * 2 * 3 and MS_PACMAN in {r.cfg.env_id for r in laptop}
+    smoke = expand(get_suite("atari-smoke"))
+    assert {r.benchmark for r in smoke} == {"rl.a2c", "rl.dqn"}
+    assert len({r.cfg.env_id for r in smoke}) == 2
+    assert all(math.isfinite(r.cfg.total_steps) and r.cfg.total_steps <= 1000 for r in smoke)
