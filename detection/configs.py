@@ -95,7 +95,7 @@ class DetectionConfig(BenchConfig):
     """Peak learning rate (the reference: 0.02 for 16 images a step with SGD; try 1e-3 with Adam)."""
     weight_decay: float = bounded(1e-4, ge=0.0)
     """L2 penalty (the reference: 1e-4)."""
-    warmup_steps: int = bounded(200, ge=0)
+    warmup_steps: int = bounded(50, ge=0)
     """Steps of linear warm-up from lr/1000 (the reference: 1000, within the first epoch)."""
     lr_drops: tuple[float, ...] = (0.7, 0.9)
     """When the learning rate is multiplied by 0.1, as fractions of the run (the reference
