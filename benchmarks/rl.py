@@ -1,0 +1,178 @@
+"""A2C's training speed with NatureCNN and CoordConvNatureCNN (first conv, all convs), in one run.
+
+Section 6 of Liu et al. 2018 puts a CoordConv layer in A2C's network on Atari. This times
+SB3's A2C with rl-baselines3-zoo's Atari settings (16 environments, 5 steps, RMSpropTFLike)
+on one game for three extractors: `conv` (SB3's NatureCNN), `coordconv-first` and
+`coordconv-all` (CoordConvNatureCNN, where="first" / "all"). Each variant has its own
+environments and agent; they train in turns, `--chunk` frames at a time, round-robin over
+`--repeats` rounds, so load from other processes hits all alike. Each round's env frames per
+second (4 frames per agent step) is recorded; the table gives the medians, their ratio to
+conv, and where the time went: stepping the games (the VecEnv), the update (`A2C.train`:
+forward and backward over the rollout) and the rest (the policy's forward pass to act,
+SB3's rollout bookkeeping).
+
+    python benchmarks/rl.py [--env-id ALE/MsPacman-v5] [--repeats 5] [--chunk 8000]
+                            [--threads N] [--n-envs 16] [--vec-env dummy|subproc]
+                            [--device auto|cpu|cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from stable_baselines3 import A2C
+from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
+from stable_baselines3.common.vec_env import VecEnvWrapper
+
+from cc_bench.allocator import keep_freed_memory
+from cc_bench.envs.atari import FRAME_SKIP, make_atari
+from cc_bench.rl.extractor import coordconv_policy_kwargs
+
+VARIANTS = {
+    "conv": {},
+    "coordconv-first": coordconv_policy_kwargs(where="first"),
+    "coordconv-all": coordconv_policy_kwargs(where="all"),
+}
+
+
+class TimedVecEnv(VecEnvWrapper):
+    """A VecEnv that adds the seconds its games take to step to `seconds`."""
+
+    def __init__(self, venv: Any) -> None:
+        super().__init__(venv)
+        self.seconds = 0.0
+
+    def reset(self) -> Any:
+        return self.venv.reset()
+
+    def step_wait(self) -> Any:
+        start = time.perf_counter()
+        out = self.venv.step_wait()
+        self.seconds += time.perf_counter() - start
+        return out
+
+    def step_async(self, actions: Any) -> None:
+        start = time.perf_counter()
+        self.venv.step_async(actions)
+        self.seconds += time.perf_counter() - start
+
+
+@dataclass
+class Variant:
+    """One extractor's agent, its timed environments and its measurements."""
+
+    name: str
+    model: A2C
+    env: TimedVecEnv
+    train_s: float = 0.0
+    rates: list[float] = field(default_factory=list)
+    total_s: float = 0.0
+    env_s: float = 0.0
+
+    def run(self, frames: int) -> None:
+        """Train on `frames` more env frames; record the rate and where the time went."""
+        model, env = self.model, self.env
+        train = model.train
+        spent = [0.0]
+
+        def timed_train() -> None:
+            start = time.perf_counter()
+            train()
+            spent[0] += time.perf_counter() - start
+
+        model.train = timed_train  # type: ignore[method-assign]
+        env_before = env.seconds
+        start = time.perf_counter()
+        model.learn(frames // FRAME_SKIP, reset_num_timesteps=False)
+        elapsed = time.perf_counter() - start
+        model.train = train  # type: ignore[method-assign]
+        self.rates.append(frames / elapsed)
+        self.total_s += elapsed
+        self.env_s += env.seconds - env_before
+        self.train_s += spent[0]
+
+
+def build(name: str, args: argparse.Namespace, device: torch.device) -> Variant:
+    env = TimedVecEnv(make_atari(args.env_id, args.n_envs, seed=0, vec_env=args.vec_env))
+    model = A2C(
+        "CnnPolicy",
+        env,
+        n_steps=5,
+        ent_coef=0.01,
+        vf_coef=0.25,
+        policy_kwargs={
+            "optimizer_class": RMSpropTFLike,
+            "optimizer_kwargs": {"eps": 1e-5},
+            **VARIANTS[name],
+        },
+        seed=0,
+        device=device,
+    )
+    return Variant(name, model, env)
+
+
+def main() -> None:
+    keep_freed_memory()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--env-id", default="ALE/MsPacman-v5")
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds per variant")
+    parser.add_argument("--chunk", type=int, default=8000, help="env frames per variant a round")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch's default)")
+    parser.add_argument("--n-envs", type=int, default=16)
+    parser.add_argument("--vec-env", choices=("dummy", "subproc"), default="dummy")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(
+        "cuda" if args.device == "auto" and torch.cuda.is_available() else
+        ("cpu" if args.device == "auto" else args.device)
+    )  # fmt: skip
+    variants = [build(name, args, device) for name in VARIANTS]
+    for v in variants:  # warm-up: first allocations, the layers' first-step choices
+        v.run(args.n_envs * 5 * FRAME_SKIP * 4)
+        v.rates.clear()
+        v.total_s = v.env_s = v.train_s = 0.0
+    for _ in range(args.repeats):
+        for v in variants:
+            v.run(args.chunk)
+    for v in variants:
+        v.env.close()
+
+    cpu = _cpu_name()
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu
+    print(
+        f"A2C on {args.env_id}, {args.n_envs} envs ({args.vec_env}), {device.type} ({where}), "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{args.repeats} rounds of {args.chunk} frames, median frames/s\n"
+    )
+    base = statistics.median(variants[0].rates)
+    print("| extractor | frames/s | agent steps/s | / conv | envs | update | act + SB3 |")
+    print("|---|---|---|---|---|---|---|")
+    for v in variants:
+        rate = statistics.median(v.rates)
+        env, train = v.env_s / v.total_s, v.train_s / v.total_s
+        print(
+            f"| {v.name} | {rate:.0f} | {rate / FRAME_SKIP:.0f} | {rate / base:.3f} | "
+            f"{env:.0%} | {train:.0%} | {1 - env - train:.0%} |"
+        )
+
+
+def _cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+if __name__ == "__main__":
+    main()
