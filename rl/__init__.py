@@ -105,12 +105,12 @@ _TINY_DQN = {
     "learning_starts": 25,
     "target_update_interval": 50,
 }
-# The laptop budget: 150,000 frames a run, 12 runs, two at a time with one torch thread
+# The laptop budget: 100,000 frames a run, 12 runs, two at a time with one torch thread
 # each (`--workers 2`): about 25-30 minutes on a 2-core CPU (docs/rl.md has the measured
 # speed). Far too short to rank conv and CoordConv on final scores (the paper's runs are
 # 60x longer); it shows the pipeline end to end and the first learning.
 LAPTOP = {
-    "total_steps": 150_000,
+    "total_steps": 100_000,
     "eval_episodes": 5,
     "eval_max_steps": 4_500,
     "torch_threads": 1,
@@ -130,7 +130,7 @@ register_suite(
 register_suite(
     Suite(
         "atari-laptop",
-        "A2C on Ms. Pac-Man and Breakout, conv vs CoordConv (first conv), 3 seeds, 150k "
+        "A2C on Ms. Pac-Man and Breakout, conv vs CoordConv (first conv), 3 seeds, 100k "
         "frames a run: about 25-30 minutes on a 2-core CPU with --workers 2 (laptop budget: "
         "early learning only)",
         (SuiteEntry("rl.a2c", grid={"env_id": (MS_PACMAN, "ALE/Breakout-v5")}, fixed=LAPTOP),),
