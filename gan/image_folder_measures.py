@@ -30,7 +30,9 @@ def interpolation_smoothness(frames: Tensor, eps: float = 1e-6) -> dict[str, flo
     """Normalised frame-to-frame change along K interpolations of T frames, (K, T, C, H, W).
 
     Lines whose endpoints are (almost) the same image, distance under `eps` per pixel, are
-    left out, since nothing normalises them.
+    left out, since nothing normalises them; when that leaves none (a generator that ignores
+    z), both scores are 1 and `interp_lines` 0: nothing jumps, and `sample_diversity` shows
+    the collapse.
 
     Returns:
         interp_mean_step: mean normalised step (1: even change; larger: a detour);
@@ -46,11 +48,8 @@ def interpolation_smoothness(frames: Tensor, eps: float = 1e-6) -> dict[str, flo
     span = (x[:, -1] - x[:, 0]).norm(dim=1)  # (K,)
     keep = span > eps * x.shape[2] ** 0.5
     if not keep.any():
-        return {
-            "interp_mean_step": float("nan"),
-            "interp_max_step": float("nan"),
-            "interp_lines": 0,
-        }
+        # No line changes from end to end (a generator that ignores z): nothing jumps.
+        return {"interp_mean_step": 1.0, "interp_max_step": 1.0, "interp_lines": 0}
     ratio = steps[keep] * (t - 1) / span[keep, None]  # (K', T - 1)
     return {
         "interp_mean_step": float(ratio.mean()),

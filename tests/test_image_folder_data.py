@@ -172,6 +172,8 @@ def test_lines_with_equal_endpoints_are_left_out() -> None:
     out = interpolation_smoothness(frames)
     assert out["interp_lines"] == 1
     assert out["interp_max_step"] == pytest.approx(2.0)
+    constant = interpolation_smoothness(_line([a, a, a]))
+    assert constant == {"interp_mean_step": 1.0, "interp_max_step": 1.0, "interp_lines": 0}
     with pytest.raises(ValueError):
         interpolation_smoothness(torch.zeros(2, 1, 3, 4, 4))
 

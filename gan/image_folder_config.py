@@ -1,0 +1,37 @@
+"""Config of `gan.image_folder`: the Sort-of-CLEVR GAN on any folder of images. No torch here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cc_bench.config import bounded
+from cc_bench.errors import UserError
+from cc_bench.gan.configs import GanConfig
+from cc_bench.gan.image_folder_data import SYNTHETIC_SORT_OF_CLEVR
+
+
+@dataclass(frozen=True)
+class ImageFolderConfig(GanConfig):
+    """The DCGAN-like GAN (conv or CoordConv on each side) at 64x64 on a folder of images.
+
+    The paper's LSUN-bedrooms setting, as an example: export the bedrooms to a folder of
+    JPEGs, then `cc-bench run gan.image_folder --data-dir ~/lsun/bedroom --width 2`. Every image
+    is resized (shorter side 64) and centre-cropped to 64x64. Nothing downloads.
+    """
+
+    data_dir: str = ""
+    """Required: a folder of images (torchvision ImageFolder layout, class subfolders, or a
+    flat folder), or `synthetic:sort_of_clevr` (a small generated folder, for tests and demos)."""
+    n_train: int = bounded(50_000, ge=2)
+    """Images read from the folder (a fixed sample when it holds more; all when fewer)."""
+    diversity_images: int = bounded(256, ge=2)
+    """Data images whose mean pairwise distance the samples' is compared with."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.data_dir:
+            raise UserError(
+                "--data-dir is required: a folder of images (class subfolders as torchvision's "
+                f"ImageFolder reads them, or a flat folder), or {SYNTHETIC_SORT_OF_CLEVR} for "
+                "a small generated demo folder"
+            )
