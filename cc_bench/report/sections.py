@@ -210,7 +210,6 @@ def _headline_table(groups: Sequence[Group]) -> Table | None:
 def _overview(
     records: Sequence[RunRecord],
     groups: Sequence[Group],
-    rows: Sequence[AggregateRow],
     source: str,
 ) -> Section:
     counts = {s: sum(r.status == s for r in records) for s in {r.status for r in records}}
@@ -219,18 +218,24 @@ def _overview(
     made = (
         f"all made by cc_bench {codes[0]}"
         if len(codes) == 1
-        else f"made by {len(codes)} code versions ({', '.join(codes)}; see the groups' notes)"
+        else f"made by {len(codes)} code versions (groups whose runs differ say so)"
     )
     blocks: list[Block] = [
         Text(f"{len(records)} runs in {len(groups)} groups from `{source}`: {status}; {made}.")
     ]
-    for r in (r for r in rows if r.headline):
-        c = r.counts
+    verdicts = [
+        stats.verdict(g.compare(m).diff, g.higher(m))
+        for g in groups
+        for m in g.headline
+        if g.finished("conv") and g.finished("coordconv")
+    ]
+    if verdicts:
+        c = stats.count_verdicts(verdicts)
         blocks.append(
             Text(
-                f"`{r.metric}` ({'higher' if r.higher else 'lower'} is better): CoordConv is "
-                f"better in {c['better']} of {r.tasks} tasks, similar in {c['similar']}, worse "
-                f"in {c['worse']}, undecided in {c['undecided']}."
+                f"On the {len(verdicts)} headline metrics of tasks with runs of both sides, "
+                f"CoordConv is better on {c['better']}, similar on {c['similar']}, worse on "
+                f"{c['worse']}, undecided on {c['undecided']} (fewer than 2 seeds a side)."
             )
         )
     table = _headline_table(groups)
@@ -269,7 +274,7 @@ def report_sections(
     groups = group_runs(records)
     rows = aggregate(groups)
     return [
-        _overview(records, groups, rows, source),
+        _overview(records, groups, source),
         aggregate_section(rows, out_dir),
         *extra_sections(groups, out_dir),
         *(group_section(g, out_dir) for g in groups),
