@@ -37,10 +37,12 @@ SMOKE_BUDGET = {
     "epochs": 1,
     "batch_size": 8,
     "warmup_steps": 0,
+    "torch_threads": 1,
 }
 # Sized to about 30 minutes for the 6 runs on a 2-core CPU: about 5 minutes a run at
 # 15 training images/s (measured under load, docs/detection.md).
-LAPTOP_BUDGET = {"n_train": 1000, "n_test": 300, "epochs": 4}
+# One torch thread: two threads on a CPU busy with other work ran 7x slower.
+LAPTOP_BUDGET = {"n_train": 1000, "n_test": 300, "epochs": 4, "torch_threads": 1}
 
 register_suite(
     Suite(

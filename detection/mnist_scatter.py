@@ -123,6 +123,8 @@ def evaluate(
 def run(cfg: DetectionConfig, tracker: Tracker) -> dict[str, Any]:
     """Train the detector, scoring the test canvases every epoch; a picture; the final metrics."""
     device = resolve_device(cfg.device)
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
     seed_everything(cfg.seed)
     torch.set_flush_denormal(True)  # tiny gradients made CPU steps slower (as in toy/)
     train, test = load_data(cfg, "train"), load_data(cfg, "test")
