@@ -179,12 +179,16 @@ def aggregate(groups: Sequence[Group]) -> list[AggregateRow]:
         }
         verdicts = [stats.verdict(g.compare(metric).diff, higher) for g in tasks]
         n_declared = sum(declared)
+        names = sorted(
+            {g.spec.normalizer.rpartition(":")[2] for g in tasks if g.spec and g.spec.normalizer}
+        )
+        by = f"declared ({', '.join(names)})"
         scores = (
             "min-max"
             if not n_declared
-            else "declared"
+            else by
             if n_declared == len(tasks)
-            else f"declared in {n_declared} tasks, min-max in {len(tasks) - n_declared}"
+            else f"{by} in {n_declared} tasks, min-max in {len(tasks) - n_declared}"
         )
         rows.append(
             AggregateRow(
