@@ -17,13 +17,13 @@ environment) makes the layer use a fixed rule instead.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
 
 __all__ = [
     "Choice",
@@ -41,8 +41,8 @@ ENV_VAR = "CC_BENCH_COORDCONV_AUTOTUNE"
 # dropping it keeps the whole measurement near two steps per candidate.
 _KEEP_WITHIN = 1.2
 _KEEP = 3
-# Timed rounds (after one untimed warm-up round that builds kernels, grids and patches).
-_ROUNDS = 3
+# Rounds of visits (an untimed then a timed step of each candidate still in).
+_ROUNDS = 2
 _CACHE_SIZE = 1024
 
 
@@ -51,7 +51,7 @@ def _env_enabled() -> bool:
     return value not in ("0", "false", "no", "off")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Choice:
     """The outcome of one measurement: the strategy kept and every candidate's best time.
 
@@ -60,11 +60,13 @@ class Choice:
         times_ms: each candidate's best milliseconds for one step (those dropped after a
             round keep the times they had; inf where only one candidate was given).
         cost_ms: wall milliseconds the whole measurement took, warm-up included.
+        clock: what was timed, e.g. "wall" or "CPU, 1 thread".
     """
 
     strategy: str
     times_ms: dict[str, float]
     cost_ms: float
+    clock: str = "wall"
 
 
 _enabled = _env_enabled()
@@ -114,6 +116,7 @@ def choose(
     step: Callable[[str], None],
     sync: Callable[[], None] = lambda: None,
     clock: Callable[[], float] = time.perf_counter,
+    clock_name: str = "wall",
 ) -> str:
     """The fastest of ``candidates`` for ``key``: cached, or timed now and cached.
 
@@ -124,10 +127,11 @@ def choose(
         sync: waits for the device to finish queued work (CUDA); a no-op on the CPU.
         clock: seconds; wall time by default (``time.thread_time`` suits one CPU thread:
             it does not count the time other processes hold the core).
+        clock_name: how ``Choice.clock`` names it.
     """
     if (choice := cached_choice(key)) is not None:
         return choice.strategy
-    choice = measure(candidates, step, sync, clock)
+    choice = dataclasses.replace(measure(candidates, step, sync, clock), clock=clock_name)
     with _lock:
         _choices[key] = choice
         while len(_choices) > _CACHE_SIZE:
@@ -141,23 +145,27 @@ def measure(
     sync: Callable[[], None] = lambda: None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> Choice:
-    """Time ``candidates`` interleaved: one warm-up round, then up to ``_ROUNDS`` timed ones.
+    """Time ``candidates`` interleaved, up to ``_ROUNDS`` rounds; the best time each.
 
-    Each candidate keeps its best (minimum) time, the figure least affected by other
-    processes on a shared machine; the order rotates between rounds so that none always
-    runs right after another. At most ``len(candidates) * 2 + _KEEP * (_ROUNDS - 1)`` steps.
+    Each visit to a candidate runs it twice and times the second step: the first absorbs
+    one-time costs (kernel selection, cached grids and patches) and the cost of switching
+    from another candidate's memory layout and buffers (the step right after a
+    channels-last one ran up to twice as slow). After a round only the candidates within
+    ``_KEEP_WITHIN`` of the fastest (at most ``_KEEP``) go on. Each keeps its best
+    (minimum) time, the figure least affected by other processes on a shared machine; the
+    order rotates between rounds. At most ``2 * len(candidates) + 2 * _KEEP * (_ROUNDS -
+    1)`` steps.
     """
     if not candidates:
         raise ValueError("choose needs at least one candidate")
     start = time.perf_counter()
     best = {c: math.inf for c in candidates}
     if len(candidates) > 1:
-        for c in candidates:  # warm-up: kernel selection, cached grids and patches
-            step(c)
         alive = list(candidates)
         for r in range(_ROUNDS):
             shift = r % len(alive)
             for c in alive[shift:] + alive[:shift]:
+                step(c)
                 sync()
                 t0 = clock()
                 step(c)

@@ -335,6 +335,20 @@ def _can_time(x: Tensor, weight: Tensor, bias: Tensor | None) -> bool:
     )
 
 
+# Below this share of its threads' time on the CPU, a step ran on a crowded machine.
+_CROWDED = 0.7
+
+
+def _crowded(step: Callable[[str], None], strategy: str) -> bool:
+    """Whether other processes hold the cores: one step (a warm-up) got under `_CROWDED`
+    of its threads' time on the CPU (idle, the threads work or spin: about 1)."""
+    step(strategy)  # builds kernels, grid and patches
+    wall, cpu = time.perf_counter(), time.process_time()
+    step(strategy)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return cpu < _CROWDED * wall * torch.get_num_threads()
+
+
 class _CoordConvNd:
     """Forward pass shared by the CoordConv classes (a mixin over nn.ConvNd).
 
@@ -446,10 +460,18 @@ class _CoordConvNd:
             torch.autograd.grad(out, inputs, grad_out[0])
 
         candidates = [s for s in self.strategies() if s in _TIMED]
-        # One CPU thread: its own CPU time, blind to other processes holding the core.
-        one_thread = x.device.type == "cpu" and torch.get_num_threads() == 1
-        clock = time.thread_time if one_thread else time.perf_counter
-        return layer_tuning.choose(key, candidates, step, lambda: _sync(x.device), clock)
+        sync = functools.partial(_sync, x.device)
+        threads = torch.get_num_threads()
+        if x.device.type != "cpu" or (threads > 1 and not _crowded(step, candidates[0])):
+            return layer_tuning.choose(key, candidates, step, sync)
+        # One CPU thread, timed by its own CPU time: other processes holding the cores
+        # (a shared machine) do not count, where they make wall times a lottery.
+        torch.set_num_threads(1)
+        try:
+            clock_name = "CPU, 1 thread" + (f" (of {threads}: cores busy)" if threads > 1 else "")
+            return layer_tuning.choose(key, candidates, step, sync, time.thread_time, clock_name)
+        finally:
+            torch.set_num_threads(threads)
 
     def _run_strategy(
         self,

@@ -792,6 +792,21 @@ def test_no_timing_where_it_cannot_or_need_not(monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.mark.usefixtures("fresh_cache")
+@pytest.mark.parametrize("crowded", [False, True])
+def test_crowded_cpu_times_one_thread(monkeypatch: pytest.MonkeyPatch, crowded: bool) -> None:
+    """With other processes holding the cores, one thread's CPU time ranks the strategies."""
+    monkeypatch.setattr(layers, "_crowded", lambda step, strategy: crowded)
+    torch.set_num_threads(2)
+    try:
+        CoordConv2d(3, 4, 3, padding=1)(torch.randn(2, 3, 6, 7))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+    (choice,) = layers.autotune_choices().values()
+    assert choice.clock == ("CPU, 1 thread (of 2: cores busy)" if crowded else "wall")
+
+
+@pytest.mark.usefixtures("fresh_cache")
 def test_off_switch_uses_the_fixed_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     count = CountMeasure(monkeypatch)
     layers.set_autotune(False)
@@ -834,8 +849,10 @@ def test_measure_keeps_the_fastest() -> None:
     choice = layer_tuning.measure(list(cost), step, clock=lambda: now[0])
     assert choice.strategy == "b"
     assert choice.times_ms == {"a": 2000.0, "b": 1000.0, "c": 1000.0, "d": 9000.0}
-    # Warm-up and one timed round for all; then only the two within 20% of the fastest.
-    assert runs.count("d") == runs.count("a") == 2 and runs.count("b") == 1 + layer_tuning._ROUNDS
+    # A visit is an untimed then a timed step. One round for all; then only the two within
+    # 20% of the fastest go on.
+    assert runs.count("d") == runs.count("a") == 2
+    assert runs.count("b") == runs.count("c") == 2 * layer_tuning._ROUNDS
     before = len(runs)
     assert layer_tuning.measure(["b"], step).strategy == "b"  # one candidate: not run
     assert len(runs) == before
