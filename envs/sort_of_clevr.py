@@ -540,3 +540,35 @@ def findings_figure(images: Any, parsed: Sequence[ParsedScene], title: str = "")
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def image_grid(images: Any, cols: int = 8, *, pad: int = 2, scale: int = 1) -> np.ndarray:
+    """Tile images (any layout `to_uint8_images` takes) row by row, `cols` a row, on a gray
+    background with `pad` pixels between them, each magnified `scale` times: uint8 (H, W, 3)."""
+    rgb = to_uint8_images(images)
+    if scale > 1:
+        rgb = rgb.repeat(scale, axis=1).repeat(scale, axis=2)
+    n, h, w, _ = rgb.shape
+    cols = max(1, min(cols, n))
+    rows = (n + cols - 1) // cols
+    out = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), 160, dtype=np.uint8)
+    for k in range(n):
+        r, c = divmod(k, cols)
+        out[
+            pad + r * (h + pad) : pad + r * (h + pad) + h,
+            pad + c * (w + pad) : pad + c * (w + pad) + w,
+        ] = rgb[k]
+    return out
+
+
+def write_gif(path: str | os.PathLike[str], frames: Sequence[np.ndarray], fps: float = 8.0) -> Path:
+    """Write uint8 (H, W, 3) frames as a looping GIF, played forwards then backwards."""
+    from PIL import Image
+
+    seq = list(frames) + list(frames[-2:0:-1])
+    pictures = [Image.fromarray(f) for f in seq]
+    path = Path(path)
+    pictures[0].save(
+        path, save_all=True, append_images=pictures[1:], duration=int(1000 / fps), loop=0
+    )
+    return path

@@ -14,10 +14,12 @@ from cc_bench.envs.sort_of_clevr import (
     attribute_frequencies,
     frequency_gap,
     generate_scenes,
+    image_grid,
     interpolation_measures,
     parse_scenes,
     position_coverage,
     to_uint8_images,
+    write_gif,
 )
 
 
@@ -231,3 +233,15 @@ def test_attribute_frequencies():
     assert f == {"shape/circle": 0.75, "shape/square": 0.25, "color/red": 0.75, "color/blue": 0.25}
     ref = {"shape/circle": 0.5, "shape/square": 0.5, "color/red": 0.5, "color/blue": 0.5}
     assert frequency_gap(f, ref) == {"shape_tv": 0.25, "color_tv": 0.25}
+
+
+def test_image_grid_and_gif(tmp_path):
+    from PIL import Image
+
+    images = np.stack([np.full((4, 5, 3), 10 * k, np.uint8) for k in range(5)])
+    grid = image_grid(images, cols=2, pad=1, scale=2)
+    assert grid.shape == (3 * 9 + 1, 2 * 11 + 1, 3)
+    assert (grid[1:9, 1:11] == 0).all() and (grid[1:9, 12:22] == 10).all()
+    assert (grid[19:27, 1:11] == 40).all() and (grid[19:27, 12:22] == 160).all()  # empty: gray
+    path = write_gif(tmp_path / "a.gif", list(images.repeat(4, 1).repeat(4, 2)))
+    assert Image.open(path).n_frames == 2 * 5 - 2  # forwards, then backwards

@@ -1,0 +1,108 @@
+"""Images per second of one `gan.sort_of_clevr` training step, for each generator/discriminator pair.
+
+One step is what the benchmark's loop does per batch (Liu et al. 2018, section 5's networks,
+`cc_bench.nets`): G forward, D on the real and the fake batch, D's update, D on the fake
+again, G's update; the real batch comes from uint8 images on the device, converted there.
+The four pairs (G conv/coordconv x D conv/coordconv) run round-robin inside every repeat, so
+load from other processes hits all alike; each figure is the median over repeats.
+
+    python benchmarks/gan.py [--device cpu|cuda] [--width 0.125] [--batch-size 32]
+                             [--steps 5] [--repeats 5] [--threads N] [--no-channels-last]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import platform
+import statistics
+import time
+
+import torch
+
+from cc_bench.envs.sort_of_clevr import generate_scenes
+from cc_bench.gan.sort_of_clevr import to_model_input, train_step, uniform_z
+from cc_bench.nets import build_discriminator, build_generator, count_params
+
+KINDS = ("conv", "coordconv")
+
+
+def cpu_name() -> str:
+    """The processor's model name (lscpu's), else what Python knows."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--width", type=float, default=0.125)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--steps", type=int, default=5, help="training steps per timed repeat")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--no-channels-last", action="store_true")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
+    device = torch.device(args.device)
+    fmt = torch.contiguous_format if args.no_channels_last else torch.channels_last
+    images, _ = generate_scenes(max(args.batch_size * args.steps, 256), seed=0)
+    data = torch.from_numpy(images).to(device)  # (n, 64, 64, 3) uint8
+
+    pairs = {}
+    for gk, dk in itertools.product(KINDS, KINDS):
+        torch.manual_seed(0)
+        g = build_generator(gk, width=args.width).to(device, memory_format=fmt)
+        d = build_discriminator(dk, width=args.width).to(device, memory_format=fmt)
+        opts = (
+            torch.optim.Adam(g.parameters(), lr=5e-4, betas=(0.5, 0.999)),
+            torch.optim.Adam(d.parameters(), lr=1e-4, betas=(0.5, 0.999)),
+        )
+        pairs[(gk, dk)] = (g, d, *opts)
+
+    def steps(g, d, opt_g, opt_d) -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for k in range(args.steps):
+            idx = torch.arange(k * args.batch_size, (k + 1) * args.batch_size) % len(data)
+            real = to_model_input(data[idx.to(device)])
+            stats = train_step(g, d, opt_g, opt_d, real, uniform_z(args.batch_size, 256, device))
+        stats.tolist()  # wait for the device
+        return time.perf_counter() - start
+
+    for parts in pairs.values():  # warm up: kernels chosen, memory allocated
+        steps(*parts)
+    times: dict[tuple[str, str], list[float]] = {k: [] for k in pairs}
+    for _ in range(args.repeats):
+        for key, parts in pairs.items():
+            times[key].append(steps(*parts))
+
+    where = cpu_name() if device.type == "cpu" else torch.cuda.get_device_name(device)
+    print(
+        f"device: {where} ({torch.get_num_threads()} threads), torch {torch.__version__}, "
+        f"width {args.width}, batch {args.batch_size}, "
+        f"{'contiguous' if args.no_channels_last else 'channels-last'}, "
+        f"median of {args.repeats} x {args.steps} steps"
+    )
+    print()
+    print("| G | D | params G | params D | images/s | ms/step |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    for (gk, dk), t in times.items():
+        per_step = statistics.median(t) / args.steps
+        g, d = pairs[(gk, dk)][:2]
+        print(
+            f"| {gk} | {dk} | {count_params(g):,} | {count_params(d):,} | "
+            f"{args.batch_size / per_step:,.0f} | {1000 * per_step:.1f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""What a GAN evaluation measures and draws: the paper's pictures of section 5 as numbers.
+
+On N samples from a fixed z: the share of well-formed scenes, the shape and colour shares
+against the data's, how the objects' centres cover the canvas. On K fixed latent pairs x T
+steps: how far objects move per frame and how often one teleports, appears or vanishes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from cc_bench.envs.sort_of_clevr import (
+    ParsedScene,
+    SceneObject,
+    attribute_frequencies,
+    findings_figure,
+    frequency_gap,
+    image_grid,
+    interpolation_measures,
+    parse_scenes,
+    position_coverage,
+    to_uint8_images,
+    write_gif,
+)
+from cc_bench.tracking import Tracker
+
+GRID_SAMPLES = 64  # samples in the picture of the fixed z
+SHOWN_PAIRS = 8  # interpolations in the strips and the GIF
+PARSED_SHOWN = 16  # samples drawn with the parser's findings
+
+
+@dataclass
+class Reference:
+    """What the samples are compared with: the training scenes and their attribute shares."""
+
+    scenes: list[list[SceneObject]]
+    freqs: dict[str, float]
+
+    @classmethod
+    def of(cls, scenes: list[list[SceneObject]]) -> Reference:
+        return cls(scenes, attribute_frequencies(scenes))
+
+
+@torch.no_grad()
+def generate(generator: nn.Module, z: Tensor, batch_size: int = 128) -> np.ndarray:
+    """Images of `z` (B, z_dim) in eval mode (batch norm's running statistics, so a sample does
+    not depend on its batch): uint8 (B, H, W, 3)."""
+    was_training = generator.training
+    generator.eval()
+    try:
+        out = [generator(z[k : k + batch_size]).float().cpu() for k in range(0, len(z), batch_size)]
+    finally:
+        generator.train(was_training)
+    return to_uint8_images(torch.cat(out))
+
+
+def interpolate(pairs: Tensor, steps: int) -> Tensor:
+    """Straight lines between latent pairs: (2, K, z_dim) -> (K * T, z_dim), pair-major."""
+    t = torch.linspace(0, 1, steps, device=pairs.device)[None, :, None]  # (1, T, 1)
+    z0, z1 = pairs[0][:, None], pairs[1][:, None]  # (K, 1, z_dim) each
+    return ((1 - t) * z0 + t * z1).reshape(-1, pairs.shape[-1])  # (K * T, z_dim)
+
+
+@dataclass
+class Evaluation:
+    """One evaluation: the metrics and what the pictures are drawn from."""
+
+    metrics: dict[str, float]
+    samples: np.ndarray  # (N, H, W, 3) uint8
+    parsed: list[ParsedScene]
+    frames: np.ndarray  # (K, T, H, W, 3) uint8
+
+
+def evaluate(
+    generator: nn.Module,
+    fixed_z: Tensor,
+    pairs: Tensor,
+    reference: Reference,
+    *,
+    interp_steps: int,
+    jump_px: float,
+) -> Evaluation:
+    """Score the generator on the fixed z and the fixed interpolations."""
+    samples = generate(generator, fixed_z)
+    parsed = parse_scenes(samples)
+    freqs = attribute_frequencies(parsed)
+    metrics = {"valid_frac": float(np.mean([p.valid for p in parsed]))}
+    metrics.update(frequency_gap(freqs, reference.freqs))
+    metrics.update(position_coverage(parsed, reference.scenes))
+    frames = generate(generator, interpolate(pairs, interp_steps))
+    frames = frames.reshape(pairs.shape[1], interp_steps, *frames.shape[1:])  # (K, T, H, W, 3)
+    metrics.update(interpolation_measures(frames, jump_px=jump_px))
+    metrics.update({f"freq_{k.replace('/', '_')}": v for k, v in freqs.items()})
+    return Evaluation(metrics, samples, parsed, frames)
+
+
+def log_pictures(tracker: Tracker, ev: Evaluation, step: int, title: str) -> Path:
+    """The sample grid, the interpolation strips, the parsed samples and one GIF; the GIF's path."""
+    tracker.log_image("samples/grid", image_grid(ev.samples[:GRID_SAMPLES], cols=8), step)
+    shown = ev.frames[:SHOWN_PAIRS]  # (k, T, H, W, 3)
+    k, t = shown.shape[:2]
+    strips = image_grid(shown.reshape(k * t, *shown.shape[2:]), cols=t, scale=2 if k < 4 else 1)
+    tracker.log_image("samples/interpolations", strips, step)
+    figure = findings_figure(
+        ev.samples[:PARSED_SHOWN],
+        ev.parsed[:PARSED_SHOWN],
+        title=f"{title}: what the parser found (valid {ev.metrics['valid_frac']:.2f} of all)",
+    )
+    tracker.log_image("samples/parsed", figure, step)
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    tracker.media_dir.mkdir(exist_ok=True)
+    gif_frames = [image_grid(shown[:, j], cols=min(k, 4), scale=2) for j in range(t)]
+    return write_gif(tracker.media_dir / f"samples_interpolation_{int(step)}.gif", gif_frames)
+
+
+def log_data_pictures(tracker: Tracker, images: np.ndarray, title: str) -> None:
+    """The training data, once: a grid and the parser's findings on it."""
+    tracker.log_image("data/grid", image_grid(images[:GRID_SAMPLES], cols=8), 0)
+    figure = findings_figure(
+        images[:PARSED_SHOWN], parse_scenes(images[:PARSED_SHOWN]), title=f"{title}: the data"
+    )
+    tracker.log_image("data/parsed", figure, 0)
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+
+
+def summary_metrics(ev: Evaluation) -> dict[str, Any]:
+    """The evaluation's metrics for the run's summary (the raw frequencies stay in the curves)."""
+    return {k: v for k, v in ev.metrics.items() if not k.startswith("freq_")}

@@ -1,0 +1,180 @@
+"""gan.sort_of_clevr: the training step, the evaluation, the run end to end through the
+command line (a mixed pair), and a killed run that resumes and ends as if never stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import cc_bench, last_json, run_folder
+from PIL import Image
+
+from cc_bench.envs.sort_of_clevr import generate_scenes
+from cc_bench.gan.configs import GanConfig
+from cc_bench.gan.evaluation import Reference, evaluate, interpolate
+from cc_bench.gan.sort_of_clevr import sides, to_model_input, train_step
+from cc_bench.nets import build_discriminator, build_generator
+from cc_bench.registry import get_benchmark
+
+BENCH = "gan.sort_of_clevr"
+TINY = [
+    "--width", "0.0625", "--n-train", "64", "--batch-size", "16", "--n-samples", "16",
+    "--n-pairs", "2", "--interp-steps", "4",
+]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("CC_BENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def test_conv_sets_both_sides_unless_told():
+    assert sides(GanConfig(conv="conv")) == ("conv", "conv")
+    assert sides(GanConfig(conv="coordconv")) == ("coordconv", "coordconv")
+    assert sides(GanConfig(conv="conv", g_conv="coordconv")) == ("coordconv", "conv")
+    assert sides(GanConfig(conv="coordconv", d_conv="conv")) == ("coordconv", "conv")
+
+
+def test_model_input_and_interpolation():
+    images, _ = generate_scenes(4, seed=0, cache=False)
+    x = to_model_input(torch.from_numpy(images))
+    assert x.shape == (4, 3, 64, 64) and x.min() == -1 and x.max() == 1
+    assert torch.equal(x[0, :, 0, 0], torch.ones(3))  # white corner
+    pairs = torch.randn(2, 3, 5)
+    z = interpolate(pairs, 4).view(3, 4, 5)
+    torch.testing.assert_close(z[:, 0], pairs[0])
+    torch.testing.assert_close(z[:, -1], pairs[1])
+    torch.testing.assert_close(z[:, 1], pairs[0] + (pairs[1] - pairs[0]) / 3)
+
+
+def test_train_step_updates_both_networks_and_reports():
+    torch.manual_seed(0)
+    g, d = build_generator("coordconv", 8, width=1 / 16), build_discriminator("conv", width=1 / 16)
+    opt_g = torch.optim.Adam(g.parameters(), lr=1e-3)
+    opt_d = torch.optim.Adam(d.parameters(), lr=1e-3)
+    before_g = [p.detach().clone() for p in g.parameters()]
+    before_d = [p.detach().clone() for p in d.parameters()]
+    images, _ = generate_scenes(8, seed=0, cache=False)
+    stats = train_step(
+        g, d, opt_g, opt_d, to_model_input(torch.from_numpy(images)), torch.rand(8, 8)
+    )
+    assert stats.shape == (4,) and torch.isfinite(stats).all()
+    assert 0 < stats[2] < 1 and 0 < stats[3] < 1  # mean D(x), D(G(z)) are probabilities
+    assert any(not torch.equal(a, b) for a, b in zip(before_g, g.parameters(), strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(before_d, d.parameters(), strict=True))
+
+
+class _Replay(torch.nn.Module):
+    """A "generator" that draws a given scene per latent: z[:, 0] indexes the images."""
+
+    def __init__(self, images: np.ndarray) -> None:
+        super().__init__()
+        self.images = to_model_input(torch.from_numpy(images))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.images[z[:, 0].round().long()]
+
+
+def test_evaluation_of_a_perfect_generator():
+    images, scenes = generate_scenes(40, seed=2, cache=False)
+    fixed = torch.arange(40, dtype=torch.float32)[:, None]
+    # interpolations that hold one scene still: no teleports, no steps
+    pairs = torch.tensor([[[3.0], [7.0]], [[3.0], [7.0]]])
+    ev = evaluate(_Replay(images), fixed, pairs, Reference.of(scenes), interp_steps=5, jump_px=4.0)
+    m = ev.metrics
+    assert m["valid_frac"] == 1.0
+    assert m["position_js"] == 0.0 and m["empty_cells_frac"] == 0.0
+    assert m["shape_tv"] == 0.0 and m["color_tv"] == 0.0
+    assert m["teleport_frac"] == 0.0 and m["max_jump_px"] == 0.0
+    assert ev.frames.shape == (2, 5, 64, 64, 3)
+    # z 3.0, 3.2, 3.4, 3.6, 3.8 rounds to scenes 3, 3, 3, 4, 4: one jump in 4 transitions
+    pairs = torch.tensor([[[3.0]], [[3.8]]])
+    m = evaluate(_Replay(images), fixed, pairs, Reference.of(scenes), interp_steps=5, jump_px=4.0)
+    assert m.metrics["teleport_frac"] == pytest.approx(1 / 4)
+
+
+def test_run_end_to_end_mixed_pair(runs_dir: Path):
+    proc = cc_bench(
+        "run", BENCH, "--conv", "conv", "--g-conv", "coordconv", "--epochs", "2",
+        "--eval-every", "1", "--log-every", "2", *TINY, "--runs-dir", str(runs_dir),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    folder = run_folder(proc.stdout)
+    summary = last_json(proc.stdout)
+    assert set(get_benchmark(BENCH).metrics) <= set(summary)
+    assert summary["params_g"] == sum(
+        p.numel() for p in build_generator("coordconv", width=0.0625).parameters()
+    )
+    assert summary["params_d"] == sum(
+        p.numel() for p in build_discriminator("conv", width=0.0625).parameters()
+    )
+    assert 0 <= summary["valid_frac"] <= 1 and 0 <= summary["teleport_frac"] <= 1
+    lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines if "losses/d_loss" in x] == [2, 4, 6, 8]
+    assert [x["step"] for x in lines if "test/valid_frac" in x] == [4, 8]
+    media = {p.name for p in (folder / "media").iterdir()}
+    for name in ("samples_grid_8.png", "samples_interpolations_8.png", "samples_parsed_8.png"):
+        assert name in media
+    assert {"samples_interpolation_4.gif", "data_grid_0.png", "data_parsed_0.png"} <= media
+    for png in (folder / "media").glob("*.png"):
+        w, h = Image.open(png).size
+        assert w > 100 and h > 100, png.name
+    assert Image.open(folder / "media" / "samples_interpolation_8.gif").size[0] > 100
+
+
+def test_bad_value_is_one_line(runs_dir: Path):
+    proc = cc_bench("run", BENCH, "--g-conv", "deconv", "--runs-dir", str(runs_dir))
+    assert proc.returncode == 2
+    assert "g_conv" in proc.stderr or "g-conv" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_killed_run_resumes_and_ends_as_if_never_stopped(tmp_path: Path):
+    args = ["run", BENCH, "--conv", "coordconv", "--epochs", "4", "--eval-every", "2", *TINY]
+    # A GAN amplifies float rounding: the layers' autotuner (which may pick another, equal
+    # to float tolerance, CoordConv formulation in another process) is off, so that the
+    # comparison is of the resume alone.
+    env = {"CC_BENCH_CACHE": os.environ["CC_BENCH_CACHE"], "CC_BENCH_COORDCONV_AUTOTUNE": "0"}
+    reference = cc_bench(*args, "--runs-dir", str(tmp_path / "reference"), env=env)
+    assert reference.returncode == 0, reference.stderr
+
+    runs = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cc_bench", *args, "--runs-dir", str(runs)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **env, "WANDB_MODE": "disabled"},
+    )
+    checkpoint = None
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = list(runs.glob(f"adhoc/{BENCH}/*/checkpoint.pt"))
+        if found:
+            checkpoint = found[0]
+            break
+        time.sleep(0.02)
+    assert checkpoint is not None, "no checkpoint appeared"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (checkpoint.parent / "summary.json").exists(), "the run ended before the kill"
+
+    resumed = cc_bench(*args, "--runs-dir", str(runs), env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming {checkpoint.parent.name} from step" in resumed.stderr
+    ours, theirs = last_json(resumed.stdout), last_json(reference.stdout)
+    for key in ("d_loss", "g_loss", "d_real", "d_fake", "valid_frac", "position_js"):
+        assert ours[key] == pytest.approx(theirs[key], rel=1e-5, abs=1e-7), key
+    steps = [
+        json.loads(x)["step"]
+        for x in (checkpoint.parent / "metrics.jsonl").read_text().splitlines()
+        if "losses/d_loss" in x
+    ]
+    assert steps == [4, 8, 12, 16]  # each epoch's window once, none twice
