@@ -76,7 +76,7 @@ def table(device: torch.device, batch_size: int, repeats: int) -> str:
     """A Markdown table: median ms per step and images per second, conv and CoordConv."""
     times = time_steps(device, batch_size, repeats)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
-    threads = "" if device.type == "cuda" else f", {torch.get_num_threads()} threads"
+    threads = "" if device.type == "cuda" else f", torch threads: {torch.get_num_threads()}"
     rows = [
         f"{name} ({device.type}{threads}), torch {torch.__version__}, batch {batch_size}, "
         f"{repeats} repeats",
