@@ -165,6 +165,7 @@ def test_numbers_read_as_numbers() -> None:
     assert fmt_interval(Interval(0.5, 0.25, 0.75)) == "0.5 [0.25 to 0.75]"
     assert fmt_interval(Interval(45.0, 45.0, 45.0)) == "45 (no spread)"
     assert fmt_interval(Interval(3.0)) == "3"
+    assert fmt_interval(Interval(-4488.2, -4488.4, -4488.0)) == "-4,488.2 [-4,488.4 to -4,488]"
 
 
 def test_time_curves_are_wall_seconds_from_the_start() -> None:

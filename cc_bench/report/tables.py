@@ -52,7 +52,12 @@ def fmt_interval(ci: stats.Interval, *, sign: bool = False) -> str:
         return estimate
     if ci.low == ci.high == ci.estimate:
         return f"{estimate} (no spread)"
-    return f"{estimate} [{fmt_num(ci.low, sign=sign)} to {fmt_num(ci.high, sign=sign)}]"
+    values = (ci.estimate, ci.low, ci.high)
+    for digits in range(4, 8):  # more digits until values that differ read differently
+        estimate, low, high = (fmt_num(v, sign=sign, digits=digits) for v in values)
+        if len({estimate, low, high}) == len(set(values)):
+            break
+    return f"{estimate} [{low} to {high}]"
 
 
 def fmt_p(p: float) -> str:
