@@ -39,10 +39,10 @@ ENV_VAR = "CC_BENCH_COORDCONV_AUTOTUNE"
 # After the first timed round only the candidates within this factor of the fastest (at
 # most _KEEP of them) are timed again: one this much slower once is not the fastest, and
 # dropping it keeps the whole measurement near two steps per candidate.
-_KEEP_WITHIN = 1.2
+_KEEP_WITHIN = 1.3
 _KEEP = 3
 # Rounds of visits (an untimed then a timed step of each candidate still in).
-_ROUNDS = 2
+_ROUNDS = 3
 _CACHE_SIZE = 1024
 
 
