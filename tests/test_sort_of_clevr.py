@@ -139,8 +139,8 @@ def test_parser_hand_made_scenes():
     bar[5:60, 30:33] = PALETTE["blue"]  # a long thin stroke touching nothing
     blank = np.full((64, 64, 3), 255, np.uint8)
     specks = clean.copy()
-    for k in range(6):  # six 2x2 red specks: 24 stray pixels
-        specks[2 + 10 * k : 4 + 10 * k, 60:62] = PALETTE["red"]
+    for k in range(16):  # sixteen 2x2 red specks: 64 stray pixels
+        specks[2 + 4 * k : 4 + 4 * k, 60:62] = PALETTE["red"]
     p = parse_scenes(np.stack([clean, three, bar, blank, specks]))
     assert p[0].valid and {(o.color, o.shape) for o in p[0].objects} == {
         ("red", "circle"),
@@ -150,7 +150,7 @@ def test_parser_hand_made_scenes():
     assert not p[1].valid and p[1].problem == "3 objects"
     assert not p[2].valid
     assert not p[3].valid and p[3].objects == []
-    assert not p[4].valid and p[4].stray_px == 24 and "stray" in p[4].problem
+    assert not p[4].valid and p[4].stray_px == 64 and "stray" in p[4].problem
 
 
 def test_to_uint8_images_layouts():
