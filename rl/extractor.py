@@ -139,11 +139,15 @@ def coordconv_policy_kwargs(
 ) -> dict[str, Any]:
     """`policy_kwargs` for any SB3 `CnnPolicy` agent with `CoordConvNatureCNN` as its extractor.
 
-    Extra keyword arguments (`optimizer_class`, `net_arch`, ...) are passed on beside it.
+    It also sets `net_arch=[]` (unless given): SB3 puts no hidden layers between `NatureCNN`
+    and the action, value or Q heads, but gives any other extractor two 64-unit layers per
+    head by default, so without it the CoordConv agent would have a different, larger
+    network. Extra keyword arguments (`optimizer_class`, `net_arch`, ...) are passed on.
     """
     if where not in WHERE:
         raise WhereError(f"invalid where={where!r} for CoordConvNatureCNN: must be one of {WHERE}")
     return {
+        "net_arch": [],
         **policy_kwargs,
         "features_extractor_class": CoordConvNatureCNN,
         "features_extractor_kwargs": {

@@ -32,7 +32,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 from cc_bench.envs.atari import FRAME_SKIP, make_atari
 from cc_bench.rl.configs import AtariConfig
-from cc_bench.rl.extractor import CoordConvNatureCNN
+from cc_bench.rl.extractor import coordconv_policy_kwargs
 from cc_bench.runtime import resolve_device, seed_everything
 from cc_bench.tracking import Tracker
 
@@ -45,11 +45,8 @@ def env_seed(seed: int, frames: int) -> int:
 def extractor_kwargs(cfg: AtariConfig) -> dict[str, Any]:
     """`policy_kwargs` entries for the config's conv: SB3's NatureCNN or CoordConvNatureCNN."""
     if cfg.conv == "conv":
-        return {}  # CnnPolicy's default extractor is NatureCNN
-    return {
-        "features_extractor_class": CoordConvNatureCNN,
-        "features_extractor_kwargs": {"where": cfg.where, "with_r": cfg.with_r},
-    }
+        return {}  # CnnPolicy's default extractor is NatureCNN, with no hidden layers after it
+    return coordconv_policy_kwargs(where=cfg.where, with_r=cfg.with_r)  # and net_arch=[]
 
 
 @dataclass
