@@ -134,6 +134,7 @@ def test_a_bad_where_is_a_clear_error() -> None:
 
 
 def test_policy_kwargs_helper() -> None:
+    assert coordconv_policy_kwargs()["net_arch"] == []  # NatureCNN's heads: no hidden layers
     kwargs = coordconv_policy_kwargs(where="all", with_r=True, features_dim=256, net_arch=[64])
     assert kwargs == {
         "net_arch": [64],
@@ -175,6 +176,15 @@ def test_sb3_agents_learn_with_it_and_reload_acting_identically(
         )
         extractor = (
             model.policy.features_extractor if algo is not DQN else model.q_net.features_extractor
+        )
+        # The same network as the NatureCNN agent's but for the coordinate weights: SB3 gives
+        # custom extractors two 64-unit layers per head unless net_arch=[] says otherwise.
+        small = {"features_extractor_kwargs": {"features_dim": 64}}  # NatureCNN, features 64
+        plain = algo("CnnPolicy", env, policy_kwargs=small, seed=0, device="cpu", **kwargs)
+        net, plain_net = (model.q_net, plain.q_net) if algo is DQN else (model.policy, plain.policy)
+        assert (
+            sum(p.numel() for p in net.parameters())
+            == sum(p.numel() for p in plain_net.parameters()) + 32 * 2 * 8 * 8
         )
         assert isinstance(extractor, CoordConvNatureCNN)
         before = extractor.cnn[0].weight.detach().clone()
