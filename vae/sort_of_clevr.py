@@ -56,7 +56,7 @@ def run(cfg: VAEConfig, tracker: Tracker) -> dict[str, Any]:
         if not last and epoch % cfg.eval_every:
             return {}
         metrics, pics = evaluate_scenes(vae, eval_set)
-        step = epoch
+        step = epoch  # pictures are named by epoch
         tracker.log_image(
             "test/reconstructions", recon_picture(pics["inputs"], pics["recons"]), step
         )
@@ -67,6 +67,9 @@ def run(cfg: VAEConfig, tracker: Tracker) -> dict[str, Any]:
             shown = pics["samples"][:16]
             figure = findings_figure(shown, parse_scenes(shown), f"{name}: prior samples, parsed")
             tracker.log_image("test/samples_parsed", figure, step)
+            import matplotlib.pyplot as plt
+
+            plt.close(figure)
         return {f"test/{key}": value for key, value in metrics.items()}
 
     fit = train_vae(
