@@ -130,3 +130,17 @@ extend_suite(
     ),
     description=SMOKE_DESCRIPTION,
 )
+register_suite(
+    Suite(
+        "image-folder-laptop",
+        "gan.image_folder on the synthetic Sort-of-CLEVR folder at gen-laptop's budget, conv vs "
+        "coordconv, 3 seeds: the pixel measures beside gen-laptop's scene measures",
+        (
+            SuiteEntry(
+                "gan.image_folder",
+                seeds=3,
+                fixed={**_LAPTOP, "data_dir": "synthetic:sort_of_clevr"},
+            ),
+        ),
+    )
+)
