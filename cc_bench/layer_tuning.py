@@ -42,7 +42,7 @@ ENV_VAR = "CC_BENCH_COORDCONV_AUTOTUNE"
 _KEEP_WITHIN = 1.3
 _KEEP = 3
 # Rounds of visits (an untimed then a timed step of each candidate still in).
-_ROUNDS = 3
+_ROUNDS = 2
 _CACHE_SIZE = 1024
 
 
@@ -147,13 +147,14 @@ def measure(
 ) -> Choice:
     """Time ``candidates`` interleaved, up to ``_ROUNDS`` rounds; the best time each.
 
-    Each visit to a candidate runs it twice and times the second step: the first absorbs
-    one-time costs (kernel selection, cached grids and patches) and the cost of switching
-    from another candidate's memory layout and buffers (the step right after a
-    channels-last one ran up to twice as slow). After a round only the candidates within
+    One untimed step of every candidate first: one-time costs (kernel creation, cached
+    grids and patches, the heap growing to its buffers: the first candidates timed
+    without it ran up to twice as slow). Then each visit to a candidate runs it twice and
+    times the second step: the first absorbs the cost of switching from another
+    candidate's memory layout and buffers. After a round only the candidates within
     ``_KEEP_WITHIN`` of the fastest (at most ``_KEEP``) go on. Each keeps its best
     (minimum) time, the figure least affected by other processes on a shared machine; the
-    order rotates between rounds. At most ``2 * len(candidates) + 2 * _KEEP * (_ROUNDS -
+    order rotates between rounds. At most ``3 * len(candidates) + 2 * _KEEP * (_ROUNDS -
     1)`` steps.
     """
     if not candidates:
@@ -161,6 +162,8 @@ def measure(
     start = time.perf_counter()
     best = {c: math.inf for c in candidates}
     if len(candidates) > 1:
+        for c in candidates:  # first steps: kernel creation, the heap growing to each one's needs
+            step(c)
         alive = list(candidates)
         for r in range(_ROUNDS):
             shift = r % len(alive)
