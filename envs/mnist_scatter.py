@@ -120,6 +120,9 @@ def _torchvision_mnist(split: str, data_root: str | None, download: bool) -> tup
     try:
         data = MNIST(data_root, train=split == "train", download=download)
     except RuntimeError as exc:
+        if download:  # torchvision tried every mirror
+            first = (str(exc).strip().splitlines() or ["no reason given"])[0]
+            raise UserError(f"could not download MNIST into {data_root!r}: {first}") from None
         if "not found" not in str(exc).lower():
             raise
         raise UserError(
