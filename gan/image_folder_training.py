@@ -3,7 +3,8 @@
 The step (`train_step`: D on real and fake, then G with the non-saturating loss), the
 networks (`cc_bench.nets`), the latents and the optimizers are `gan.sort_of_clevr`'s; this
 loop only feeds it another data tensor and calls another evaluation. Losses and D's outputs
-are logged as means over each epoch; the checkpoint (after every epoch and every `Tracker`
+are logged as means over windows of `log_every` iterations (and at each epoch's end); the
+checkpoint (after every epoch and every `Tracker`
 interval inside one) holds both networks, both optimizers, the RNG state, the fixed latents
 and the place in the epoch, so a killed run ends where an uninterrupted one ends.
 """
@@ -32,7 +33,7 @@ def train_gan(
     cfg: GanConfig, tracker: Tracker, data: Tensor, evaluate: EvaluateFn, title: str
 ) -> dict[str, Any]:
     """Train G and D on uint8 `data` (N, H, W, 3) on the device; the last evaluation's metrics,
-    the last epoch's losses and D outputs, parameter counts, images per second and wall time."""
+    the last log window's losses and D outputs, parameter counts, images per second and wall time."""
     device = data.device
     g_kind, d_kind = sides(cfg)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
@@ -52,7 +53,8 @@ def train_gan(
     batch_size = min(cfg.batch_size, n)
     n_batches = n // batch_size
     epoch, batch, order = 0, 0, None
-    acc = torch.zeros(len(_STATS), device=device)  # the epoch's sums, on the device: no sync
+    # the log window's sums, on the device (no sync a step), and its iterations
+    acc, window = torch.zeros(len(_STATS), device=device), 0
     last: dict[str, float] = {}
     evaluation: dict[str, float] = {}
     state = tracker.resume_state
@@ -61,7 +63,8 @@ def train_gan(
             module.load_state_dict(state[key])
         fixed_z, pairs = state["fixed_z"].to(device), state["pairs"].to(device)
         epoch, batch, order, acc = state["epoch"], state["batch"], state["order"], state["acc"]
-        acc, last, evaluation = acc.to(device), state["last"], state["evaluation"]
+        acc, window, last = acc.to(device), state["window"], state["last"]
+        evaluation = state["evaluation"]
         restore_rng_state(state["rng"])
 
     def checkpoint() -> None:
@@ -70,11 +73,21 @@ def train_gan(
                 **{"g": g.state_dict(), "d": d.state_dict()},
                 **{"opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict()},
                 **{"fixed_z": fixed_z.cpu(), "pairs": pairs.cpu(), "rng": rng_state()},
-                **{"epoch": epoch, "batch": batch, "order": order, "acc": acc.cpu()},
+                **{"epoch": epoch, "batch": batch, "order": order},
+                **{"acc": acc.cpu(), "window": window},
                 **{"last": last, "evaluation": evaluation},
             },
             step=epoch * n_batches + batch,
         )
+
+    def flush(step: int) -> None:
+        nonlocal acc, window, last
+        if window == 0:
+            return
+        last = dict(zip(_STATS, (acc / window).tolist(), strict=True))
+        acc, window = torch.zeros_like(acc), 0
+        logged = {f"losses/{k}" if "loss" in k else f"train/{k}": v for k, v in last.items()}
+        tracker.log({**logged, "train/epoch": step / n_batches}, step=step)
 
     bar = tracker.progress(cfg.epochs, desc=title, initial=epoch)
     while epoch < cfg.epochs:
@@ -86,15 +99,15 @@ def train_gan(
             idx = order[batch * batch_size : (batch + 1) * batch_size].to(device)
             real = to_model_input(data[idx]).contiguous(memory_format=fmt)  # (B, 3, H, W)
             acc += train_step(g, d, opt_g, opt_d, real, uniform_z(batch_size, cfg.z_dim, device))
+            window += 1
             batch += 1
+            if (epoch * n_batches + batch) % cfg.log_every == 0:
+                flush(epoch * n_batches + batch)
             if tracker.checkpoint_due() and batch < n_batches:
                 checkpoint()
         epoch, batch, order = epoch + 1, 0, None
         step = epoch * n_batches
-        last = dict(zip(_STATS, (acc / n_batches).tolist(), strict=True))
-        acc = torch.zeros_like(acc)
-        logged = {f"losses/{k}" if "loss" in k else f"train/{k}": v for k, v in last.items()}
-        tracker.log({**logged, "train/epoch": epoch}, step=step)
+        flush(step)
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
             evaluation = evaluate(g, fixed_z, pairs, step)
         checkpoint()
