@@ -16,7 +16,9 @@ class ImageFolderConfig(GanConfig):
 
     The paper's LSUN-bedrooms setting, as an example: export the bedrooms to a folder of
     JPEGs, then `cc-bench run gan.image_folder --data-dir ~/lsun/bedroom --width 2`. Every image
-    is resized (shorter side 64) and centre-cropped to 64x64. Nothing downloads.
+    is resized (shorter side 64) and centre-cropped to 64x64. Nothing downloads. `jump_px` and
+    `data_seed` do not apply (no scene parser; the folder is the data), except that
+    `synthetic:sort_of_clevr` draws its scenes with `data_seed`.
     """
 
     data_dir: str = ""

@@ -143,11 +143,11 @@ def write_synthetic_folder(folder: Path, n: int, seed: int = 0) -> None:
         Image.fromarray(image).save(folder / f"scene_{k:05d}.png")
 
 
-def load_data(data_dir: str, n: int, size: int = 64) -> np.ndarray:
+def load_data(data_dir: str, n: int, size: int = 64, seed: int = 0) -> np.ndarray:
     """`load_images`, or for `SYNTHETIC_SORT_OF_CLEVR` the same after writing `n` scenes."""
     if data_dir == SYNTHETIC_SORT_OF_CLEVR:
         with tempfile.TemporaryDirectory(prefix="cc_bench_synthetic_") as tmp:
-            write_synthetic_folder(Path(tmp), n)
+            write_synthetic_folder(Path(tmp), n, seed)
             return load_images(tmp, n, size)
     if data_dir.startswith("synthetic:"):
         raise UserError(

@@ -66,7 +66,7 @@ register_suite(
     Suite(
         "vae-laptop",
         "vae.sort_of_clevr, conv/conv vs coordconv/coordconv, 3 seeds, width 1/8, 3,000 scenes, "
-        "8 epochs: about 30 minutes on a 2-core CPU with --workers 2",
+        "8 epochs: 35 minutes on a shared, loaded 2-core CPU with --workers 2",
         (SuiteEntry("vae.sort_of_clevr", seeds=3, fixed=_LAPTOP),),
     )
 )
