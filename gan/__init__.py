@@ -20,6 +20,7 @@ register_benchmark(
         "valid_frac": "higher",
         "teleport_frac": "lower",
         "appear_vanish_frac": "lower",
+        "interp_valid_frac": "higher",
         "position_js": "lower",
         "empty_cells_frac": "lower",
         "shape_tv": "lower",

@@ -94,8 +94,15 @@ def evaluate(
     metrics.update(frequency_gap(freqs, reference.freqs))
     metrics.update(position_coverage(parsed, reference.scenes))
     frames = generate(generator, interpolate(pairs, interp_steps))
+    parsed_frames = parse_scenes(frames)
     frames = frames.reshape(pairs.shape[1], interp_steps, *frames.shape[1:])  # (K, T, H, W, 3)
-    metrics.update(interpolation_measures(frames, jump_px=jump_px))
+    sequences = [
+        parsed_frames[k * interp_steps : (k + 1) * interp_steps] for k in range(len(frames))
+    ]
+    metrics.update(interpolation_measures(sequences, jump_px=jump_px))
+    # A generator that draws one scene whatever z is never teleports: read teleport_frac with
+    # this, mean_step_px and the coverage.
+    metrics["interp_valid_frac"] = float(np.mean([p.valid for p in parsed_frames]))
     metrics.update({f"freq_{k.replace('/', '_')}": v for k, v in freqs.items()})
     return Evaluation(metrics, samples, parsed, frames)
 

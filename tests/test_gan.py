@@ -94,6 +94,7 @@ def test_evaluation_of_a_perfect_generator():
     assert m["position_js"] == 0.0 and m["empty_cells_frac"] == 0.0
     assert m["shape_tv"] == 0.0 and m["color_tv"] == 0.0
     assert m["teleport_frac"] == 0.0 and m["max_jump_px"] == 0.0
+    assert m["interp_valid_frac"] == 1.0
     assert ev.frames.shape == (2, 5, 64, 64, 3)
     # z 3.0, 3.2, 3.4, 3.6, 3.8 rounds to scenes 3, 3, 3, 4, 4: one jump in 4 transitions
     pairs = torch.tensor([[[3.0]], [[3.8]]])
