@@ -16,7 +16,15 @@ TINY = ["--epochs", "2", "--max-train-examples", "32", "--widths", "4", "4"]
 
 def cc_bench(*args: str, env: dict[str, str] | None = None, timeout: float = 300):
     """Run `python -m cc_bench ARGS` and return the completed process (text mode)."""
-    full_env = {**os.environ, "WANDB_MODE": "disabled", "WANDB_SILENT": "true", **(env or {})}
+    # CoordConv2d's strategy is fixed (no timing) so that a resumed run and its uninterrupted
+    # reference compute bit for bit alike on a busy machine; tests/test_layers.py covers timing.
+    full_env = {
+        **os.environ,
+        "WANDB_MODE": "disabled",
+        "WANDB_SILENT": "true",
+        "CC_BENCH_COORDCONV_AUTOTUNE": "0",
+        **(env or {}),
+    }
     return subprocess.run(
         [sys.executable, "-m", "cc_bench", *args],
         capture_output=True,
