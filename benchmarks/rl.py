@@ -12,7 +12,7 @@ forward and backward over the rollout) and the rest (the policy's forward pass t
 SB3's rollout bookkeeping).
 
     python benchmarks/rl.py [--env-id ALE/MsPacman-v5] [--repeats 5] [--chunk 8000]
-                            [--threads N] [--n-envs 16] [--vec-env dummy|subproc]
+                            [--threads N] [--n-envs 16] [--vec-env dummy|subproc|dummy,subproc]
                             [--device auto|cpu|cuda]
 """
 
@@ -68,6 +68,7 @@ class Variant:
     """One extractor's agent, its timed environments and its measurements."""
 
     name: str
+    vec_env: str
     model: A2C
     env: TimedVecEnv
     train_s: float = 0.0
@@ -98,8 +99,8 @@ class Variant:
         self.train_s += spent[0]
 
 
-def build(name: str, args: argparse.Namespace, device: torch.device) -> Variant:
-    env = TimedVecEnv(make_atari(args.env_id, args.n_envs, seed=0, vec_env=args.vec_env))
+def build(name: str, vec_env: str, args: argparse.Namespace, device: torch.device) -> Variant:
+    env = TimedVecEnv(make_atari(args.env_id, args.n_envs, seed=0, vec_env=vec_env))
     model = A2C(
         "CnnPolicy",
         env,
@@ -114,7 +115,7 @@ def build(name: str, args: argparse.Namespace, device: torch.device) -> Variant:
         seed=0,
         device=device,
     )
-    return Variant(name, model, env)
+    return Variant(name, vec_env, model, env)
 
 
 def main() -> None:
@@ -125,7 +126,11 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=8000, help="env frames per variant a round")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch's default)")
     parser.add_argument("--n-envs", type=int, default=16)
-    parser.add_argument("--vec-env", choices=("dummy", "subproc"), default="dummy")
+    parser.add_argument(
+        "--vec-env",
+        default="dummy",
+        help="dummy, subproc, or both comma-separated (each extractor then runs with each)",
+    )
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda")
     args = parser.parse_args()
     if args.threads:
@@ -134,7 +139,10 @@ def main() -> None:
         "cuda" if args.device == "auto" and torch.cuda.is_available() else
         ("cpu" if args.device == "auto" else args.device)
     )  # fmt: skip
-    variants = [build(name, args, device) for name in VARIANTS]
+    vec_envs = args.vec_env.split(",")
+    if not set(vec_envs) <= {"dummy", "subproc"}:
+        parser.error(f"--vec-env takes dummy, subproc or dummy,subproc, not {args.vec_env!r}")
+    variants = [build(name, vec, args, device) for vec in vec_envs for name in VARIANTS]
     for v in variants:  # warm-up: first allocations, the layers' first-step choices
         v.run(args.n_envs * 5 * FRAME_SKIP * 4)
         v.rates.clear()
@@ -148,18 +156,23 @@ def main() -> None:
     cpu = _cpu_name()
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu
     print(
-        f"A2C on {args.env_id}, {args.n_envs} envs ({args.vec_env}), {device.type} ({where}), "
+        f"A2C on {args.env_id}, {args.n_envs} envs, {device.type} ({where}), "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"{args.repeats} rounds of {args.chunk} frames, median frames/s\n"
     )
-    base = statistics.median(variants[0].rates)
-    print("| extractor | frames/s | agent steps/s | / conv | envs | update | act + SB3 |")
-    print("|---|---|---|---|---|---|---|")
+    conv = {v.vec_env: statistics.median(v.rates) for v in variants if v.name == "conv"}
+    first = conv[vec_envs[0]]
+    print(
+        "| extractor | VecEnv | frames/s | agent steps/s | / conv | / conv, "
+        f"{vec_envs[0]} | envs | update | act + SB3 |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for v in variants:
         rate = statistics.median(v.rates)
         env, train = v.env_s / v.total_s, v.train_s / v.total_s
         print(
-            f"| {v.name} | {rate:.0f} | {rate / FRAME_SKIP:.0f} | {rate / base:.3f} | "
+            f"| {v.name} | {v.vec_env} | {rate:.0f} | {rate / FRAME_SKIP:.0f} | "
+            f"{rate / conv[v.vec_env]:.3f} | {rate / first:.3f} | "
             f"{env:.0%} | {train:.0%} | {1 - env - train:.0%} |"
         )
 
