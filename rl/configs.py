@@ -29,8 +29,8 @@ class AtariConfig(BenchConfig):
     n_envs: int = bounded(16, ge=1)
     """Parallel environments; env i of seed s is seeded from (s, i)."""
     vec_env: Literal["dummy", "subproc"] = "dummy"
-    """`dummy`: the games stepped in this process; `subproc`: one process each (measured
-    slower on the 2-core CPU this was built on: docs/rl.md)."""
+    """`dummy`: the games stepped in this process; `subproc`: one process each (0-8% faster
+    for one run alone on a 2-core CPU, but two runs at a time already fill it: docs/rl.md)."""
     eval_episodes: int = bounded(10, ge=1)
     """Games played at the end with the trained agent (its stochastic policy), episode i on
     a fresh environment seeded eval_seed + i, the same for every run."""

@@ -6,7 +6,8 @@ game, from the Monitor (whole games, unclipped scores), and every `log_every` fr
 losses the SB3 logger holds (`losses/*`), `charts/*` (learning rate, exploration) and
 `perf/steps_per_s` (frames per second of training).
 
-Checkpoints (every 60 s, or `checkpoint_every` frames) are taken between two updates: the
+Checkpoints (every 60 s, or ten times as long as the last one took to save, whichever is
+longer, or every `checkpoint_every` frames) are taken between two updates: the
 agent as SB3's own zip (`model.save`), DQN's replay buffer (SB3's pickle), the games
 finished so far and the frame count. A resumed run loads them, restarts its environments
 (the games in progress when it was killed are lost; new seeds from the run's seed and the
@@ -88,7 +89,8 @@ class TrackerCallback(BaseCallback):
 
     def _on_training_start(self) -> None:
         self.start_frames = self.last_log = self.last_checkpoint = self.frames
-        self.start_time = time.perf_counter()
+        self.start_time = self.checkpoint_end = time.perf_counter()
+        self.checkpoint_s = 0.0
         desc = f"{self.cfg.env_id.split('/')[-1]} {self.cfg.conv} frames"
         self.bar = self.tracker.progress(self.total_frames, desc=desc, initial=self.frames)
 
@@ -118,8 +120,16 @@ class TrackerCallback(BaseCallback):
         if step - self.last_log >= self.cfg.log_every:
             self.log_training(step)
         every = self.cfg.checkpoint_every
-        if self.tracker.checkpoint_due() or (every and step - self.last_checkpoint >= every):
+        # A checkpoint that takes long (DQN's replay buffer: 280 MB at the zoo's size) waits
+        # at least 10 times its own duration, so saving costs at most ~10% of the run.
+        slow = time.perf_counter() - self.checkpoint_end < 10 * self.checkpoint_s
+        if (self.tracker.checkpoint_due() and not slow) or (
+            every and step - self.last_checkpoint >= every
+        ):
+            start = time.perf_counter()
             self.checkpoint()
+            self.checkpoint_end = time.perf_counter()
+            self.checkpoint_s = self.checkpoint_end - start
             self.last_checkpoint = step
 
     def _on_training_end(self) -> None:
