@@ -1,0 +1,44 @@
+"""The A2C speed benchmark (benchmarks/rl.py) runs and prints a consistent table.
+
+Speeds are not asserted (they are the script's output); the ratios must be those of the
+speeds it prints, the shares of time must add up, and a bad --vec-env is one line.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "rl.py"
+TINY = ["--env-id", "ALE/Breakout-v5", "--n-envs", "2", "--repeats", "1", "--chunk", "80"]
+
+
+def test_table_has_every_extractor_and_consistent_ratios() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), *TINY, "--threads", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].startswith("A2C on ALE/Breakout-v5, 2 envs, cpu")
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines[4:]]
+    assert [r[0] for r in rows] == ["conv", "coordconv-first", "coordconv-all"]
+    conv = float(rows[0][2])
+    for name, vec, frames, steps, ratio, _, envs, update, rest in rows:
+        assert vec == "dummy"
+        assert float(steps) == pytest.approx(float(frames) / 4, abs=1)
+        assert float(ratio) == pytest.approx(float(frames) / conv, abs=0.01)
+        shares = [float(x.rstrip("%")) for x in (envs, update, rest)]
+        assert sum(shares) == pytest.approx(100, abs=2) and min(shares) >= 0, name
+
+
+def test_a_bad_vec_env_is_one_line() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--vec-env", "threads"], capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and "--vec-env takes dummy, subproc" in proc.stderr
