@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 
 __all__ = [
     "Choice",
@@ -31,6 +31,7 @@ __all__ = [
     "autotune_enabled",
     "choose",
     "clear_autotune_cache",
+    "load_autotune_choices",
     "set_autotune",
 ]
 
@@ -99,6 +100,18 @@ def autotune_choices() -> dict[Hashable, Choice]:
     """A copy of the cache: key -> Choice, oldest first."""
     with _lock:
         return dict(_choices)
+
+
+def load_autotune_choices(choices: Mapping[Hashable, Choice]) -> None:
+    """Put earlier choices (``autotune_choices()`` of another process) in the cache.
+
+    A resumed run loads those its checkpoint saved, so it computes with the strategies the
+    interrupted attempt timed, and ends as an uninterrupted run would, bit for bit.
+    """
+    with _lock:
+        _choices.update(choices)
+        while len(_choices) > _CACHE_SIZE:
+            _choices.popitem(last=False)
 
 
 def cached_choice(key: Hashable) -> Choice | None:

@@ -206,6 +206,9 @@ class Tracker:
         import torch
 
         payload = {"step": int(step), "elapsed_s": self.elapsed_s, "state": dict(state)}
+        tuning = sys.modules.get("cc_bench.layer_tuning")
+        if tuning is not None:  # the CoordConv strategies timed so far, for an exact resume
+            payload["coordconv_strategies"] = tuning.autotune_choices()
         tmp = self.checkpoint_path.with_name(f".{self.checkpoint_path.name}.tmp")
         torch.save(payload, tmp)
         os.replace(tmp, self.checkpoint_path)
@@ -224,6 +227,10 @@ class Tracker:
             payload = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
             step = int(payload["step"])
             self.resume_step, self.resume_state = step, payload["state"]
+            if payload.get("coordconv_strategies"):
+                from cc_bench.layer_tuning import load_autotune_choices
+
+                load_autotune_choices(payload["coordconv_strategies"])
             self._elapsed_before = float(payload["elapsed_s"])
             self._start = time.monotonic()
         if self._metrics_path.exists():

@@ -199,3 +199,33 @@ def test_start_clock_counts_from_now_and_keeps_earlier_attempts(tmp_path):
     again.start_clock()  # a resumed attempt: the first attempt's time stays counted
     assert before - 0.05 < again.elapsed_s < before + 0.2
     again.close()
+
+
+def test_a_checkpoint_keeps_the_coordconv_strategies_for_the_resume(tmp_path) -> None:
+    """A resumed run computes with the strategies the interrupted attempt timed."""
+    from cc_bench.layer_tuning import (
+        autotune_choices,
+        autotune_enabled,
+        clear_autotune_cache,
+        set_autotune,
+    )
+    from cc_bench.layers import CoordConv2d
+
+    was = autotune_enabled()
+    set_autotune(True)
+    try:
+        clear_autotune_cache()
+        layer = CoordConv2d(3, 4, kernel_size=3, padding=1)
+        layer(torch.randn(2, 3, 8, 8)).sum().backward()  # a training step: timed once
+        timed = {k: c.strategy for k, c in autotune_choices().items()}
+        assert timed
+        tracker = Tracker(tmp_path)
+        tracker.save_checkpoint({"epoch": 1}, step=1)
+        tracker.close()
+        clear_autotune_cache()  # as in a new process
+
+        Tracker(tmp_path).restore()
+        assert {k: c.strategy for k, c in autotune_choices().items()} == timed
+    finally:
+        set_autotune(was)
+        clear_autotune_cache()
