@@ -12,6 +12,7 @@ import pytest
 from cc_bench.config import BenchConfig, config_from_dict, config_to_dict, group_name, run_id
 from cc_bench.errors import UserError
 from cc_bench.registry import get_benchmark, list_benchmarks, register_benchmark
+from cc_bench.suites import get_suite
 from cc_bench.toy.configs import ClassificationConfig
 
 CLASSIFICATION_DEFAULTS = ClassificationConfig.conv_defaults
@@ -24,7 +25,11 @@ def test_every_registered_config_documents_every_field(bench) -> None:
     for field in dataclasses.fields(bench.config_cls):
         doc = docstrings.get_field_docstring(bench.config_cls, field.name, ())
         assert doc, f"{bench.name}: field {field.name} has no docstring"
-    cfg = bench.config_cls()
+    # a config builds from its smoke entry's values (some fields, such as a data folder,
+    # have no default)
+    entry = next(e for e in get_suite("smoke").entries if e.benchmark == bench.name)
+    values = {**{k: v[0] for k, v in entry.grid.items()}, **dict(entry.fixed)}
+    cfg = config_from_dict(bench.config_cls, values)
     assert dataclasses.is_dataclass(cfg) and bench.config_cls.__dataclass_params__.frozen
     assert {"conv", "with_r", "seed", "device"} <= {f.name for f in dataclasses.fields(cfg)}
 
