@@ -101,7 +101,7 @@ class BenchConfig:
     with_r: bool = False
     """Give CoordConv layers a third coordinate channel: the distance from the centre."""
     seed: int = bounded(0, ge=0)
-    """Random seed: data split, initialisation and batch order."""
+    """Random seed: initialisation and batch order (and the data split where the benchmark draws its data from the seed; some take a separate `data_seed`)."""
     device: str = "auto"
     """Where to train: `auto` (CUDA if present, else CPU), `cpu`, `cuda` or `cuda:N`."""
 
