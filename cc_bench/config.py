@@ -22,9 +22,9 @@ from cc_bench.errors import UserError
 
 C = TypeVar("C", bound="BenchConfig")
 
-# Fields that do not change what a run computes, so they are left out of its id:
-# a run started on a GPU can be resumed on a CPU.
-NON_IDENTITY_FIELDS = frozenset({"device"})
+# Fields that say where and how fast a run computes, not what: left out of its id, so a run
+# started on a GPU can be resumed on a CPU, or with another thread count.
+NON_IDENTITY_FIELDS = frozenset({"device", "torch_threads"})
 
 
 def bounded(

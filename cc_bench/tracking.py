@@ -187,6 +187,20 @@ class Tracker:
             self._wandb_call("log an image", log_image)
         return path
 
+    def log_animation(self, key: str, path: Path, step: int, caption: str | None = None) -> Path:
+        """Mirror an animation already written (a GIF in `media_dir`) to W&B as a video."""
+        path = Path(path)
+        if self._wandb is not None:
+
+            def log_video(run: Any) -> None:
+                import wandb
+
+                video = wandb.Video(str(path), caption=caption, format=path.suffix.lstrip("."))
+                run.log({"step": int(step), key: video})
+
+            self._wandb_call("log an animation", log_video)
+        return path
+
     def progress(self, total: int, desc: str = "", initial: int = 0) -> Any:
         """A progress bar on standard error, shown only on a terminal."""
         from tqdm.auto import tqdm

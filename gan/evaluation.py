@@ -125,7 +125,8 @@ def log_pictures(tracker: Tracker, ev: Evaluation, step: int, title: str) -> Pat
     plt.close(figure)
     tracker.media_dir.mkdir(exist_ok=True)
     gif_frames = [image_grid(shown[:, j], cols=min(k, 4), scale=2) for j in range(t)]
-    return write_gif(tracker.media_dir / f"samples_interpolation_{int(step)}.gif", gif_frames)
+    path = write_gif(tracker.media_dir / f"samples_interpolation_{int(step)}.gif", gif_frames)
+    return tracker.log_animation("samples/interpolation", path, step)
 
 
 def log_data_pictures(tracker: Tracker, images: np.ndarray, title: str) -> None:

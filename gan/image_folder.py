@@ -71,7 +71,8 @@ def make_evaluate(cfg: ImageFolderConfig, data: np.ndarray, tracker: Tracker) ->
             "samples/interpolations", image_grid(strips.reshape(k * t, *strips.shape[2:]), t), step
         )
         gif = [image_grid(strips[:, j], cols=min(k, 4), scale=2) for j in range(t)]
-        write_gif(tracker.media_dir / f"samples_interpolation_{step}.gif", gif)
+        path = write_gif(tracker.media_dir / f"samples_interpolation_{step}.gif", gif)
+        tracker.log_animation("samples/interpolation", path, step)
         return metrics
 
     return evaluate

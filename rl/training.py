@@ -319,7 +319,9 @@ def _pictures(
         return
     shown = [gif[int(j)] for j in np.linspace(0, len(gif) - 1, min(4, len(gif)))]
     tracker.log_image("eval/frames", np.concatenate(shown, axis=1), step=step)
-    _write_gif(tracker.media_dir / f"eval_game_{step}.gif", gif)
+    path = tracker.media_dir / f"eval_game_{step}.gif"
+    _write_gif(path, gif)
+    tracker.log_animation("eval/game", path, step=step)
 
 
 def _write_gif(path: Path, frames: list[np.ndarray], fps: int = 15) -> None:
