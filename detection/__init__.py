@@ -9,7 +9,14 @@ canvases, for a GPU cluster).
 
 from cc_bench.detection.configs import DetectionConfig
 from cc_bench.registry import register_benchmark
-from cc_bench.suites import SMOKE_DESCRIPTION, Suite, SuiteEntry, extend_suite, register_suite
+from cc_bench.suites import (
+    PAPER_DESCRIPTION,
+    SMOKE_DESCRIPTION,
+    Suite,
+    SuiteEntry,
+    extend_suite,
+    register_suite,
+)
 
 register_benchmark(
     "detection.mnist_scatter",
@@ -60,7 +67,7 @@ register_suite(
         (SuiteEntry("detection.mnist_scatter", seeds=3, fixed=LAPTOP_BUDGET),),
     )
 )
-register_suite(
+_PAPER = register_suite(
     Suite(
         "det-paper",
         "detection.mnist_scatter at the official size (9,000 / 1,000 canvases), conv vs "
@@ -79,3 +86,4 @@ extend_suite(
     SuiteEntry("detection.mnist_scatter", seeds=1, fixed=SMOKE_BUDGET),
     description=SMOKE_DESCRIPTION,
 )
+extend_suite("paper", *_PAPER.entries, description=PAPER_DESCRIPTION)

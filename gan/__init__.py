@@ -8,7 +8,14 @@ canvas, and how often an object teleports along a latent interpolation
 
 from cc_bench.gan.configs import GanConfig
 from cc_bench.registry import register_benchmark
-from cc_bench.suites import SMOKE_DESCRIPTION, Suite, SuiteEntry, extend_suite, register_suite
+from cc_bench.suites import (
+    PAPER_DESCRIPTION,
+    SMOKE_DESCRIPTION,
+    Suite,
+    SuiteEntry,
+    extend_suite,
+    register_suite,
+)
 
 register_benchmark(
     "gan.sort_of_clevr",
@@ -79,7 +86,7 @@ register_suite(
         (SuiteEntry("gan.sort_of_clevr", seeds=3, fixed=_LAPTOP),),
     )
 )
-register_suite(
+_PAPER = register_suite(
     Suite(
         "gen-paper",
         "gan.sort_of_clevr at the paper's sizes (full width, 50,000 images, batch 16, 50 "
@@ -92,6 +99,7 @@ extend_suite(
     SuiteEntry("gan.sort_of_clevr", seeds=1, fixed=_SMOKE),
     description=SMOKE_DESCRIPTION,
 )
+extend_suite("paper", *_PAPER.entries, description=PAPER_DESCRIPTION)
 
 # -- gan.image_folder (issue 13): the same GAN on any folder of images ----------------------
 from cc_bench.gan.image_folder_config import ImageFolderConfig  # noqa: E402

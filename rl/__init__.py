@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from cc_bench.registry import register_benchmark
 from cc_bench.rl.configs import A2CConfig, DQNConfig
-from cc_bench.suites import SMOKE_DESCRIPTION, Suite, SuiteEntry, extend_suite, register_suite
+from cc_bench.suites import (
+    PAPER_DESCRIPTION,
+    SMOKE_DESCRIPTION,
+    Suite,
+    SuiteEntry,
+    extend_suite,
+    register_suite,
+)
 
 if TYPE_CHECKING:
     from cc_bench.rl.extractor import (  # noqa: F401
@@ -136,7 +143,7 @@ register_suite(
         (SuiteEntry("rl.a2c", grid={"env_id": (MS_PACMAN, "ALE/Breakout-v5")}, fixed=LAPTOP),),
     )
 )
-register_suite(
+_ATARI9 = register_suite(
     Suite(
         "atari9",
         "A2C on nine Atari games, conv vs CoordConv (first conv), 10M frames, 5 seeds: "
@@ -144,7 +151,7 @@ register_suite(
         (SuiteEntry("rl.a2c", grid={"env_id": ATARI9}, seeds=5),),
     )
 )
-register_suite(
+_ATARI9_DQN = register_suite(
     Suite(
         "atari9-dqn",
         "DQN on the same nine games, conv vs CoordConv, 10M frames, 5 seeds: for a GPU cluster",
@@ -157,3 +164,4 @@ extend_suite(
     SuiteEntry("rl.dqn", seeds=1, fixed={"env_id": SMOKE_GAMES[0], **_TINY_DQN}),
     description=SMOKE_DESCRIPTION,
 )
+extend_suite("paper", *_ATARI9.entries, *_ATARI9_DQN.entries, description=PAPER_DESCRIPTION)
