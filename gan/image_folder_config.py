@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from cc_bench.config import bounded
 from cc_bench.errors import UserError
 from cc_bench.gan.configs import GanConfig
-from cc_bench.gan.image_folder_data import SYNTHETIC_SORT_OF_CLEVR
+
+SYNTHETIC_SORT_OF_CLEVR = "synthetic:sort_of_clevr"
+"""`--data-dir` value that writes Sort-of-CLEVR scenes to a temporary folder and reads that
+(for tests and demos: no data ships with the suite)."""
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from cc_bench.errors import UserError
+from cc_bench.gan.image_folder_config import SYNTHETIC_SORT_OF_CLEVR
 
-SYNTHETIC_SORT_OF_CLEVR = "synthetic:sort_of_clevr"
-"""`--data-dir` value that writes Sort-of-CLEVR scenes to a temporary folder and reads that
-(for tests and demos: no data ships with the suite)."""
 
 _WHAT = (
     "it must hold images (.jpg, .png, ...) directly or in class subfolders "
