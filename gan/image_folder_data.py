@@ -25,7 +25,6 @@ import numpy as np
 from cc_bench.errors import UserError
 from cc_bench.gan.image_folder_config import SYNTHETIC_SORT_OF_CLEVR
 
-
 _WHAT = (
     "it must hold images (.jpg, .png, ...) directly or in class subfolders "
     "as torchvision's ImageFolder reads them"
