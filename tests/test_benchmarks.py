@@ -104,3 +104,19 @@ def test_square_centre_finds_every_centre() -> None:
 
     data = load_not_so_clevr()
     assert torch.equal(square_centre(data.square), data.target)
+
+
+def test_the_paper_suite_holds_every_domains_paper_budget() -> None:
+    from cc_bench.suites import list_suites
+
+    paper = get_suite("paper").entries
+    for suite in list_suites():
+        if suite.name.endswith("-paper") or suite.name.startswith("atari9"):
+            assert all(entry in paper for entry in suite.entries), suite.name
+    assert {e.benchmark for e in paper} >= {
+        "gan.sort_of_clevr",
+        "vae.sort_of_clevr",
+        "detection.mnist_scatter",
+        "rl.a2c",
+        "rl.dqn",
+    }

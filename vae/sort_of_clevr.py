@@ -63,7 +63,9 @@ def run(cfg: VAEConfig, tracker: Tracker) -> dict[str, Any]:
         tracker.log_image("test/samples", sample_picture(pics["samples"]), step)
         tracker.log_image("test/interpolations", strip_picture(pics["interpolations"]), step)
         if last:
-            save_gif(pics["interpolations"], tracker.media_dir / f"interpolations_{step}.gif")
+            gif = tracker.media_dir / f"interpolations_{step}.gif"
+            save_gif(pics["interpolations"], gif)
+            tracker.log_animation("test/interpolations_gif", gif, step)
             shown = pics["samples"][:16]
             figure = findings_figure(shown, parse_scenes(shown), f"{name}: prior samples, parsed")
             tracker.log_image("test/samples_parsed", figure, step)
