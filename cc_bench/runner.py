@@ -9,6 +9,7 @@ old folder aside into `.superseded/` (never deleting it) and starts over.
 from __future__ import annotations
 
 import fcntl
+import math
 import os
 import shutil
 import subprocess
@@ -206,6 +207,14 @@ def _wandb_init_kwargs(
     }
 
 
+def _json_safe(metrics: dict[str, Any]) -> dict[str, Any]:
+    """NaN and infinities become null (undefined, e.g. an error over no objects found), so
+    `summary.json` and the printed summary are standard JSON."""
+    return {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in metrics.items()
+    }
+
+
 def _run_in_folder(
     bench: Benchmark,
     cfg: BenchConfig,
@@ -234,7 +243,7 @@ def _run_in_folder(
         # wall_s and time_to_perfect_s count the benchmark's own work, from here: not the
         # imports (torch and all) nor W&B's start-up (seconds when online).
         tracker.start_clock()
-        metrics = run_fn(cfg, tracker)
+        metrics = _json_safe(run_fn(cfg, tracker))
     except (KeyboardInterrupt, UserError):
         tracker.close()  # unfinished: the same command resumes it
         raise

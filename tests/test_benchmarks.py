@@ -27,6 +27,10 @@ def as_args(values: dict) -> list[str]:
     return args
 
 
+def _not_json(name: str) -> None:
+    raise AssertionError(f"summary.json holds {name}, which is not standard JSON")
+
+
 def test_every_benchmark_is_in_the_smoke_suite() -> None:
     assert set(BENCHMARKS) == set(SMOKE)
 
@@ -47,7 +51,7 @@ def test_benchmark_runs_end_to_end(bench: str, conv: str, runs_dir: Path) -> Non
     proc = cc_bench("run", bench, "--conv", conv, *args, "--runs-dir", str(runs_dir))
     assert proc.returncode == 0, proc.stderr
     folder = run_folder(proc.stdout)
-    summary = json.loads((folder / "summary.json").read_text())
+    summary = json.loads((folder / "summary.json").read_text(), parse_constant=_not_json)
     assert summary["status"] == "finished"
     metrics = last_json(proc.stdout)
     assert metrics == summary["metrics"]
