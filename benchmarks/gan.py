@@ -21,7 +21,7 @@ import time
 import torch
 
 from cc_bench.envs.sort_of_clevr import generate_scenes
-from cc_bench.gan.sort_of_clevr import to_model_input, train_step, uniform_z
+from cc_bench.gan.training import to_model_input, train_step, uniform_z
 from cc_bench.nets import build_discriminator, build_generator, count_params
 
 KINDS = ("conv", "coordconv")

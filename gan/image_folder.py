@@ -2,7 +2,7 @@
 
 The paper trained a larger GAN on LSUN bedrooms and showed, in pictures, smoother geometric
 transformations along latent interpolations with CoordConv. This benchmark trains the same
-networks and step as `gan.sort_of_clevr` (`cc_bench.nets`, `gan.sort_of_clevr.train_step`) on
+networks and loop as `gan.sort_of_clevr` (`cc_bench.nets`, `gan/training.py`) on
 the images of `--data-dir` (`gan/image_folder_data.py`) and measures, with no labels and no
 pretrained network (`gan/image_folder_measures.py`): how evenly the pixels change along
 latent lines (a jump shows) and how diverse the samples are against the data.
@@ -21,8 +21,7 @@ from cc_bench.gan.evaluation import interpolate
 from cc_bench.gan.image_folder_config import ImageFolderConfig
 from cc_bench.gan.image_folder_data import load_data
 from cc_bench.gan.image_folder_measures import interpolation_smoothness, sample_diversity
-from cc_bench.gan.image_folder_training import EvaluateFn, train_gan
-from cc_bench.gan.sort_of_clevr import sides
+from cc_bench.gan.training import EvaluateFn, sides, train_gan
 from cc_bench.runtime import resolve_device, seed_everything
 from cc_bench.tracking import Tracker
 

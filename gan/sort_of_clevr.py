@@ -6,81 +6,30 @@ trains one GAN (the paper's networks, `cc_bench.nets`, at a width multiplier) wi
 non-saturating loss, and every few epochs turns those pictures into numbers
 (`gan/evaluation.py`): valid scenes, attribute shares, position coverage, teleports.
 
-The training images stay uint8 in memory on the device and are converted per batch there.
-The checkpoint holds both networks, both optimizers, the RNG state, the fixed latents and the
-place in the epoch, so a killed run ends where an uninterrupted one ends.
+The loop (`gan/training.py`, shared with `gan.image_folder`) keeps the training images uint8
+on the device, converts them per batch there, and checkpoints everything a killed run needs
+to end where an uninterrupted one ends.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cc_bench.envs.sort_of_clevr import generate_scenes
 from cc_bench.gan.configs import GanConfig
 from cc_bench.gan.evaluation import (
-    Evaluation,
     Reference,
     evaluate,
     log_data_pictures,
     log_pictures,
     summary_metrics,
 )
-from cc_bench.nets import build_discriminator, build_generator, count_params
-from cc_bench.runtime import resolve_device, restore_rng_state, rng_state, seed_everything
+from cc_bench.gan.training import sides, train_gan
+from cc_bench.runtime import resolve_device, seed_everything
 from cc_bench.tracking import Tracker
-
-_STATS = ("losses/d_loss", "losses/g_loss", "train/d_real", "train/d_fake")
-
-
-def sides(cfg: GanConfig) -> tuple[str, str]:
-    """The generator's and the discriminator's kind, `same` resolved to `conv`."""
-    g = cfg.conv if cfg.g_conv == "same" else cfg.g_conv
-    d = cfg.conv if cfg.d_conv == "same" else cfg.d_conv
-    return g, d
-
-
-def to_model_input(batch: Tensor) -> Tensor:
-    """uint8 (B, H, W, 3) -> float (B, 3, H, W) in [-1, 1], channels-last in memory."""
-    return batch.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-
-
-def uniform_z(n: int, z_dim: int, device: torch.device, generator: Any = None) -> Tensor:
-    """z uniform in [-1, 1]: (n, z_dim)."""
-    return torch.rand(n, z_dim, device=device, generator=generator) * 2 - 1
-
-
-def train_step(
-    g: nn.Module,
-    d: nn.Module,
-    opt_g: torch.optim.Optimizer,
-    opt_d: torch.optim.Optimizer,
-    real: Tensor,
-    z: Tensor,
-) -> Tensor:
-    """One DCGAN step: D on real and fake, then G with the non-saturating loss.
-
-    Returns (4,) detached: D's loss, G's loss, mean D(x) and mean D(G(z)).
-    """
-    fake = g(z)  # (B, 3, H, W)
-    d_real, d_fake = d(real), d(fake.detach())  # (B, 1) logits each
-    loss_d = F.binary_cross_entropy_with_logits(
-        d_real, torch.ones_like(d_real)
-    ) + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
-    opt_d.zero_grad(set_to_none=True)
-    loss_d.backward()
-    opt_d.step()
-    d_out = d(fake)
-    loss_g = F.binary_cross_entropy_with_logits(d_out, torch.ones_like(d_out))
-    opt_g.zero_grad(set_to_none=True)
-    loss_g.backward()
-    opt_g.step()
-    with torch.no_grad():
-        return torch.stack([loss_d, loss_g, d_real.sigmoid().mean(), d_fake.sigmoid().mean()])
 
 
 def run(cfg: GanConfig, tracker: Tracker) -> dict[str, Any]:
@@ -94,128 +43,16 @@ def run(cfg: GanConfig, tracker: Tracker) -> dict[str, Any]:
     images, scenes = generate_scenes(cfg.n_train, cfg.data_seed)
     data = torch.from_numpy(images).to(device)  # (n, 64, 64, 3) uint8
     reference = Reference.of(scenes)
-    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    g = build_generator(g_kind, cfg.z_dim, width=cfg.width, with_r=cfg.with_r)
-    d = build_discriminator(d_kind, width=cfg.width, with_r=cfg.with_r)
-    g.to(device, memory_format=fmt)
-    d.to(device, memory_format=fmt)
-    betas = (cfg.beta1, cfg.beta2)
-    opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr_g, betas=betas)
-    opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr_d, betas=betas)
-    # The fixed latents come from their own seeded stream: the same for conv and CoordConv.
-    stream = torch.Generator().manual_seed(1_000_003 + cfg.seed)
-    fixed_z = uniform_z(cfg.n_samples, cfg.z_dim, torch.device("cpu"), stream).to(device)
-    pairs = uniform_z(2 * cfg.n_pairs, cfg.z_dim, torch.device("cpu"), stream).to(device)
-    pairs = pairs.view(2, cfg.n_pairs, cfg.z_dim)
-
-    n = cfg.n_train
-    batch_size = min(cfg.batch_size, n)
-    n_batches = n // batch_size
-    epoch, batch, order = 0, 0, None
-    # The running sums of the log window stay on the device (no sync per step): (4,) in
-    # _STATS order, and the window's iterations and seconds.
-    acc = torch.zeros(len(_STATS), device=device)
-    window = {"n": 0, "seconds": 0.0}
-    totals = {"images": 0.0, "seconds": 0.0}
-    last: dict[str, float] = {}
-    evaluation: dict[str, float] = {}
-    state = tracker.resume_state
-    if state is not None:
-        g.load_state_dict(state["g"])
-        d.load_state_dict(state["d"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        fixed_z, pairs = state["fixed_z"].to(device), state["pairs"].to(device)
-        epoch, batch, order = state["epoch"], state["batch"], state["order"]
-        acc, window, totals = state["acc"].to(device), state["window"], state["totals"]
-        last, evaluation = state["last"], state["evaluation"]
-        restore_rng_state(state["rng"])
-    else:
+    if tracker.resume_state is None:
         log_data_pictures(tracker, images, title)
+    n_batches = cfg.n_train // min(cfg.batch_size, cfg.n_train)
 
-    tick = time.perf_counter()
-
-    def checkpoint() -> None:
-        nonlocal tick
-        window["seconds"] += time.perf_counter() - tick
-        tracker.save_checkpoint(
-            {
-                "g": g.state_dict(),
-                "d": d.state_dict(),
-                "opt_g": opt_g.state_dict(),
-                "opt_d": opt_d.state_dict(),
-                "fixed_z": fixed_z.cpu(),
-                "pairs": pairs.cpu(),
-                "rng": rng_state(),
-                "epoch": epoch,
-                "batch": batch,
-                "order": order,
-                "acc": acc.cpu(),
-                "window": window,
-                "totals": totals,
-                "last": last,
-                "evaluation": evaluation,
-            },
-            step=epoch * n_batches + batch,
+    def scene_measures(g: nn.Module, fixed_z: Tensor, pairs: Tensor, step: int) -> dict[str, float]:
+        ev = evaluate(
+            g, fixed_z, pairs, reference, interp_steps=cfg.interp_steps, jump_px=cfg.jump_px
         )
-        tick = time.perf_counter()
+        tracker.log({f"test/{k}": v for k, v in ev.metrics.items()}, step=step)
+        log_pictures(tracker, ev, step, f"{title}, epoch {step // n_batches}")
+        return summary_metrics(ev)
 
-    def flush(step: int) -> None:
-        nonlocal acc, window, last, tick
-        if window["n"] == 0:
-            return
-        stats = (acc / window["n"]).tolist()  # the one sync of the window
-        seconds = window["seconds"] + time.perf_counter() - tick
-        last = dict(zip(_STATS, stats, strict=True))
-        last["perf/images_per_s"] = window["n"] * batch_size / max(seconds, 1e-9)
-        totals["images"] += window["n"] * batch_size
-        totals["seconds"] += seconds
-        tracker.log({**last, "train/epoch": epoch + batch / n_batches}, step=step)
-        acc = torch.zeros_like(acc)
-        window = {"n": 0, "seconds": 0.0}
-        tick = time.perf_counter()
-
-    bar = tracker.progress(cfg.epochs, desc=title, initial=epoch)
-    while epoch < cfg.epochs:
-        if order is None:
-            order = torch.randperm(n)
-        g.train()
-        d.train()
-        while batch < n_batches:
-            idx = order[batch * batch_size : (batch + 1) * batch_size].to(device)
-            real = to_model_input(data[idx])  # (B, 3, 64, 64)
-            acc += train_step(g, d, opt_g, opt_d, real, uniform_z(batch_size, cfg.z_dim, device))
-            window["n"] += 1
-            batch += 1
-            step = epoch * n_batches + batch
-            if step % cfg.log_every == 0:
-                flush(step)
-            if tracker.checkpoint_due() and batch < n_batches:
-                checkpoint()
-        epoch, batch, order = epoch + 1, 0, None
-        step = epoch * n_batches
-        flush(step)
-        if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-            ev: Evaluation = evaluate(
-                g, fixed_z, pairs, reference, interp_steps=cfg.interp_steps, jump_px=cfg.jump_px
-            )
-            evaluation = summary_metrics(ev)
-            tracker.log({f"test/{k}": v for k, v in ev.metrics.items()}, step=step)
-            log_pictures(tracker, ev, step, f"{title}, epoch {epoch}")
-        tick = time.perf_counter()  # the evaluation is not training time
-        checkpoint()
-        bar.update(1)
-        bar.set_postfix({k: f"{v:.3f}" for k, v in evaluation.items() if k.endswith("_frac")})
-    bar.close()
-
-    return {
-        **evaluation,
-        "d_loss": last.get("losses/d_loss", float("nan")),
-        "g_loss": last.get("losses/g_loss", float("nan")),
-        "d_real": last.get("train/d_real", float("nan")),
-        "d_fake": last.get("train/d_fake", float("nan")),
-        "params_g": count_params(g),
-        "params_d": count_params(d),
-        "images_per_s": totals["images"] / max(totals["seconds"], 1e-9),
-        "wall_s": round(tracker.elapsed_s, 3),
-    }
+    return train_gan(cfg, tracker, data, scene_measures, title)

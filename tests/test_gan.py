@@ -20,7 +20,7 @@ from PIL import Image
 from cc_bench.envs.sort_of_clevr import generate_scenes
 from cc_bench.gan.configs import GanConfig
 from cc_bench.gan.evaluation import Reference, evaluate, interpolate
-from cc_bench.gan.sort_of_clevr import sides, to_model_input, train_step
+from cc_bench.gan.training import sides, to_model_input, train_step
 from cc_bench.nets import build_discriminator, build_generator
 from cc_bench.registry import get_benchmark
 
