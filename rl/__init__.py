@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from cc_bench.registry import register_benchmark
+from cc_bench.report.extras import register_report_section
 from cc_bench.rl.configs import A2CConfig, DQNConfig
 from cc_bench.suites import (
     PAPER_DESCRIPTION,
@@ -165,3 +166,5 @@ extend_suite(
     description=SMOKE_DESCRIPTION,
 )
 extend_suite("paper", *_ATARI9.entries, *_ATARI9_DQN.entries, description=PAPER_DESCRIPTION)
+# The report: human-normalised learning curves aggregated across games (rl/report.py).
+register_report_section(("rl.a2c", "rl.dqn"), "cc_bench.rl.report:aggregate_curves")

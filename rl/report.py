@@ -1,0 +1,110 @@
+"""RL's own report section: human-normalised learning curves aggregated across games.
+
+The generic report has a group per game (its table and its curves against env frames) and
+the "Across tasks" table of final scores. What RL researchers also read (rliable,
+openrlbenchmark) is the aggregate curve: at each point of the budget, the interquartile mean
+over every game and seed of the human-normalised return, so "learned faster" shows across
+games. Registered in `cc_bench.rl` through `cc_bench.report.extras`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cc_bench.report.document import Figure, Section, Table, Text
+from cc_bench.report.groups import Group
+from cc_bench.rl.scores import human_bounds
+
+RETURN = "charts/episodic_return"
+SIDES = ("conv", "coordconv")
+GRID_POINTS = 50
+SMOOTH_EPISODES = 20  # each curve point: the mean of the last this-many episodes
+
+
+def iqm(values: np.ndarray, axis: int = 0) -> np.ndarray:
+    """The interquartile mean: the mean of the middle 50% (scipy's 25% trimmed mean)."""
+    from scipy import stats
+
+    return stats.trim_mean(values, 0.25, axis=axis)
+
+
+def normalised_curve(run: Any, grid: np.ndarray) -> np.ndarray | None:
+    """A run's human-normalised return at the frames of `grid` (smoothed over episodes)."""
+    rows = [(r["step"], r[RETURN]) for r in run.history if RETURN in r and "step" in r]
+    bounds = human_bounds("final_return", run.resolved or run.config)
+    if not rows or bounds is None:
+        return None
+    steps, returns = np.array(rows, dtype=float).T
+    kernel = min(SMOOTH_EPISODES, len(returns))
+    smooth = np.array([returns[max(0, i - kernel + 1) : i + 1].mean() for i in range(len(returns))])
+    low, high = bounds
+    return (np.interp(grid, steps, smooth) - low) / (high - low)
+
+
+def aggregate_curves(groups: Sequence[Group], out_dir: Path | None) -> list[Section]:
+    """One section: IQM over games and seeds of the human-normalised return, per side."""
+    runs = {side: [r for g in groups for r in g.finished(side)] for side in SIDES}
+    lasts = [r.history[-1]["step"] for side in SIDES for r in runs[side] if r.history]
+    if not all(runs.values()) or not lasts:
+        return []
+    grid = np.linspace(0.0, float(min(lasts)), GRID_POINTS)
+    curves = {
+        side: np.array([c for r in runs[side] if (c := normalised_curve(r, grid)) is not None])
+        for side in SIDES
+    }
+    if any(len(c) == 0 for c in curves.values()):
+        return []
+    games = len({g.title or g.name for g in groups})
+    text = (
+        f"Human-normalised episodic return ((score − random) / (human − random)), each run's "
+        f"curve the mean of its last {SMOOTH_EPISODES} training games, at {GRID_POINTS} points "
+        f"up to the shortest run's {int(grid[-1]):,} env frames; the line is the interquartile "
+        f"mean over all {games} games and their seeds, the band the 25th to 75th percentile."
+    )
+    rows = []
+    for side in SIDES:
+        at = iqm(curves[side])
+        rows.append(
+            [side, str(len(curves[side])), f"{at[len(at) // 2]:.4g}", f"{at[-1]:.4g}"]
+            + [f"{at.mean():.4g}"]
+        )
+    blocks: list[Any] = [
+        Text(text),
+        Table(
+            [
+                "side",
+                "runs",
+                "IQM at half the frames",
+                "IQM at the end",
+                "IQM, mean over the curve",
+            ],
+            rows,
+        ),
+    ]
+    if out_dir is not None:
+        blocks.append(
+            Figure(_plot(grid, curves, Path(out_dir) / "plots" / "rl_aggregate.png"), text)
+        )
+    return [Section("Atari: human-normalised return across games", blocks)]
+
+
+def _plot(grid: np.ndarray, curves: dict[str, np.ndarray], path: Path) -> Path:
+    from matplotlib.figure import Figure as MplFigure
+
+    fig = MplFigure(figsize=(6.4, 3.6), layout="constrained")
+    ax = fig.subplots()
+    for side, color in zip(SIDES, ("tab:blue", "tab:orange"), strict=True):
+        c = curves[side]
+        label = f"{'CoordConv' if side == 'coordconv' else 'conv'} (n={len(c)})"
+        ax.plot(grid, iqm(c), color=color, label=label)
+        ax.fill_between(grid, *np.percentile(c, [25, 75], axis=0), color=color, alpha=0.2)
+    ax.set(xlabel="env frames", ylabel="human-normalised return (IQM)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return path
