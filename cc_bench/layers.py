@@ -262,6 +262,9 @@ class _ConvolutionSumBias(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None
 
 
+_SUMS = ("mv", "sum")  # how `_BatchBroadcast` sums a gradient over the batch
+
+
 class _BatchBroadcast(torch.autograd.Function):
     """``x.expand(batch, ...)`` of a batch of one, its backward summed in the gradient's layout.
 
@@ -280,9 +283,12 @@ class _BatchBroadcast(torch.autograd.Function):
             return grad.sum(0, keepdim=True), None
         total = torch.empty_like(grad[:1])  # the gradient's layout
         n = total.numel()
-        # Batch outermost and each item dense in the same order as `total`: the sum is one
-        # matrix-vector product (B, n)^T @ ones, twice as fast on the CPU as torch's
-        # reduction over the outer axis (a (32, 32, 64, 64) gradient: 0.3 against 0.7 ms).
+        # Batch outermost and each item dense in the same order as `total`: the sum can be
+        # one matrix-vector product (B, n)^T @ ones. Which is faster depends on the CPU: on
+        # a Zen 3 VM under load the product was twice as fast as torch's reduction over the
+        # outer axis (a (32, 32, 64, 64) gradient: 0.3 against 0.7 ms), on an idle Zen 5 VM
+        # half as fast (0.67 against 0.31 ms); so it is timed once per shape, as the
+        # layer's strategies are (the product when timing is off).
         if (
             grad.device.type == "cpu"
             and grad.dtype in (torch.float32, torch.float64)
@@ -292,7 +298,18 @@ class _BatchBroadcast(torch.autograd.Function):
         ):
             ones = torch.ones(grad.shape[0], dtype=grad.dtype)
             flat = grad.as_strided((grad.shape[0], n), (n, 1))
-            torch.mv(flat.T, ones, out=total.as_strided((n,), (1,)))
+
+            def batch_sum(how: str) -> None:
+                if how == "mv":
+                    torch.mv(flat.T, ones, out=total.as_strided((n,), (1,)))
+                else:
+                    torch.sum(grad, 0, keepdim=True, out=total)
+
+            how = "mv"
+            if layer_tuning.autotune_enabled():
+                key = ("batch-sum", tuple(grad.shape), grad.stride(), grad.dtype)
+                how = layer_tuning.choose((*key, torch.get_num_threads()), _SUMS, batch_sum)
+            batch_sum(how)
             return total, None
         return torch.sum(grad, 0, keepdim=True, out=total), None
 

@@ -706,17 +706,23 @@ def fresh_cache():
 
 
 class CountMeasure:
-    """Wraps layer_tuning.measure, counting the measurements."""
+    """Wraps layer_tuning.measure, counting the measurements of layer strategies (not of the
+    batch sum in the backward pass, `_BatchBroadcast`, timed too where it applies)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls = 0
         real = layer_tuning.measure
 
-        def measure(*args, **kwargs):
-            self.calls += 1
-            return real(*args, **kwargs)
+        def measure(candidates, *args, **kwargs):
+            self.calls += tuple(candidates) != layers._SUMS
+            return real(candidates, *args, **kwargs)
 
         monkeypatch.setattr(layer_tuning, "measure", measure)
+
+
+def strategy_choices() -> dict:
+    """The cached choices of layer strategies (without the batch sums')."""
+    return {k: c for k, c in layers.autotune_choices().items() if k[0] != "batch-sum"}
 
 
 @pytest.mark.usefixtures("fresh_cache")
@@ -726,7 +732,7 @@ def test_autotune_times_once_per_configuration(monkeypatch: pytest.MonkeyPatch) 
     x = torch.randn(2, 3, 6, 7)
     layer(x).sum().backward()
     assert count.calls == 1
-    ((key, choice),) = layers.autotune_choices().items()
+    ((key, choice),) = strategy_choices().items()
     assert set(choice.times_ms) == set(layer.strategies()) - {
         "concat-sumbias+relayout",
         "concat-fusedbias+relayout",
@@ -741,7 +747,7 @@ def test_autotune_times_once_per_configuration(monkeypatch: pytest.MonkeyPatch) 
     layer(x.double().requires_grad_())  # the input needs a gradient
     layer(x.double().contiguous(memory_format=torch.channels_last))  # layout
     CoordConv2d(3, 4, 3, padding=2).double()(x.double())  # geometry
-    assert count.calls == 6 == len(layers.autotune_choices())
+    assert count.calls == 6 == len(strategy_choices())
     layers.clear_autotune_cache()
     layer(x.double())
     assert count.calls == 7
@@ -756,7 +762,7 @@ def test_autotune_leaves_grads_rng_and_graph_alone() -> None:
     out = layer(x)  # times the strategies first
     assert torch.equal(torch.get_rng_state(), rng)
     assert layer.weight.grad is None and x.grad is None
-    (choice,) = layers.autotune_choices().values()
+    (choice,) = strategy_choices().values()
     forced = copy.deepcopy(layer)
     forced.strategy = choice.strategy
     torch.testing.assert_close(out, forced(x), rtol=0, atol=0)
@@ -802,7 +808,7 @@ def test_crowded_cpu_times_one_thread(monkeypatch: pytest.MonkeyPatch, crowded: 
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(1)
-    (choice,) = layers.autotune_choices().values()
+    (choice,) = strategy_choices().values()
     assert choice.clock == ("CPU, 1 thread (of 2: cores busy)" if crowded else "wall")
 
 
@@ -962,3 +968,27 @@ def test_coordconvify_keeps_dtype() -> None:
 def test_coordconvify_errors(model: nn.Module, where: str, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         coordconvify(model, where=where)
+
+
+@pytest.mark.usefixtures("fresh_cache")
+def test_batch_sum_is_timed_and_both_ways_match_naive() -> None:
+    """The backward's batch sum (matrix-vector product or reduction) is timed like the
+    strategies; whichever runs, the coordinate weights' gradient is the naive form's."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 9, 8, dtype=torch.float64)
+    layer = CoordConv2d(3, 5, 3, padding=1).double()
+    layer.strategy = "split-sumbias"
+    naive = nn.Conv2d(5, 5, 3, padding=1).double()
+    naive.load_state_dict(layer.state_dict())
+    naive(torch.cat([x, AddCoords(2)(x)[:, 3:]], 1)).square().sum().backward()
+    layer(x).square().sum().backward()
+    (key,) = [k for k in layers.autotune_choices() if k[0] == "batch-sum"]
+    assert layers.autotune_choices()[key].strategy in layers._SUMS
+    for how in layers._SUMS:
+        layers.clear_autotune_cache()
+        layer.zero_grad()
+        layer_tuning.load_autotune_choices({key: layer_tuning.Choice(how, {how: 0.0}, 0.0)})
+        layer(x).square().sum().backward()
+        assert layers.autotune_choices()[key].strategy == how  # used, not timed again
+        torch.testing.assert_close(layer.weight.grad, naive.weight.grad)
+        torch.testing.assert_close(layer.bias.grad, naive.bias.grad)
