@@ -14,7 +14,6 @@ the first steps of each model (oneDNN picking its kernels) are not timed.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 
@@ -24,19 +23,9 @@ from cc_bench.allocator import keep_freed_memory
 from cc_bench.detection.configs import DetectionConfig
 from cc_bench.detection.mnist_scatter import build_model, targets_for
 from cc_bench.envs.mnist_scatter import make_mnist_scatter
+from cc_bench.machine import cpu_name
 
 CONVS = ("conv", "coordconv")
-
-
-def cpu_name() -> str:
-    """The CPU's model name (lscpu's), or what platform knows."""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def time_steps(

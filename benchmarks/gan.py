@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import platform
 import statistics
 import time
 
@@ -22,20 +21,10 @@ import torch
 
 from cc_bench.envs.sort_of_clevr import generate_scenes
 from cc_bench.gan.training import to_model_input, train_step, uniform_z
+from cc_bench.machine import cpu_name
 from cc_bench.nets import build_discriminator, build_generator, count_params
 
 KINDS = ("conv", "coordconv")
-
-
-def cpu_name() -> str:
-    """The processor's model name (lscpu's), else what Python knows."""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

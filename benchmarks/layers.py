@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from torch import Tensor, nn
 from cc_bench import layers
 from cc_bench.allocator import keep_freed_memory
 from cc_bench.layers import AddCoords, CoordConv2d, _ConvolutionSumBias
+from cc_bench.machine import cpu_name
 
 
 @dataclass(frozen=True)
@@ -75,18 +75,7 @@ def machine(device: torch.device) -> str:
     if device.type == "cuda":
         proc = torch.cuda.get_device_name(device)
     else:
-        proc = platform.processor() or platform.machine()
-        try:
-            with open("/proc/cpuinfo") as f:
-                info = [ln.split(":", 1) for ln in f if ":" in ln]
-            fields: dict[str, list[str]] = {}
-            for k, v in info:
-                fields.setdefault(k.strip(), []).append(v.strip())
-            if names := fields.get("model name"):
-                family, model = fields.get("cpu family", ["?"])[0], fields.get("model", ["?"])[0]
-                proc = f"{names[0]} (family {family} model {model}, {len(names)} logical CPUs)"
-        except OSError:
-            pass
+        proc = cpu_name()
     return f"{device.type}: {proc}, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 

@@ -19,7 +19,6 @@ SB3's rollout bookkeeping).
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from stable_baselines3.common.vec_env import VecEnvWrapper
 
 from cc_bench.allocator import keep_freed_memory
 from cc_bench.envs.atari import FRAME_SKIP, make_atari
+from cc_bench.machine import cpu_name
 from cc_bench.rl.extractor import coordconv_policy_kwargs
 
 VARIANTS = {
@@ -153,7 +153,7 @@ def main() -> None:
     for v in variants:
         v.env.close()
 
-    cpu = _cpu_name()
+    cpu = cpu_name()
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu
     print(
         f"A2C on {args.env_id}, {args.n_envs} envs, {device.type} ({where}), "
@@ -175,16 +175,6 @@ def main() -> None:
             f"{rate / conv[v.vec_env]:.3f} | {rate / first:.3f} | "
             f"{env:.0%} | {train:.0%} | {1 - env - train:.0%} |"
         )
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":
