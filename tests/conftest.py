@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,24 +16,56 @@ import pytest
 TINY = ["--epochs", "2", "--max-train-examples", "32", "--widths", "4", "4"]
 
 
-def cc_bench(*args: str, env: dict[str, str] | None = None, timeout: float = 300):
-    """Run `python -m cc_bench ARGS` and return the completed process (text mode)."""
-    # CoordConv2d's strategy is fixed (no timing) so that a resumed run and its uninterrupted
-    # reference compute bit for bit alike on a busy machine; tests/test_layers.py covers timing.
-    full_env = {
+def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment the tests run `cc-bench` in: W&B off, and CoordConv2d's strategy fixed
+    (no timing) so that a resumed run and its uninterrupted reference compute bit for bit
+    alike on a busy machine; tests/test_layers.py covers the timing."""
+    return {
         **os.environ,
         "WANDB_MODE": "disabled",
         "WANDB_SILENT": "true",
         "CC_BENCH_COORDCONV_AUTOTUNE": "0",
         **(env or {}),
     }
+
+
+def cc_bench(*args: str, env: dict[str, str] | None = None, timeout: float = 300):
+    """Run `python -m cc_bench ARGS` and return the completed process (text mode)."""
     return subprocess.run(
         [sys.executable, "-m", "cc_bench", *args],
         capture_output=True,
         text=True,
-        env=full_env,
+        env=cli_env(env),
         timeout=timeout,
     )
+
+
+def kill_after_checkpoint(
+    args: list[str], runs: Path, benchmark: str, env: dict[str, str] | None = None
+) -> Path:
+    """Start `cc-bench ARGS`, SIGKILL it once its run has a checkpoint; the checkpoint.
+
+    Fails if no checkpoint appears within 240 s or the run finished before the kill.
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cc_bench", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=cli_env(env),
+    )
+    checkpoint = None
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = list(runs.glob(f"adhoc/{benchmark}/*/checkpoint.pt"))
+        if found:
+            checkpoint = found[0]
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert checkpoint is not None, "no checkpoint appeared"
+    assert not (checkpoint.parent / "summary.json").exists(), "the run ended before the kill"
+    return checkpoint
 
 
 def last_json(stdout: str) -> dict:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import TINY, cc_bench, last_json, run_folder
+from conftest import TINY, cc_bench, kill_after_checkpoint, last_json, run_folder
 
 BENCH = "toy.classification"
 
@@ -164,24 +162,7 @@ def test_a_killed_run_resumes_and_ends_as_if_never_stopped(tmp_path: Path) -> No
     assert reference.returncode == 0, reference.stderr
 
     runs = tmp_path / "killed"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cc_bench", *args, "--runs-dir", str(runs)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**__import__("os").environ, "WANDB_MODE": "disabled"},
-    )
-    checkpoint = None
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        found = list(runs.glob(f"adhoc/{BENCH}/*/checkpoint.pt"))
-        if found:
-            checkpoint = found[0]
-            break
-        time.sleep(0.05)
-    assert checkpoint is not None, "no checkpoint appeared"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (checkpoint.parent / "summary.json").exists()
+    checkpoint = kill_after_checkpoint([*args, "--runs-dir", str(runs)], runs, BENCH)
 
     resumed = cc_bench(*args, "--runs-dir", str(runs))
     assert resumed.returncode == 0, resumed.stderr

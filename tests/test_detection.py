@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import cc_bench, last_json, run_folder
+from conftest import cc_bench, kill_after_checkpoint, last_json, run_folder
 from torch import nn
 from torchvision.models.detection import FasterRCNN
 from torchvision.ops import box_iou
@@ -194,24 +189,7 @@ def test_a_killed_run_resumes_and_ends_as_if_never_stopped(
     assert reference.returncode == 0, reference.stderr
 
     runs = tmp_path / "killed"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cc_bench", *args, "--runs-dir", str(runs)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "WANDB_MODE": "disabled", **env},
-    )
-    checkpoint = None
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        found = list(runs.glob(f"adhoc/{BENCH}/*/checkpoint.pt"))
-        if found:
-            checkpoint = found[0]
-            break
-        time.sleep(0.05)
-    assert checkpoint is not None, "no checkpoint appeared"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (checkpoint.parent / "summary.json").exists()
+    checkpoint = kill_after_checkpoint([*args, "--runs-dir", str(runs)], runs, BENCH, env)
 
     resumed = cc_bench(*args, "--runs-dir", str(runs), env=env)
     assert resumed.returncode == 0, resumed.stderr

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import cc_bench, last_json, run_folder
+from conftest import cc_bench, kill_after_checkpoint, last_json, run_folder
 from PIL import Image
 
 from cc_bench.registry import get_benchmark
@@ -66,23 +62,7 @@ def test_a_killed_run_resumes_and_ends_as_if_never_stopped(folder: Path, tmp_pat
     reference = cc_bench(*args, "--runs-dir", str(tmp_path / "reference"))
     assert reference.returncode == 0, reference.stderr
     runs = tmp_path / "killed"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cc_bench", *args, "--runs-dir", str(runs)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    checkpoint = None
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        found = list(runs.glob(f"adhoc/{BENCH}/*/checkpoint.pt"))
-        if found:
-            checkpoint = found[0]
-            break
-        time.sleep(0.05)
-    assert checkpoint is not None, "no checkpoint appeared"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_checkpoint([*args, "--runs-dir", str(runs)], runs, BENCH, env)
     resumed = cc_bench(*args, "--runs-dir", str(runs))
     assert resumed.returncode == 0, resumed.stderr
     ours, theirs = last_json(resumed.stdout), last_json(reference.stdout)

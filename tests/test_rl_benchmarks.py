@@ -5,18 +5,13 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import pickle
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import cc_bench, last_json
+from conftest import cc_bench, kill_after_checkpoint, last_json
 from stable_baselines3 import DQN
 from stable_baselines3.common.buffers import ReplayBuffer
 
@@ -59,23 +54,7 @@ def test_a_killed_run_resumes_to_the_same_total_with_a_continuous_curve(tmp_path
     # 2 envs x 5 steps x 4 frames = 40 frames an update; 4,000 frames; a checkpoint every 400.
     args = ["run", "rl.a2c", *TINY, "--total-steps", "4000", "--checkpoint-every", "400"]
     args += ["--log-every", "200", "--runs-dir", str(tmp_path)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cc_bench", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "WANDB_MODE": "disabled"},
-    )
-    checkpoint = None
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        found = list(tmp_path.glob("adhoc/rl.a2c/*/checkpoint.pt"))
-        if found:
-            checkpoint = found[0]
-            break
-        time.sleep(0.05)
-    assert checkpoint is not None, "no checkpoint appeared"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    checkpoint = kill_after_checkpoint(args, tmp_path, "rl.a2c")
     folder = checkpoint.parent
     assert not (folder / "summary.json").exists()
 
