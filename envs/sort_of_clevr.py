@@ -584,3 +584,15 @@ def write_gif(path: str | os.PathLike[str], frames: Sequence[np.ndarray], fps: f
         path, save_all=True, append_images=pictures[1:], duration=int(1000 / fps), loop=0
     )
     return path
+
+
+def write_interpolation_gif(
+    path: str | os.PathLike[str], frames: Any, cols: int = 4, scale: int = 2
+) -> Path:
+    """Write K interpolations of T frames, (K, T, ...) in any layout `image_grid` takes, as one
+    GIF (`write_gif`) whose frame t tiles the K images of step t, `cols` a row."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    k, t = frames.shape[:2]
+    grids = [image_grid(frames[:, j], cols=min(k, cols), scale=scale) for j in range(t)]
+    return write_gif(path, grids)

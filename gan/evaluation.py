@@ -2,7 +2,9 @@
 
 On N samples from a fixed z: the share of well-formed scenes, the shape and colour shares
 against the data's, how the objects' centres cover the canvas. On K fixed latent pairs x T
-steps: how far objects move per frame and how often one teleports, appears or vanishes.
+steps: how far objects move per frame and overall, how often one teleports (by the plain
+rule, and by the robust one: between valid frames, relative to the object's own speed),
+appears or vanishes, and the shares of steps over 4 and 8 px.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from cc_bench.envs.sort_of_clevr import (
     parse_scenes,
     position_coverage,
     to_uint8_images,
-    write_gif,
+    write_interpolation_gif,
 )
 from cc_bench.tracking import Tracker
 
@@ -48,16 +50,21 @@ class Reference:
 
 
 @torch.no_grad()
-def generate(generator: nn.Module, z: Tensor, batch_size: int = 128) -> np.ndarray:
+def generate_float(generator: nn.Module, z: Tensor, batch_size: int = 128) -> Tensor:
     """Images of `z` (B, z_dim) in eval mode (batch norm's running statistics, so a sample does
-    not depend on its batch): uint8 (B, H, W, 3)."""
+    not depend on its batch): float (B, 3, H, W) in [-1, 1], on the CPU."""
     was_training = generator.training
     generator.eval()
     try:
         out = [generator(z[k : k + batch_size]).float().cpu() for k in range(0, len(z), batch_size)]
     finally:
         generator.train(was_training)
-    return to_uint8_images(torch.cat(out))
+    return torch.cat(out)
+
+
+def generate(generator: nn.Module, z: Tensor, batch_size: int = 128) -> np.ndarray:
+    """`generate_float`'s images as uint8 (B, H, W, 3)."""
+    return to_uint8_images(generate_float(generator, z, batch_size))
 
 
 def interpolate(pairs: Tensor, steps: int) -> Tensor:
@@ -85,6 +92,7 @@ def evaluate(
     *,
     interp_steps: int,
     jump_px: float,
+    jump_ratio: float = 3.0,
 ) -> Evaluation:
     """Score the generator on the fixed z and the fixed interpolations."""
     samples = generate(generator, fixed_z)
@@ -99,21 +107,28 @@ def evaluate(
     sequences = [
         parsed_frames[k * interp_steps : (k + 1) * interp_steps] for k in range(len(frames))
     ]
-    metrics.update(interpolation_measures(sequences, jump_px=jump_px))
-    # A generator that draws one scene whatever z is never teleports: read teleport_frac with
-    # this, mean_step_px and the coverage.
+    metrics.update(interpolation_measures(sequences, jump_px=jump_px, jump_ratio=jump_ratio))
+    # A generator that draws one scene whatever z is never teleports by the plain rule: the
+    # robust one leaves it unscored; read both with this, endpoint_px and the coverage.
     metrics["interp_valid_frac"] = float(np.mean([p.valid for p in parsed_frames]))
     metrics.update({f"freq_{k.replace('/', '_')}": v for k, v in freqs.items()})
     return Evaluation(metrics, samples, parsed, frames)
 
 
-def log_pictures(tracker: Tracker, ev: Evaluation, step: int, title: str) -> Path:
-    """The sample grid, the interpolation strips, the parsed samples and one GIF; the GIF's path."""
-    tracker.log_image("samples/grid", image_grid(ev.samples[:GRID_SAMPLES], cols=8), step)
-    shown = ev.frames[:SHOWN_PAIRS]  # (k, T, H, W, 3)
+def log_interpolations(tracker: Tracker, frames: np.ndarray, step: int) -> Path:
+    """The first `SHOWN_PAIRS` interpolations (K, T, H, W, 3) uint8 as strips (one a row) and
+    as one GIF; the GIF's path."""
+    shown = frames[:SHOWN_PAIRS]  # (k, T, H, W, 3)
     k, t = shown.shape[:2]
     strips = image_grid(shown.reshape(k * t, *shown.shape[2:]), cols=t, scale=2 if k < 4 else 1)
     tracker.log_image("samples/interpolations", strips, step)
+    gif = tracker.media_dir / f"samples_interpolation_{int(step)}.gif"
+    return tracker.log_animation("samples/interpolation", write_interpolation_gif(gif, shown), step)
+
+
+def log_pictures(tracker: Tracker, ev: Evaluation, step: int, title: str) -> Path:
+    """The sample grid, the interpolation strips, the parsed samples and one GIF; the GIF's path."""
+    tracker.log_image("samples/grid", image_grid(ev.samples[:GRID_SAMPLES], cols=8), step)
     figure = findings_figure(
         ev.samples[:PARSED_SHOWN],
         ev.parsed[:PARSED_SHOWN],
@@ -123,10 +138,7 @@ def log_pictures(tracker: Tracker, ev: Evaluation, step: int, title: str) -> Pat
     import matplotlib.pyplot as plt
 
     plt.close(figure)
-    tracker.media_dir.mkdir(exist_ok=True)
-    gif_frames = [image_grid(shown[:, j], cols=min(k, 4), scale=2) for j in range(t)]
-    path = write_gif(tracker.media_dir / f"samples_interpolation_{int(step)}.gif", gif_frames)
-    return tracker.log_animation("samples/interpolation", path, step)
+    return log_interpolations(tracker, ev.frames, step)
 
 
 def log_data_pictures(tracker: Tracker, images: np.ndarray, title: str) -> None:

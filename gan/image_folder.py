@@ -16,41 +16,25 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from cc_bench.envs.sort_of_clevr import image_grid, to_uint8_images, write_gif
-from cc_bench.gan.evaluation import interpolate
+from cc_bench.envs.sort_of_clevr import image_grid, to_uint8_images
+from cc_bench.gan.evaluation import (
+    GRID_SAMPLES,
+    generate_float,
+    interpolate,
+    log_interpolations,
+)
 from cc_bench.gan.image_folder_config import ImageFolderConfig
 from cc_bench.gan.image_folder_data import load_data
 from cc_bench.gan.image_folder_measures import interpolation_smoothness, sample_diversity
-from cc_bench.gan.training import EvaluateFn, sides, train_gan
+from cc_bench.gan.training import EvaluateFn, sides, to_model_input, train_gan
 from cc_bench.runtime import resolve_device, seed_everything
 from cc_bench.tracking import Tracker
-
-GRID_SAMPLES = 64
-SHOWN_PAIRS = 8
-
-
-def _to_float(images: np.ndarray) -> Tensor:
-    """uint8 (..., H, W, 3) -> float (..., 3, H, W) in [-1, 1]."""
-    return torch.from_numpy(images).movedim(-1, -3).float() / 127.5 - 1
-
-
-@torch.no_grad()
-def generate_float(g: nn.Module, z: Tensor, batch_size: int = 128) -> Tensor:
-    """G's images of z in eval mode, as floats in [-1, 1] on the CPU: (B, 3, H, W)."""
-    was_training = g.training
-    g.eval()
-    try:
-        return torch.cat(
-            [g(z[k : k + batch_size]).float().cpu() for k in range(0, len(z), batch_size)]
-        )
-    finally:
-        g.train(was_training)
 
 
 def make_evaluate(cfg: ImageFolderConfig, data: np.ndarray, tracker: Tracker) -> EvaluateFn:
     """The evaluation `train_gan` calls: the label-free measures, a sample grid, the strips."""
     shown = np.random.default_rng(0).choice(len(data), min(cfg.diversity_images, len(data)), False)
-    data_ref = _to_float(data[np.sort(shown)])  # (M, 3, H, W)
+    data_ref = to_model_input(torch.from_numpy(data[np.sort(shown)]))  # (M, 3, H, W)
 
     def evaluate(g: nn.Module, fixed_z: Tensor, pairs: Tensor, step: int) -> dict[str, float]:
         samples = generate_float(g, fixed_z)  # (N, 3, H, W) in [-1, 1]
@@ -59,19 +43,11 @@ def make_evaluate(cfg: ImageFolderConfig, data: np.ndarray, tracker: Tracker) ->
         # measured before rounding to uint8, so that small changes are not lost
         metrics = interpolation_smoothness(frames)
         metrics.update(sample_diversity(samples, data_ref))
-        samples, frames = to_uint8_images(samples), to_uint8_images(frames.flatten(0, 1))
-        frames = frames.reshape(pairs.shape[1], cfg.interp_steps, *frames.shape[1:])
         metrics["diversity_gap"] = abs(1.0 - metrics["diversity_ratio"])
         tracker.log({f"test/{k}": v for k, v in metrics.items()}, step=step)
         tracker.log_image("samples/grid", image_grid(samples[:GRID_SAMPLES], cols=8), step)
-        strips = frames[:SHOWN_PAIRS]  # (k, T, H, W, 3)
-        k, t = strips.shape[:2]
-        tracker.log_image(
-            "samples/interpolations", image_grid(strips.reshape(k * t, *strips.shape[2:]), t), step
-        )
-        gif = [image_grid(strips[:, j], cols=min(k, 4), scale=2) for j in range(t)]
-        path = write_gif(tracker.media_dir / f"samples_interpolation_{step}.gif", gif)
-        tracker.log_animation("samples/interpolation", path, step)
+        pictures = to_uint8_images(frames.flatten(0, 1))  # (K * T, H, W, 3)
+        log_interpolations(tracker, pictures.reshape(*frames.shape[:2], *pictures.shape[1:]), step)
         return metrics
 
     return evaluate

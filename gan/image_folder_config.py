@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from cc_bench.config import bounded
 from cc_bench.errors import UserError
@@ -12,6 +14,34 @@ SYNTHETIC_SORT_OF_CLEVR = "synthetic:sort_of_clevr"
 """`--data-dir` value that writes Sort-of-CLEVR scenes to a temporary folder and reads that
 (for tests and demos: no data ships with the suite)."""
 
+WHAT_IT_MUST_HOLD = (
+    "it must hold images (.jpg, .png, ...) directly or in class subfolders "
+    "as torchvision's ImageFolder reads them"
+)
+_JUMP_PX = 4.0
+
+
+def check_data_dir(data_dir: str) -> Path | None:
+    """The folder `data_dir` names, checked to exist, be a folder and be readable (a UserError
+    naming it otherwise); None for the synthetic source."""
+    if data_dir == SYNTHETIC_SORT_OF_CLEVR:
+        return None
+    if data_dir.startswith("synthetic:"):
+        raise UserError(
+            f"--data-dir {data_dir}: unknown synthetic source; the only one is "
+            f"{SYNTHETIC_SORT_OF_CLEVR}"
+        )
+    root = Path(data_dir).expanduser()
+    if not root.exists():
+        raise UserError(f"--data-dir {root}: no such folder; {WHAT_IT_MUST_HOLD}")
+    if not root.is_dir():
+        raise UserError(f"--data-dir {root}: not a folder; {WHAT_IT_MUST_HOLD}")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise UserError(
+            f"--data-dir {root}: cannot be read (permission denied); {WHAT_IT_MUST_HOLD}"
+        )
+    return root
+
 
 @dataclass(frozen=True)
 class ImageFolderConfig(GanConfig):
@@ -19,16 +49,21 @@ class ImageFolderConfig(GanConfig):
 
     The paper's LSUN-bedrooms setting, as an example: export the bedrooms to a folder of
     JPEGs, then `cc-bench run gan.image_folder --data-dir ~/lsun/bedroom --width 2`. Every image
-    is resized (shorter side 64) and centre-cropped to 64x64. Nothing downloads. `jump_px` and
-    `data_seed` do not apply (no scene parser; the folder is the data), except that
-    `synthetic:sort_of_clevr` draws its scenes with `data_seed`.
+    is resized (shorter side 64) and centre-cropped to 64x64. Nothing downloads. The folder is
+    checked when the config is built, so `cc-bench run`, `cc-bench launch` and its `--dry-run`
+    all reject a bad one before anything starts.
     """
 
     data_dir: str = ""
-    """Required: a folder of images (torchvision ImageFolder layout, class subfolders, or a
-    flat folder), or `synthetic:sort_of_clevr` (a small generated folder, for tests and demos)."""
+    """Required: a folder of images (torchvision ImageFolder layout, class subfolders, or a flat folder), or `synthetic:sort_of_clevr` (Sort-of-CLEVR scenes written to a temporary folder, for tests and demos). With `cc-bench launch`: `--set data_dir=DIR`."""
     n_train: int = bounded(50_000, ge=2)
-    """Images read from the folder (a fixed sample when it holds more; all when fewer)."""
+    """Images read from the folder (a fixed sample drawn with `data_seed` when it holds more; all when fewer)."""
+    data_seed: int = bounded(0, ge=0)
+    """Seed of the fixed sample of `n_train` images when the folder holds more (the same for every run), and of the `synthetic:sort_of_clevr` scenes."""
+    n_samples: int = bounded(512, ge=2)
+    """N: samples from a fixed z at each evaluation, whose mean pairwise distance is compared with the data's (at least 2)."""
+    jump_px: float = bounded(_JUMP_PX, gt=0.0)
+    """Not used by this benchmark (it has no scene parser to track objects; `interp_max_step` measures jumps in pixel space); only its default is accepted."""
     diversity_images: int = bounded(256, ge=2)
     """Data images whose mean pairwise distance the samples' is compared with."""
 
@@ -36,7 +71,14 @@ class ImageFolderConfig(GanConfig):
         super().__post_init__()
         if not self.data_dir:
             raise UserError(
-                "--data-dir is required: a folder of images (class subfolders as torchvision's "
+                "data_dir is required (--data-dir DIR; with cc-bench launch, --set "
+                "data_dir=DIR): a folder of images (class subfolders as torchvision's "
                 f"ImageFolder reads them, or a flat folder), or {SYNTHETIC_SORT_OF_CLEVR} for "
                 "a small generated demo folder"
             )
+        if self.jump_px != _JUMP_PX:
+            raise UserError(
+                f"invalid jump_px={self.jump_px}: gan.image_folder has no scene parser, so "
+                f"jump_px does not apply (interp_max_step measures jumps); leave it at {_JUMP_PX}"
+            )
+        check_data_dir(self.data_dir)

@@ -7,8 +7,8 @@ resized so its shorter side is `size` and centre-cropped to `size` x `size` (tor
 `Resize` + `CenterCrop`), then kept in memory as uint8 (N, size, size, 3) RGB: the training
 loop converts batches on the device, so reading is paid once.
 
-Nothing here downloads. A missing, empty or unreadable folder is a `UserError` naming the
-folder and what it must hold. `SYNTHETIC_SORT_OF_CLEVR` is a test and demo source: a small
+Nothing here downloads. A missing, empty or unreadable folder, or one with fewer than 2 images
+that decode, is a `UserError` naming the folder and what it must hold. `SYNTHETIC_SORT_OF_CLEVR` is a test and demo source: a small
 folder of Sort-of-CLEVR PNGs written on the fly, read back through the same path.
 """
 
@@ -23,11 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from cc_bench.errors import UserError
-from cc_bench.gan.image_folder_config import SYNTHETIC_SORT_OF_CLEVR
-
-_WHAT = (
-    "it must hold images (.jpg, .png, ...) directly or in class subfolders "
-    "as torchvision's ImageFolder reads them"
+from cc_bench.gan.image_folder_config import (
+    SYNTHETIC_SORT_OF_CLEVR,
+    WHAT_IT_MUST_HOLD,
+    check_data_dir,
 )
 
 
@@ -44,13 +43,9 @@ def list_images(data_dir: str | Path) -> list[Path]:
     With subfolders that hold images, those are read as torchvision's `ImageFolder` does
     (one class per subfolder, recursively); otherwise the folder's own images.
     """
-    root = Path(data_dir).expanduser()
-    if not root.exists():
-        raise UserError(f"--data-dir {root}: no such folder; {_WHAT}")
-    if not root.is_dir():
-        raise UserError(f"--data-dir {root}: not a folder; {_WHAT}")
-    if not os.access(root, os.R_OK | os.X_OK):
-        raise UserError(f"--data-dir {root}: cannot be read (permission denied); {_WHAT}")
+    root = check_data_dir(str(data_dir))
+    if root is None:
+        raise UserError(f"--data-dir {data_dir}: a synthetic source, not a folder to list")
     extensions = image_extensions()
     try:
         from torchvision.datasets import ImageFolder
@@ -75,9 +70,11 @@ def list_images(data_dir: str | Path) -> list[Path]:
                 if e.is_file() and e.name.lower().endswith(extensions)
             )
     except PermissionError as exc:
-        raise UserError(f"--data-dir {root}: cannot be read ({exc.strerror}); {_WHAT}") from None
+        raise UserError(
+            f"--data-dir {root}: cannot be read ({exc.strerror}); {WHAT_IT_MUST_HOLD}"
+        ) from None
     if not files:
-        raise UserError(f"--data-dir {root}: holds no images; {_WHAT}")
+        raise UserError(f"--data-dir {root}: holds no images; {WHAT_IT_MUST_HOLD}")
     return files
 
 
@@ -97,27 +94,35 @@ def _load_one(path: Path, size: int) -> np.ndarray | None:
 
 
 def load_images(
-    data_dir: str | Path, n: int, size: int = 64, *, workers: int | None = None
+    data_dir: str | Path, n: int, size: int = 64, *, seed: int = 0, workers: int | None = None
 ) -> np.ndarray:
-    """Up to `n` images of `data_dir` as uint8 (N, size, size, 3), RGB.
+    """Up to `n` images of `data_dir` as uint8 (N, size, size, 3), RGB, N >= 2.
 
-    With more than `n` images, a fixed sample (seed 0, whatever the run's seed, so every run
-    sees the same data) is taken. Unreadable files are skipped with one warning; when none
-    can be read, a UserError.
+    With more than `n` images, a fixed sample drawn with `seed` (the config's `data_seed`, not
+    the run's seed, so every run sees the same data) is taken. Unreadable files are skipped
+    with one warning; when fewer than 2 can be read (the diversity measure compares pairs), a
+    UserError.
     """
     files = list_images(data_dir)
     if len(files) > n:
-        keep = np.sort(np.random.default_rng(0).choice(len(files), size=n, replace=False))
+        keep = np.sort(np.random.default_rng(seed).choice(len(files), size=n, replace=False))
         files = [files[k] for k in keep]
     workers = workers or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:  # PIL decodes outside the GIL
         images = list(pool.map(lambda p: _load_one(p, size), files))
     bad = [f for f, im in zip(files, images, strict=True) if im is None]
     good = [im for im in images if im is not None]
+    root = Path(data_dir).expanduser()
     if not good:
         raise UserError(
-            f"--data-dir {Path(data_dir).expanduser()}: none of its {len(files)} image files "
-            f"could be read (first: {bad[0].name}); {_WHAT}"
+            f"--data-dir {root}: none of its {len(files)} image files could be read "
+            f"(first: {bad[0].name}); {WHAT_IT_MUST_HOLD}"
+        )
+    if len(good) < 2:
+        raise UserError(
+            f"--data-dir {root}: only 1 of its {len(files)} image files could be read; "
+            f"gan.image_folder needs at least 2 (samples are compared in pairs); "
+            f"{WHAT_IT_MUST_HOLD}"
         )
     if bad:
         print(
@@ -141,14 +146,10 @@ def write_synthetic_folder(folder: Path, n: int, seed: int = 0) -> None:
 
 
 def load_data(data_dir: str, n: int, size: int = 64, seed: int = 0) -> np.ndarray:
-    """`load_images`, or for `SYNTHETIC_SORT_OF_CLEVR` the same after writing `n` scenes."""
-    if data_dir == SYNTHETIC_SORT_OF_CLEVR:
-        with tempfile.TemporaryDirectory(prefix="cc_bench_synthetic_") as tmp:
-            write_synthetic_folder(Path(tmp), n, seed)
-            return load_images(tmp, n, size)
-    if data_dir.startswith("synthetic:"):
-        raise UserError(
-            f"--data-dir {data_dir}: unknown synthetic source; the one there is is "
-            f"{SYNTHETIC_SORT_OF_CLEVR}"
-        )
-    return load_images(data_dir, n, size)
+    """`load_images` (its sample drawn with `seed`), or for `SYNTHETIC_SORT_OF_CLEVR` the same
+    after writing `n` scenes drawn with `seed`."""
+    if data_dir != SYNTHETIC_SORT_OF_CLEVR:
+        return load_images(data_dir, n, size, seed=seed)  # checked there (unknown synthetic too)
+    with tempfile.TemporaryDirectory(prefix="cc_bench_synthetic_") as tmp:
+        write_synthetic_folder(Path(tmp), n, seed)
+        return load_images(tmp, n, size)

@@ -75,7 +75,7 @@ def test_bad_folders_are_one_line_and_exit_code_2(tmp_path: Path, runs_dir: Path
     empty.mkdir()
     (empty / "notes.txt").write_text("no pictures")
     cases = [
-        ([], "--data-dir is required"),
+        ([], "data_dir is required (--data-dir DIR"),
         (["--data-dir", str(tmp_path / "absent")], f"{tmp_path / 'absent'}: no such folder"),
         (["--data-dir", str(empty)], f"{empty}: holds no images"),
         (["--data-dir", "synthetic:lsun"], "unknown synthetic source"),

@@ -118,9 +118,10 @@ def test_an_unreadable_folder_is_a_user_error(tmp_path: Path) -> None:
 
 def test_unreadable_files_are_skipped_with_a_warning(tmp_path: Path, capsys) -> None:
     _write(tmp_path / "good.png", 64, 64, 0)
+    _write(tmp_path / "good2.png", 64, 64, 1)
     (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8 truncated")
     images = load_images(tmp_path, n=4)
-    assert images.shape[0] == 1
+    assert images.shape[0] == 2
     assert "skipped 1 unreadable image file(s)" in capsys.readouterr().err
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cc_bench.envs.sort_of_clevr import image_grid, write_gif
+from cc_bench.envs.sort_of_clevr import image_grid, write_interpolation_gif
 
 
 def recon_picture(inputs: Tensor, recons: Tensor, n: int = 8) -> np.ndarray:
@@ -33,10 +33,5 @@ def strip_picture(frames: Tensor, k: int = 6) -> np.ndarray:
 
 
 def save_gif(frames: Tensor, path: Path, k: int = 8) -> Path:
-    """A GIF of the first `k` interpolations side by side, going there and back."""
-    shown = frames[:k]
-    cols = min(len(shown), 4)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return write_gif(
-        path, [image_grid(shown[:, t], cols=cols, scale=2) for t in range(shown.shape[1])]
-    )
+    """A GIF of the first `k` interpolations (K, T, 3, H, W) side by side, there and back."""
+    return write_interpolation_gif(path, frames[:k])
