@@ -7,9 +7,12 @@ instruments that turn the paper's pictures into numbers:
 
 - `generate_scenes`: the images and what is in them, vectorised, seeded, cached on disk.
 - `parse_scenes`: reads images (the data's or a model's samples) back into objects, robust
-  to noise and soft edges, and says whether each scene is well formed.
+  to noise and soft edges, and says whether each scene is well formed (a blob of a colour
+  off the palette makes it not).
 - `interpolation_measures`: tracks objects along latent interpolations: how far they move per
-  frame, and how often one jumps ("teleports") or appears or vanishes.
+  frame and overall, and how often one jumps ("teleports") or appears or vanishes, by the
+  issue's plain rule and by a robust one (between valid frames, relative to the object's own
+  speed) that a generator ignoring z cannot win.
 - `position_coverage`: how the objects' centres spread over the canvas against the data's.
 - `attribute_frequencies`: the shares of each shape and colour.
 
@@ -25,7 +28,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +87,13 @@ class ParsedScene:
     """Why the scene is not valid ("" when it is), e.g. "3 objects" or "red: not a clean shape"."""
     stray_px: int = 0
     """Coloured pixels in specks: connected pieces smaller than `min_area`."""
+    other_px: int = 0
+    """Pixels of no palette colour (farther than `max_color_dist` from every colour and every
+    blend of a colour with the background) in blobs that survive a 3x3 opening."""
+    boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
+    """Each object's bounding box (i0, j0, i1, j1), stops exclusive, in `objects`' order."""
+    clean: list[bool] = field(default_factory=list)
+    """Whether each object is a clean shape of plausible size, in `objects`' order."""
 
 
 # -- the generator --------------------------------------------------------------------------
@@ -272,6 +282,27 @@ def _label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return ndimage.label(mask, structure=structure)
 
 
+MAX_COLOR_DIST = 120.0
+"""Default largest RGB distance (0..255 a channel) of a pixel from the nearest palette colour
+or blend of one with the background. Soft edges lie on those blends, so blur passes, and
+noise of 25 a channel almost never strays 120 away; black (255 away), green (312), yellow
+(180), purple (156, halfway between red and blue) and olive (152) are other colours."""
+
+
+def _palette_distance(x: np.ndarray, colors: np.ndarray) -> np.ndarray:
+    """Distance of each pixel of `x` (..., 3) from the nearest segment between the background
+    and one of `colors` (P, 3): the colours, the background and their blends (soft edges)."""
+    white = np.array(BACKGROUND, dtype=np.float32)
+    rel = x - white  # (..., 3)
+    best = None
+    for color in colors:
+        axis = color - white  # (3,)
+        t = np.clip(rel @ axis / float(axis @ axis), 0.0, 1.0)  # (...,)
+        d = ((rel - t[..., None] * axis) ** 2).sum(-1)  # (...,)
+        best = d if best is None else np.minimum(best, d)
+    return np.sqrt(best)
+
+
 def parse_scenes(
     images: Any,
     *,
@@ -280,10 +311,13 @@ def parse_scenes(
     object_size: int = 10,
     min_area: int = 8,
     max_stray_px: int = 50,
+    max_color_dist: float = MAX_COLOR_DIST,
 ) -> list[ParsedScene]:
     """Read images back into scenes: each object's colour, shape, centre and area.
 
-    Each pixel goes to the nearest of the background and `colors`; after a 3x3 opening (which
+    A pixel farther than `max_color_dist` from every colour of `colors` and every blend of one
+    with the background (a soft edge) is of another colour: it belongs to no object. Every
+    other pixel goes to the nearest of the background and `colors`; after a 3x3 opening (which
     strips specks and one-pixel threads), each colour's 8-connected components of at least
     `min_area` pixels are the objects; a component's shape is a square
     when it fills more than `SQUARE_FILL` of its bounding box, else a circle; its centre is
@@ -291,10 +325,13 @@ def parse_scenes(
 
     A scene is `valid` when it has `n_objects` objects, each colour at most once, each one clean
     (bounding box about square, area between half a disc's and 1.3 squares' of `object_size`,
-    filling at least 60% of its box), and at most `max_stray_px` coloured pixels outside them.
+    filling at least 60% of its box), at most `max_stray_px` coloured pixels outside them, and
+    no blob of another colour (at least `min_area` pixels after the opening).
 
     Args:
         images: uint8 (n, H, W, 3), or floats in [-1, 1] as (n, 3, H, W) or (n, H, W, 3).
+        max_color_dist: the largest RGB distance (0..255 a channel) of a palette pixel from
+            the palette colours and their blends with the background.
     """
     from scipy import ndimage
 
@@ -303,16 +340,28 @@ def parse_scenes(
     if n == 0:
         return []
     palette = np.array([BACKGROUND] + [PALETTE[c] for c in colors], dtype=np.float32)  # (P, 3)
-    nearest = np.empty(rgb.shape[:3], dtype=np.int8)  # (n, H, W): 0 background, c + 1 colour c
+    # (n, H, W): 0 background, c + 1 colour c, -1 another colour
+    nearest = np.empty(rgb.shape[:3], dtype=np.int8)
     chunk = 1024
     for start in range(0, n, chunk):
         x = rgb[start : start + chunk].astype(np.float32)  # (b, H, W, 3)
         d = ((x[..., None, :] - palette) ** 2).sum(-1)  # (b, H, W, P)
-        nearest[start : start + chunk] = d.argmin(-1)
+        label = d.argmin(-1).astype(np.int8)
+        label[_palette_distance(x, palette[1:]) > max_color_dist] = -1
+        nearest[start : start + chunk] = label
+
+    opening = np.ones((1, 3, 3), dtype=bool)
+    other_blobs, n_other = _label_components(ndimage.binary_opening(nearest == -1, opening))
+    other = np.zeros(n, dtype=np.int64)
+    if n_other:
+        sizes = np.bincount(other_blobs.ravel(), minlength=n_other + 1)  # (n_other + 1,)
+        big = sizes >= min_area
+        big[0] = False
+        other = big[other_blobs].sum((1, 2))
 
     disc_area = np.pi * object_size**2
     square_area = (2 * object_size + 1) ** 2
-    found: list[list[tuple[SceneObject, bool]]] = [[] for _ in range(n)]
+    found: list[list[tuple[SceneObject, bool, tuple[int, int, int, int]]]] = [[] for _ in range(n)]
     stray = np.zeros(n, dtype=np.int64)
     for c, name in enumerate(colors):
         mask = nearest == c + 1  # (n, H, W)
@@ -326,7 +375,7 @@ def parse_scenes(
         # Objects: the components after a 3x3 opening (within each image), which strips the
         # specks and threads that noise glues to an object's edge (they would widen its
         # bounding box); squares keep every pixel, discs lose only the four one-pixel tips.
-        opened = ndimage.binary_opening(mask, structure=np.ones((1, 3, 3), dtype=bool))
+        opened = ndimage.binary_opening(mask, structure=opening)
         labels, count = _label_components(opened)
         if count == 0:
             continue
@@ -348,27 +397,33 @@ def parse_scenes(
             )
             shape = "square" if fill > SQUARE_FILL else "circle"
             obj = SceneObject(name, shape, (float(ci), float(cj)), float(a))
-            found[image].append((obj, clean))
+            bbox = (box[1].start, box[2].start, box[1].stop, box[2].stop)
+            found[image].append((obj, clean, bbox))
     out = []
     for image in range(n):
-        blobs = sorted(found[image], key=lambda oc: -oc[0].area)
+        blobs = sorted(found[image], key=lambda ocb: -ocb[0].area)
         problem = ""
-        names = [o.color for o, _ in blobs]
-        dirty = [o.color for o, clean in blobs if not clean]
+        names = [o.color for o, _, _ in blobs]
+        dirty = [o.color for o, clean, _ in blobs if not clean]
         if len(blobs) != n_objects:
             problem = f"{len(blobs)} objects"
         elif len(set(names)) != len(names):
             problem = "a colour twice"
         elif dirty:
             problem = f"{dirty[0]}: not a clean shape"
+        elif other[image]:
+            problem = f"{int(other[image])} px of another colour"
         elif stray[image] > max_stray_px:
             problem = f"{int(stray[image])} stray pixels"
         out.append(
             ParsedScene(
-                objects=[o for o, _ in blobs],
+                objects=[o for o, _, _ in blobs],
                 valid=not problem,
                 problem=problem,
                 stray_px=int(stray[image]),
+                other_px=int(other[image]),
+                boxes=[b for _, _, b in blobs],
+                clean=[bool(c) for _, c, _ in blobs],
             )
         )
     return out
@@ -381,28 +436,64 @@ def _objects(scene: ParsedScene | Sequence[SceneObject]) -> Sequence[SceneObject
     return scene.objects if isinstance(scene, ParsedScene) else scene
 
 
+def _tracks(seq: Sequence[ParsedScene | Sequence[SceneObject]]) -> list[dict[str, SceneObject]]:
+    """Per frame, each colour's largest blob."""
+    tracks = []
+    for scene in seq:
+        best: dict[str, SceneObject] = {}
+        for obj in _objects(scene):
+            if obj.color not in best or obj.area > best[obj.color].area:
+                best[obj.color] = obj
+        tracks.append(best)
+    return tracks
+
+
+def _distance(a: SceneObject, b: SceneObject) -> float:
+    (i0, j0), (i1, j1) = a.center, b.center
+    return float(np.hypot(i1 - i0, j1 - j0))
+
+
 def interpolation_measures(
     sequences: Any,
     *,
     jump_px: float = 4.0,
+    jump_ratio: float = 3.0,
     **parse_kwargs: Any,
 ) -> dict[str, float]:
     """How objects move along K interpolations of T frames each.
 
     Each object is matched from frame to frame by colour (the largest blob of that colour).
-    A transition "teleports" when some object's centre moves more than `jump_px`, or an
-    object appears or vanishes.
+    Two ways of calling a transition a teleport:
+
+    - `teleport_frac` (the plain rule): some object's centre moves more than `jump_px`, or an
+      object appears or vanishes. Every transition counts, so a generator that ignores z (or
+      draws nothing) scores 0, and a fast smooth move (crossing the canvas in a few frames)
+      counts as teleporting.
+    - `teleport_frac_valid` (the robust rule): only transitions between two valid scenes
+      (`ParsedScene.valid`; a list of objects counts as valid) of interpolations that go
+      somewhere (some object ends more than `jump_px` from where it started, between the
+      sequence's first and last valid frames); one teleports when an object appears or
+      vanishes, or its step is larger than both `jump_px` and `jump_ratio` times the median
+      of that object's steps between valid frames of its sequence (its own typical speed).
+      NaN when no transition qualifies: a collapsed generator has no score, not the best.
 
     Args:
         sequences: images (K, T, H, W, 3) uint8 or (K, T, 3, H, W) floats in [-1, 1], or K
             sequences of T parsed scenes (`ParsedScene` or lists of `SceneObject`).
-        jump_px: the largest step of a smooth move.
+        jump_px: the largest step of a smooth move (the plain rule), and the least step that
+            can be a jump (the robust rule).
+        jump_ratio: a step this many times the object's median step is a jump (robust rule).
         parse_kwargs: passed to `parse_scenes` when images are given.
 
     Returns:
-        teleport_frac: share of the K x (T - 1) transitions that teleport;
+        teleport_frac: share of the K x (T - 1) transitions that teleport (plain rule);
+        teleport_frac_valid: share of the qualifying transitions that teleport (robust rule);
+        valid_transitions_frac: share of the transitions that qualify for the robust rule;
         appear_vanish_frac: share of transitions in which an object appears or vanishes;
-        mean_step_px, max_jump_px: mean and largest centre step of the matched objects.
+        mean_step_px, max_jump_px: mean and largest centre step of the matched objects;
+        steps_over_4px_frac, steps_over_8px_frac: shares of those steps over 4 and 8 px;
+        endpoint_px: mean distance between an object's centres in the first and the last
+            frame (objects in both): how far the interpolations move things (0: collapse).
     """
     if hasattr(sequences, "shape"):
         shape = tuple(sequences.shape)
@@ -412,34 +503,53 @@ def interpolation_measures(
         parsed = parse_scenes(flat, **parse_kwargs)
         sequences = [parsed[k * shape[1] : (k + 1) * shape[1]] for k in range(shape[0])]
     transitions = teleports = appear_vanish = 0
+    qualifying = robust_teleports = 0
     steps: list[float] = []
+    endpoints: list[float] = []
     for seq in sequences:
-        tracks = []
-        for scene in seq:
-            best: dict[str, SceneObject] = {}
-            for obj in _objects(scene):
-                if obj.color not in best or obj.area > best[obj.color].area:
-                    best[obj.color] = obj
-            tracks.append(best)
-        for before, after in zip(tracks[:-1], tracks[1:], strict=True):
+        tracks = _tracks(seq)
+        valid = [s.valid if isinstance(s, ParsedScene) else True for s in seq]
+        if tracks:
+            first, last = tracks[0], tracks[-1]
+            endpoints += [_distance(first[c], last[c]) for c in set(first) & set(last)]
+        # each colour's steps between valid frames along this sequence, for its median
+        own: dict[str, list[float]] = {}
+        per_transition = []
+        for t, (before, after) in enumerate(zip(tracks[:-1], tracks[1:], strict=True)):
+            moved = {c: _distance(before[c], after[c]) for c in set(before) & set(after)}
+            if valid[t] and valid[t + 1]:
+                for c, step in moved.items():
+                    own.setdefault(c, []).append(step)
+            per_transition.append((set(before) != set(after), moved))
+        median = {c: float(np.median(v)) for c, v in own.items()}
+        shown = [t for t, ok in enumerate(valid) if ok]
+        goes_somewhere = len(shown) >= 2 and any(
+            _distance(tracks[shown[0]][c], tracks[shown[-1]][c]) > jump_px
+            for c in set(tracks[shown[0]]) & set(tracks[shown[-1]])
+        )
+        for t, (changed, moved) in enumerate(per_transition):
             transitions += 1
-            jumped = False
-            if set(before) != set(after):
-                appear_vanish += 1
-                jumped = True
-            for color in set(before) & set(after):
-                (i0, j0), (i1, j1) = before[color].center, after[color].center
-                step = float(np.hypot(i1 - i0, j1 - j0))
-                steps.append(step)
-                jumped |= step > jump_px
-            teleports += jumped
+            steps += moved.values()
+            appear_vanish += changed
+            teleports += changed or any(step > jump_px for step in moved.values())
+            if goes_somewhere and valid[t] and valid[t + 1]:
+                qualifying += 1
+                robust_teleports += changed or any(
+                    step > max(jump_px, jump_ratio * median[c]) for c, step in moved.items()
+                )
     if transitions == 0:
         raise ValueError("interpolation_measures needs sequences of at least 2 frames")
+    step_array = np.array(steps, dtype=np.float64)
     return {
         "teleport_frac": teleports / transitions,
+        "teleport_frac_valid": robust_teleports / qualifying if qualifying else float("nan"),
+        "valid_transitions_frac": qualifying / transitions,
         "appear_vanish_frac": appear_vanish / transitions,
-        "mean_step_px": float(np.mean(steps)) if steps else 0.0,
-        "max_jump_px": float(np.max(steps)) if steps else 0.0,
+        "mean_step_px": float(step_array.mean()) if steps else 0.0,
+        "max_jump_px": float(step_array.max()) if steps else 0.0,
+        "steps_over_4px_frac": float((step_array > 4).mean()) if steps else float("nan"),
+        "steps_over_8px_frac": float((step_array > 8).mean()) if steps else float("nan"),
+        "endpoint_px": float(np.mean(endpoints)) if endpoints else float("nan"),
     }
 
 
@@ -517,8 +627,12 @@ def frequency_gap(freqs: Mapping[str, float], reference: Mapping[str, float]) ->
 
 
 def findings_figure(images: Any, parsed: Sequence[ParsedScene], title: str = "") -> Any:
-    """A matplotlib figure: each image with the parser's findings drawn on it (a box and a
-    cross per object, labelled with its shape) and the verdict (valid, or the problem) below."""
+    """A matplotlib figure: each image with the parser's findings drawn on it and the verdict
+    (valid, or the problem) below.
+
+    Each object gets its bounding box and a cross at its centre, labelled with its colour and
+    shape ("red sq", "blue ci"); a clean blob's box is solid green, a blob that is not a clean
+    shape (`ParsedScene.clean`) dashed magenta and labelled "?"."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -538,14 +652,37 @@ def findings_figure(images: Any, parsed: Sequence[ParsedScene], title: str = "")
         ax = axes.flat[k]
         ax.axis("on")
         ax.imshow(image, interpolation="nearest")
-        for obj in scene.objects:
+        boxes = scene.boxes or [None] * len(scene.objects)
+        clean = scene.clean or [True] * len(scene.objects)
+        for obj, box, ok in zip(scene.objects, boxes, clean, strict=True):
             i, j = obj.center
-            half = float(np.sqrt(obj.area)) / 2
+            if box is None:  # a scene built by hand: a square of the blob's area
+                half = float(np.sqrt(obj.area)) / 2
+                box = (i - half + 0.5, j - half + 0.5, i + half + 0.5, j + half + 0.5)
+            i0, j0, i1, j1 = box
+            # pixel k covers [k - 0.5, k + 0.5] in imshow's coordinates
             ax.add_patch(
-                Rectangle((j - half, i - half), 2 * half, 2 * half, fill=False, ec="lime", lw=1.0)
+                Rectangle(
+                    (j0 - 0.5, i0 - 0.5),
+                    j1 - j0,
+                    i1 - i0,
+                    fill=False,
+                    ec="lime" if ok else "magenta",
+                    ls="-" if ok else "--",
+                    lw=1.0,
+                )
             )
             ax.plot([j], [i], marker="x", color="black", ms=4)
-            ax.text(j, i - half - 1, obj.shape[0], color="black", fontsize=7, ha="center")
+            label = f"{obj.color} {obj.shape[:2]}" + ("" if ok else " ?")
+            ax.text(
+                (j0 + j1) / 2 - 0.5,
+                i0 - 1.5,
+                label,
+                color="black" if ok else "magenta",
+                fontsize=6,
+                ha="center",
+                va="bottom",
+            )
         verdict = "valid" if scene.valid else scene.problem
         ax.set_xlabel(verdict, fontsize=7, color="green" if scene.valid else "red")
     if title:

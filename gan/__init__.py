@@ -51,7 +51,13 @@ register_benchmark(
         "images_per_s": "higher",
         "wall_s": "lower",
     },
-    headline=("teleport_frac_valid", "interp_valid_frac", "endpoint_px", "valid_frac", "position_js"),
+    headline=(
+        "teleport_frac_valid",
+        "interp_valid_frac",
+        "endpoint_px",
+        "valid_frac",
+        "position_js",
+    ),
     curve_x="step",  # iterations: the same batch size and data for both sides of a group
 )
 

@@ -18,11 +18,9 @@ class GanConfig(BenchConfig):
     """
 
     g_conv: Literal["same", "conv", "coordconv"] = "same"
-    """The generator: `conv` (dense to 4x4x512, 5x5 stride-2 transposed convs), `coordconv` (z
-    tiled over the canvas with i, j, 1x1 convs, then 3x3), or `same` (as `conv` says)."""
+    """The generator: `conv` (dense to 4x4x512, 5x5 stride-2 transposed convs), `coordconv` (z tiled over the canvas with i, j, 1x1 convs, then 3x3), or `same` (as `conv` says)."""
     d_conv: Literal["same", "conv", "coordconv"] = "same"
-    """The discriminator: `conv` (5x5 stride-2 convs), `coordconv` (the same with a CoordConv at
-    its input), or `same` (as `conv` says)."""
+    """The discriminator: `conv` (5x5 stride-2 convs), `coordconv` (the same with a CoordConv at its input), or `same` (as `conv` says)."""
     width: float = bounded(1.0, gt=0.0)
     """Channel multiplier of both networks (1: the paper's; 0.125 trains on a laptop CPU)."""
     z_dim: int = bounded(256, ge=1)
@@ -54,6 +52,10 @@ class GanConfig(BenchConfig):
     interp_steps: int = bounded(16, ge=2)
     """T: frames per interpolation, ends included."""
     jump_px: float = bounded(4.0, gt=0.0)
-    """An object whose centre moves more than this between two frames teleports."""
+    """Plain rule (`teleport_frac`): an object whose centre moves more than this between two
+    frames teleports. Robust rule (`teleport_frac_valid`): the least step that can be a jump."""
+    jump_ratio: float = bounded(3.0, gt=1.0)
+    """Robust rule (`teleport_frac_valid`): a step over this many times the object's median
+    step along its interpolation (and over `jump_px`) is a jump."""
     channels_last: bool = True
     """Run the networks channels-last (faster convs on CPU; the same numbers)."""

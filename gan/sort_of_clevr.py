@@ -49,7 +49,13 @@ def run(cfg: GanConfig, tracker: Tracker) -> dict[str, Any]:
 
     def scene_measures(g: nn.Module, fixed_z: Tensor, pairs: Tensor, step: int) -> dict[str, float]:
         ev = evaluate(
-            g, fixed_z, pairs, reference, interp_steps=cfg.interp_steps, jump_px=cfg.jump_px
+            g,
+            fixed_z,
+            pairs,
+            reference,
+            interp_steps=cfg.interp_steps,
+            jump_px=cfg.jump_px,
+            jump_ratio=cfg.jump_ratio,
         )
         tracker.log({f"test/{k}": v for k, v in ev.metrics.items()}, step=step)
         log_pictures(tracker, ev, step, f"{title}, epoch {step // n_batches}")

@@ -153,6 +153,53 @@ def test_parser_hand_made_scenes():
     assert not p[4].valid and p[4].stray_px == 64 and "stray" in p[4].problem
 
 
+@pytest.mark.parametrize(
+    "rgb",
+    [(0, 0, 0), (0, 255, 0), (128, 0, 128), (200, 200, 0)],
+    ids=["black", "green", "purple", "olive"],
+)
+def test_parser_rejects_colours_off_the_palette(rgb):
+    base = _draw(64, [("red", "square", 20, 20, 10), ("blue", "circle", 45, 45, 10)])
+    assert parse_scenes(base[None])[0].valid
+    # the red square painted another colour: no red object, and the scene is not valid
+    swapped = base.copy()
+    swapped[10:31, 10:31] = rgb
+    (p,) = parse_scenes(swapped[None])
+    assert not p.valid and [o.color for o in p.objects] == ["blue"]
+    assert p.other_px >= 21 * 21 - 4 * 5  # the square, less at most the opening's corners
+    # a third blob of that colour beside a good pair: the two objects parse, the scene fails
+    extra = base.copy()
+    extra[50:60, 5:15] = rgb
+    (p,) = parse_scenes(extra[None])
+    assert {o.color for o in p.objects} == {"red", "blue"}
+    assert not p.valid and p.problem == "100 px of another colour" and p.other_px == 100
+
+
+def test_parser_colour_distance_is_to_the_blends_with_white():
+    # purple (128, 0, 128) is 155.95 from the red-white and the blue-white blends (by hand:
+    # nearest blend (255, 64, 64), distance sqrt(127^2 + 64^2 + 64^2)); black is 255 from all
+    img = _draw(64, [("red", "square", 20, 20, 10), ("blue", "circle", 45, 45, 10)])
+    img[50:60, 5:15] = (128, 0, 128)
+    assert parse_scenes(img[None], max_color_dist=155)[0].other_px == 100
+    assert parse_scenes(img[None], max_color_dist=157)[0].other_px == 0
+    # a blurred edge (a blend of red and white) is red or background, never another colour
+    pink = _draw(64, [("red", "square", 20, 20, 10), ("blue", "circle", 45, 45, 10)])
+    pink[9, 9:32] = (255, 128, 128)
+    (p,) = parse_scenes(pink[None])
+    assert p.valid and p.other_px == 0
+
+
+def test_parser_reports_boxes_and_clean_flags():
+    good = _draw(64, [("red", "square", 20, 20, 10), ("blue", "circle", 45, 40, 8)])
+    bar = _draw(64, [("red", "square", 20, 20, 10)])
+    bar[40:44, 30:60] = PALETTE["blue"]  # a blue bar, 4 x 30: survives the opening, not clean
+    p, q = parse_scenes(np.stack([good, bar]))
+    assert p.valid and p.clean == [True, True]
+    assert p.boxes == [(10, 10, 31, 31), (38, 33, 53, 48)]  # the disc less its one-pixel tips
+    assert not q.valid and q.problem == "blue: not a clean shape"
+    assert q.boxes == [(10, 10, 31, 31), (40, 30, 44, 60)] and q.clean == [True, False]
+
+
 def test_to_uint8_images_layouts():
     img = np.zeros((1, 4, 4, 3), np.uint8)
     img[0, 0, 0] = (255, 0, 0)
@@ -203,6 +250,60 @@ def test_interpolation_on_images():
     frames[5:] = frames[0]  # the square jumps back 8 px at 4->5 (j 23 -> 15)
     m = interpolation_measures(frames[None])
     assert m["teleport_frac"] == pytest.approx(1 / 7) and m["max_jump_px"] == pytest.approx(8.0)
+
+
+def _scene(valid: bool, *objects: SceneObject) -> ParsedScene:
+    return ParsedScene(list(objects), valid)
+
+
+def test_interpolation_collapsed_or_empty_has_no_robust_score():
+    still = [[_obj("red", 20, 20), _obj("blue", 40, 40)] for _ in range(8)]
+    m = interpolation_measures([still, still])
+    assert m["teleport_frac"] == 0 and m["mean_step_px"] == 0 and m["endpoint_px"] == 0
+    assert np.isnan(m["teleport_frac_valid"]) and m["valid_transitions_frac"] == 0
+    nothing = [_scene(False) for _ in range(8)]
+    m = interpolation_measures([nothing])
+    assert m["teleport_frac"] == 0 and np.isnan(m["teleport_frac_valid"])
+    assert np.isnan(m["endpoint_px"]) and np.isnan(m["steps_over_4px_frac"])
+
+
+def test_interpolation_fast_smooth_move_is_not_a_teleport():
+    # red crosses 42 px in 7 steps of 6 px; blue stays: the plain rule calls every step a jump
+    fast = [[_obj("red", 20, 10 + 6 * t), _obj("blue", 45, 45)] for t in range(8)]
+    m = interpolation_measures([fast])
+    assert m["teleport_frac"] == 1.0 and m["teleport_frac_valid"] == 0.0
+    assert m["steps_over_4px_frac"] == 0.5 and m["steps_over_8px_frac"] == 0.0
+    assert m["endpoint_px"] == pytest.approx((42 + 0) / 2)
+    # the same move with one 25-px jump (over 3 x its 6-px median) in the middle
+    jumpy = [[_obj("red", 20, 10 + 6 * t + (25 if t >= 4 else 0))] for t in range(8)]
+    m = interpolation_measures([jumpy])
+    assert m["teleport_frac_valid"] == pytest.approx(1 / 7)
+    assert m["steps_over_8px_frac"] == pytest.approx(1 / 7)
+
+
+def test_interpolation_single_jump_and_appear_vanish_robust():
+    jump = [[_obj("red", 20, 10 + (20 if t >= 8 else 0))] for t in range(16)]
+    m = interpolation_measures([jump])
+    assert m["teleport_frac_valid"] == pytest.approx(1 / 15)  # median step 0: the 4-px floor
+    seq = [
+        [_obj("red", 20, 20 + t)] + ([_obj("blue", 40, 40)] if t in (2, 3) else [])
+        for t in range(6)
+    ]
+    m = interpolation_measures([seq])
+    assert m["teleport_frac_valid"] == pytest.approx(2 / 5)  # blue appears, then vanishes
+
+
+def test_interpolation_invalid_frames_are_left_out_of_the_robust_rule():
+    frames = [_scene(True, _obj("red", 20, 10 + 2 * t), _obj("blue", 45, 45)) for t in range(8)]
+    # frame 4 is a glitch: red 30 px off, the scene invalid (say a stray blob)
+    frames[4] = _scene(False, _obj("red", 50, 18), _obj("blue", 45, 45))
+    m = interpolation_measures([frames])
+    assert m["teleport_frac"] == pytest.approx(2 / 7)  # into and out of the glitch
+    assert m["teleport_frac_valid"] == 0.0 and m["valid_transitions_frac"] == pytest.approx(5 / 7)
+    # a real jump between two valid frames still counts
+    frames[6] = _scene(True, _obj("red", 20, 60), _obj("blue", 45, 45))
+    m = interpolation_measures([frames])
+    assert m["teleport_frac_valid"] == pytest.approx(2 / 5)  # 5->6 and 6->7
 
 
 def test_position_coverage_known_answers():
