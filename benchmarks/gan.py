@@ -16,27 +16,56 @@ import argparse
 import itertools
 import statistics
 import time
-
-import torch
-
-from cc_bench.envs.sort_of_clevr import generate_scenes
-from cc_bench.gan.training import to_model_input, train_step, uniform_z
-from cc_bench.machine import cpu_name
-from cc_bench.nets import build_discriminator, build_generator, count_params
+from collections.abc import Callable
 
 KINDS = ("conv", "coordconv")
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= `low` (argparse turns the error into one line, exit 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is below {low}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{value} is not above 0")
+    return value
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu")
-    p.add_argument("--width", type=float, default=0.125)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--steps", type=int, default=5, help="training steps per timed repeat")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--width", type=_positive_float, default=0.125)
+    p.add_argument("--batch-size", type=_at_least(1), default=32)
+    p.add_argument("--steps", type=_at_least(1), default=5, help="training steps per timed repeat")
+    p.add_argument("--repeats", type=_at_least(1), default=5)
+    p.add_argument(
+        "--threads", type=_at_least(0), default=0, help="torch threads (0: torch's default)"
+    )
     p.add_argument("--no-channels-last", action="store_true")
     args = p.parse_args()
+    # heavy imports after the arguments, so that a bad one is answered at once
+    import torch
+
+    from cc_bench.envs.sort_of_clevr import generate_scenes
+    from cc_bench.gan.training import to_model_input, train_step, uniform_z
+    from cc_bench.machine import cpu_name
+    from cc_bench.nets import build_discriminator, build_generator, count_params
+
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)

@@ -38,3 +38,25 @@ def test_table_has_every_pair_and_consistent_rates(tmp_path: Path, monkeypatch) 
         assert int(row[3].replace(",", "")) == count_params(build_discriminator(d, width=0.0625))
         rate, ms = float(row[4].replace(",", "")), float(row[5])
         assert rate == pytest.approx(4 / (ms / 1000), rel=0.05, abs=1)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--repeats", "0"),
+        ("--steps", "-1"),
+        ("--batch-size", "0"),
+        ("--width", "0"),
+        ("--threads", "x"),
+    ],
+)
+def test_bad_values_are_one_line_and_exit_2(option: str, value: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), option, value],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert option in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout == ""  # nothing ran
