@@ -109,6 +109,10 @@ class BenchConfig:
     # conv when the run resolves it (the deconv baseline and the CoordConv model want
     # different budgets and rates); see `resolve`.
     conv_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    # Fields besides those of `conv_defaults` whose resolved value follows `conv` (an `auto`
+    # that `resolve_auto` sets to the run's conv): they differ between the two sides of one
+    # comparison, so reports show them per side and do not group on them.
+    conv_dependent: ClassVar[frozenset[str]] = frozenset()
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -131,19 +135,40 @@ class BenchConfig:
             )
 
     def resolve(self: C) -> C:
-        """A copy with every field left at 0 that has a per-conv default set to that default.
+        """The config the run trains with: per-conv defaults and derived values filled in.
 
-        Run functions train with the resolved config, and a run's id is a hash of it, so a
-        default changed in the code means new runs, never a finished run of the old recipe.
-        Groups use the config as given, so `--epochs 0` (the default) means "this model's
-        default budget" for conv and CoordConv alike, and their runs of one command line share
-        a group.
+        A field listed in `conv_defaults` and left at 0 takes the value for the config's conv;
+        then every value `resolve_auto` derives (an `auto` choice made from the other fields)
+        is set. Run functions train with the resolved config, and a run's id is a hash of it,
+        so a default or an `auto` rule changed in the code means new runs, never a finished
+        run of the old recipe. Resolving a resolved config changes nothing.
         """
         out = dataclasses.replace(self)
         for name, value in self.conv_defaults.get(self.conv, {}).items():
             if getattr(out, name) == 0:
                 object.__setattr__(out, name, value)
+        for name, value in out.resolve_auto().items():
+            if name not in {f.name for f in dataclasses.fields(out)}:
+                raise TypeError(f"{type(out).__name__}.resolve_auto set unknown field {name!r}")
+            object.__setattr__(out, name, value)
         return out
+
+    @classmethod
+    def per_conv_fields(cls) -> frozenset[str]:
+        """The fields whose resolved value may differ between the conv and CoordConv runs of
+        one comparison: those with per-conv defaults and the declared `conv_dependent` ones."""
+        return frozenset(k for d in cls.conv_defaults.values() for k in d) | cls.conv_dependent
+
+    def resolve_auto(self) -> dict[str, Any]:
+        """The values of fields that this config derives from its other fields, by name.
+
+        A benchmark whose config has a field such as `baseline="auto"` overrides this and
+        returns the value `auto` stands for here (`{"baseline": "gap"}`), so that `resolve()`
+        (and with it the run id and the report) holds what the run trains with. Called on the
+        config with its per-conv defaults applied; return nothing for a field already set,
+        so that resolving twice is resolving once.
+        """
+        return {}
 
 
 def config_to_dict(cfg: BenchConfig) -> dict[str, Any]:
@@ -183,7 +208,11 @@ def run_id(benchmark: str, cfg: BenchConfig) -> str:
 
 
 def group_name(benchmark: str, cfg: BenchConfig) -> str:
-    """The group of runs that differ only in conv and seed: the benchmark and a hash of the rest."""
+    """The W&B group of a run: the benchmark and a hash of the config as given, conv and seed
+    aside, so the conv and CoordConv runs of one command line share it.
+
+    Reports pair runs by their resolved configs instead (`cc_bench.report.groups`).
+    """
     values = {
         k: v
         for k, v in config_to_dict(cfg).items()

@@ -71,6 +71,49 @@ def test_group_ignores_conv_and_seed_only() -> None:
     assert group_name("toy.classification", a) != group_name("toy.classification", c)
 
 
+def test_auto_values_are_resolved_and_in_the_run_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cc_bench.toy.configs import RegressionConfig
+
+    quadrant, uniform = (RegressionConfig(conv="conv", split=s) for s in ("quadrant", "uniform"))
+    assert quadrant.baseline == "auto"
+    assert (quadrant.resolve().baseline, uniform.resolve().baseline) == ("gap", "dense")
+    assert RegressionConfig(split="quadrant", baseline="dense").resolve().baseline == "dense"
+    assert quadrant.resolve().resolve() == quadrant.resolve()  # resolving twice: once
+    # `auto` is what the run trains with: an explicit value that equals it is the same run
+    explicit = RegressionConfig(conv="conv", split="quadrant", baseline="gap")
+    assert run_id("toy.regression", explicit) == run_id("toy.regression", quadrant)
+    # a changed `auto` rule changes the run id, as a changed default does
+    before = run_id("toy.regression", quadrant)
+    monkeypatch.setattr(RegressionConfig, "resolve_auto", lambda self: {"baseline": "dense"})
+    assert run_id("toy.regression", quadrant) != before
+
+
+def test_per_conv_fields_are_the_per_conv_defaults_and_declared_ones() -> None:
+    from cc_bench.toy.configs import RegressionConfig
+
+    assert ClassificationConfig.per_conv_fields() == {"epochs", "batch_size", "lr"}
+    assert RegressionConfig.per_conv_fields() == {"epochs", "batch_size", "lr", "width"}
+
+    @dataclasses.dataclass(frozen=True)
+    class Placed(BenchConfig):
+        head: str = "auto"
+        """Where the head's conv is CoordConv: `auto` follows conv."""
+        conv_dependent = frozenset({"head"})
+
+        def resolve_auto(self) -> dict[str, str]:
+            return {"head": self.conv} if self.head == "auto" else {}
+
+    assert Placed.per_conv_fields() == {"head"}
+    assert Placed(conv="conv").resolve().head == "conv"
+
+    class Broken(Placed):
+        def resolve_auto(self) -> dict[str, str]:
+            return {"nope": "x"}
+
+    with pytest.raises(TypeError, match="unknown field 'nope'"):
+        Broken().resolve()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from cc_bench.config import BenchConfig, bounded
 from cc_bench.errors import UserError
@@ -128,3 +128,10 @@ class RegressionConfig(ToyConfig):
         "coordconv": {"epochs": 3, "batch_size": 32, "lr": 0.01, "width": 8},
         "conv": {"epochs": 8, "batch_size": 32, "lr": 0.001, "width": 16},
     }
+
+    def resolve_auto(self) -> dict[str, Any]:
+        """`baseline="auto"`: the network the paper used on this split (`gap` on the quadrant
+        split, `dense` on the uniform one)."""
+        if self.baseline != "auto":
+            return {}
+        return {"baseline": "gap" if self.split == "quadrant" else "dense"}

@@ -24,10 +24,9 @@ from cc_bench.tracking import Tracker
 
 
 def baseline_for(cfg: RegressionConfig) -> str:
-    """`dense` or `gap`: `auto` is the network the paper used on the config's split."""
-    if cfg.baseline != "auto":
-        return cfg.baseline
-    return "gap" if cfg.split == "quadrant" else "dense"
+    """`dense` or `gap`: `auto` is the network the paper used on the config's split
+    (`RegressionConfig.resolve_auto`)."""
+    return cfg.resolve().baseline
 
 
 def build_model(cfg: RegressionConfig) -> nn.Module:
