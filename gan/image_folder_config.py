@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,8 @@ WHAT_IT_MUST_HOLD = (
     "it must hold images (.jpg, .png, ...) directly or in class subfolders "
     "as torchvision's ImageFolder reads them"
 )
-_JUMP_PX = 4.0
+_PARSER_ONLY = ("jump_px", "jump_ratio")
+"""GanConfig fields that only tune the Sort-of-CLEVR scene parser's measures: no parser here."""
 
 
 def check_data_dir(data_dir: str) -> Path | None:
@@ -62,7 +64,7 @@ class ImageFolderConfig(GanConfig):
     """Seed of the fixed sample of `n_train` images when the folder holds more (the same for every run), and of the `synthetic:sort_of_clevr` scenes."""
     n_samples: int = bounded(512, ge=2)
     """N: samples from a fixed z at each evaluation, whose mean pairwise distance is compared with the data's (at least 2)."""
-    jump_px: float = bounded(_JUMP_PX, gt=0.0)
+    jump_px: float = bounded(4.0, gt=0.0)
     """Not used by this benchmark (it has no scene parser to track objects; `interp_max_step` measures jumps in pixel space); only its default is accepted."""
     diversity_images: int = bounded(256, ge=2)
     """Data images whose mean pairwise distance the samples' is compared with."""
@@ -76,9 +78,12 @@ class ImageFolderConfig(GanConfig):
                 f"ImageFolder reads them, or a flat folder), or {SYNTHETIC_SORT_OF_CLEVR} for "
                 "a small generated demo folder"
             )
-        if self.jump_px != _JUMP_PX:
-            raise UserError(
-                f"invalid jump_px={self.jump_px}: gan.image_folder has no scene parser, so "
-                f"jump_px does not apply (interp_max_step measures jumps); leave it at {_JUMP_PX}"
-            )
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for name in _PARSER_ONLY:
+            if name in defaults and getattr(self, name) != defaults[name]:
+                raise UserError(
+                    f"invalid {name}={getattr(self, name)}: gan.image_folder has no scene "
+                    f"parser, so {name} does not apply (interp_max_step measures jumps); "
+                    f"leave it at {defaults[name]}"
+                )
         check_data_dir(self.data_dir)

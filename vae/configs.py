@@ -20,22 +20,17 @@ class VAEConfig(BenchConfig):
     """
 
     enc_conv: ConvChoice = "same"
-    """Encoder: `conv` (the conv discriminator's body), `coordconv` (the same body with
-    CoordConv at its input), or `same` (as `conv` says)."""
+    """Encoder: `conv` (the conv discriminator's body), `coordconv` (the same body with CoordConv at its input), or `same` (as `conv` says)."""
     dec_conv: ConvChoice = "same"
-    """Decoder: `conv` (the conv generator: dense to 4x4, stride-2 transposed convs),
-    `coordconv` (the CoordConv generator: z tiled over the canvas plus coordinates, 1x1
-    convs), or `same` (as `conv` says)."""
+    """Decoder: `conv` (the conv generator: dense to 4x4, stride-2 transposed convs), `coordconv` (the CoordConv generator: z tiled over the canvas plus coordinates, 1x1 convs), or `same` (as `conv` says)."""
     latent: int = bounded(16, ge=1)
     """Size of the latent code z (a diagonal Gaussian posterior, a standard normal prior)."""
     beta: float = bounded(1.0, ge=0.0)
     """Weight of the KL term in the training loss (1: the ELBO; the logged ELBO always uses 1)."""
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
-    """p(x | z) per pixel and channel, on pixel values in [0, 1]: `bernoulli` (the scenes'
-    channels are exactly 0 or 1, so this is a true discrete likelihood) or `gaussian`."""
+    """p(x | z) per pixel and channel, on pixel values in [0, 1]: `bernoulli` (the scenes' channels are exactly 0 or 1, so this is a true discrete likelihood) or `gaussian`."""
     gaussian_scale: Literal["fixed", "learned"] = "learned"
-    """The Gaussian's standard deviation: `fixed` at `sigma`, or one `learned` scalar that
-    starts at `sigma`."""
+    """The Gaussian's standard deviation: `fixed` at `sigma`, or one `learned` scalar that starts at `sigma`."""
     sigma: float = bounded(0.1, gt=0.0)
     """The Gaussian likelihood's standard deviation (fixed), or its starting value (learned)."""
     width: float = bounded(0.25, gt=0.0)
