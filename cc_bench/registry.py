@@ -7,7 +7,6 @@ naming the run function as "module:function" so that listing benchmarks or print
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import importlib
 from collections.abc import Callable, Mapping
@@ -55,6 +54,11 @@ class Benchmark:
     curve_x: str = "step"
     """The logged key learning curves are drawn against, one both sides have (examples seen,
     env steps, wall seconds: `time`); `step` when each logged step is comparable."""
+    curve_x_label: str = ""
+    """`curve_x` in words for the axis (`epoch`, `env frames`); empty: the key itself."""
+    curves: tuple[str, ...] = ()
+    """The logged metrics whose learning curves come first, in order; the others follow by
+    prefix (test/, eval/, charts/, train/, others, losses/, perf/)."""
 
     def load_run(self) -> RunFn:
         """Import and return the run function `run(cfg, tracker) -> metrics`."""
@@ -84,6 +88,8 @@ def register_benchmark(
     headline: tuple[str, ...],
     normalizer: str | None = None,
     curve_x: str = "step",
+    curve_x_label: str = "",
+    curves: tuple[str, ...] = (),
 ) -> Benchmark:
     """Register a benchmark; `run` is "package.module:function". A duplicate name raises.
 
@@ -94,6 +100,9 @@ def register_benchmark(
         normalizer: "module:function" giving (low, high) per metric and resolved config for
             the across-task aggregate (Atari: random and human scores); default min-max.
         curve_x: the logged key the learning curves use as their x axis.
+        curve_x_label: `curve_x` in words for the axis (`epoch`, `env frames`).
+        curves: logged metrics (`charts/episodic_return`) whose curves the report shows
+            first, in this order.
     """
     if name in _REGISTRY:
         raise ValueError(f"benchmark {name!r} is already registered")
@@ -107,8 +116,22 @@ def register_benchmark(
         raise ValueError(f"{name}: metric directions must be one of {DIRECTIONS}, got {bad}")
     if not headline or not set(headline) <= set(metrics):
         raise ValueError(f"{name}: headline {headline} must be one or more declared metrics")
-    bench = Benchmark(name, config_cls, run, description, dict(metrics), tuple(headline))
-    bench = dataclasses.replace(bench, normalizer=normalizer, curve_x=curve_x)
+    if isinstance(curves, str) or not all(isinstance(c, str) and c for c in curves):
+        raise ValueError(f"{name}: curves must be a tuple of logged metric names, got {curves!r}")
+    if len(set(curves)) != len(curves) or curve_x in curves:
+        raise ValueError(f"{name}: curves {curves} must be distinct and not the x axis {curve_x!r}")
+    bench = Benchmark(
+        name,
+        config_cls,
+        run,
+        description,
+        dict(metrics),
+        tuple(headline),
+        normalizer=normalizer,
+        curve_x=curve_x,
+        curve_x_label=curve_x_label,
+        curves=tuple(curves),
+    )
     _REGISTRY[name] = bench
     return bench
 

@@ -10,6 +10,7 @@ also rendered to a screenshot.
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 import re
@@ -26,6 +27,7 @@ from PIL import Image
 from cc_bench import report
 from cc_bench.config import config_to_dict
 from cc_bench.report import plots
+from cc_bench.report.document import Section, Table, to_html
 from cc_bench.report.tables import fmt_interval, fmt_num
 from cc_bench.stats import Interval
 from cc_bench.toy.configs import ClassificationConfig
@@ -52,7 +54,7 @@ def write_run(root: Path, conv: str, seed: int, split: str, **meta: Any) -> Path
                 "run_id": run_dir.name,
                 "suite": "toy",
                 "config": given,
-                "resolved": {**given, **RECIPES[conv]},
+                "resolved": {**config_to_dict(cfg.resolve()), **RECIPES[conv]},
                 "version": "0.1.0",
                 "git_commit": "1a2b3c4d5e6f7a8b9c0d",
                 "created": "2025-01-01T00:00:00+0000",
@@ -160,7 +162,8 @@ def test_numbers_read_as_numbers() -> None:
     assert fmt_num(1.0) == "1" and fmt_num(0.5) == "0.5" and fmt_num(0) == "0"
     assert fmt_num(-0.046875) == "-0.04688"
     assert fmt_num(0.0123, sign=True) == "+0.0123"
-    assert fmt_num(2.5e-5) == "2.500e-05"  # tiny numbers keep an exponent
+    assert fmt_num(2.5e-5) == "0.000025"  # decimals down to 10^-6
+    assert fmt_num(2.5e-9) == "2.500e-09"  # an exponent below
     assert fmt_num(float("nan")) == "—" and fmt_num(None) == "—"
     assert fmt_interval(Interval(0.5, 0.25, 0.75)) == "0.5 [0.25 to 0.75]"
     assert fmt_interval(Interval(45.0, 45.0, 45.0)) == "45 (no spread)"
@@ -184,15 +187,17 @@ def test_a_one_epoch_curve_is_drawn_with_markers(
     saved: list[Any] = []
     monkeypatch.setattr(plots, "_save", lambda fig, path: saved.append(fig) or path)
     (group, *_) = report.group_runs(report.load_runs(built["root"]))
-    assert group.curve_x == "time"
+    assert group.curve_x == "step"  # toy: epochs, the same examples seen on both sides
     plots.plot_curves(group, built["out"] / "unused.png")
     ax = next(a for a in saved[0].axes if a.get_title() == "test/acc")
     coord = [line for line in ax.get_lines() if line.get_color() == plots.COLORS["coordconv"]]
-    assert len(coord) == 3  # one line per seed: wall seconds differ between seeds
-    assert all(line.get_marker() == "o" for line in coord)
-    xs = sorted(list(line.get_xdata()) for line in coord)
-    assert xs == [[WALL_S["coordconv"] + seed] for seed in range(3)]  # at its wall time
-    assert "wall seconds" in ax.get_xlabel()
+    assert len(coord) == 1  # the median of the three seeds, which share their epochs
+    assert coord[0].get_marker() == "o"
+    assert list(coord[0].get_xdata()) == [1.0]  # its one epoch, visible as a point
+    assert coord[0].get_ydata()[0] == pytest.approx(1.0)
+    conv = [line for line in ax.get_lines() if line.get_color() == plots.COLORS["conv"]]
+    assert list(conv[0].get_xdata()) == [float(e) for e in range(1, 13)]
+    assert ax.get_xlabel().startswith("epochs")
 
 
 # -- the page ------------------------------------------------------------------------------
@@ -211,8 +216,8 @@ def test_a_heading_per_group_titled_by_what_differs(built: dict[str, Any]) -> No
 
 def test_the_config_line_shows_what_each_side_trained_with(built: dict[str, Any]) -> None:
     page = built["page"]
-    assert "epochs: conv 12, CoordConv 1; lr: conv 0.01, CoordConv 0.005" in page
-    assert "epochs=0" not in page and "lr=0.0" not in page
+    assert "epochs: conv 12, CoordConv 1; batch_size: conv 32, CoordConv 16; lr: conv 0.01" in page
+    assert "epochs=0" not in page and "lr=0.0" not in page and "batch_size=0" not in page
 
 
 def test_table_numbers_are_formatted(built: dict[str, Any]) -> None:
@@ -245,27 +250,131 @@ def test_pictures_sit_side_by_side(built: dict[str, Any]) -> None:
     assert built["doc"].rows == [2, 2]  # per group: conv beside CoordConv
 
 
-def test_screenshot_in_chromium(built: dict[str, Any], tmp_path: Path) -> None:
+# Appended to a copy of the page (the report itself has no script): once everything has
+# loaded, it writes what Chromium laid out into the DOM, which --dump-dom prints.
+PROBE = """<script>
+window.addEventListener("load", () => {
+  const box = (e) => e.getBoundingClientRect();
+  const out = {
+    viewport: window.innerWidth,
+    scrollWidth: document.documentElement.scrollWidth,
+    body: box(document.body).right,
+    height: document.documentElement.scrollHeight,
+    images: [...document.images].map((i) => ({
+      decoded: i.complete && i.naturalWidth > 0,
+      natural: [i.naturalWidth, i.naturalHeight],
+      box: [box(i).left, box(i).top + window.scrollY, box(i).width, box(i).height],
+    })),
+    tables: [...document.querySelectorAll("table")].map((t) => ({
+      rows: t.tBodies.length ? t.tBodies[0].rows.length : 0,
+      right: box(t).right,
+    })),
+    sections: [...document.querySelectorAll("h2")].map((h) => box(h).top + window.scrollY),
+  };
+  const pre = document.createElement("pre");
+  pre.id = "probe";
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>"""
+WINDOW = (1400, 1000)
+
+
+def chromium(*args: str) -> subprocess.CompletedProcess[str]:
+    """Headless Chromium at WINDOW's size with `args`; skips the test where none is installed."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("no chromium here (apt-get install chromium)")
-    shot = tmp_path / "report.png"
-    html_path = (built["out"] / "report.html").resolve()
-    subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            f"--screenshot={shot}",
-            "--window-size=1400,2000",
-            html_path.as_uri(),
-        ],
-        capture_output=True,
-        timeout=120,
-        check=False,
+    size = f"--window-size={WINDOW[0]},{WINDOW[1]}"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", size]
+    return subprocess.run(
+        [browser, *flags, *args], capture_output=True, text=True, timeout=120, check=False
     )
+
+
+def probe_layout(page: str, folder: Path) -> dict[str, Any]:
+    """Chromium's layout of `page` (see PROBE)."""
+    probe = folder / "probe.html"
+    probe.write_text(page.replace("</body>", PROBE + "</body>"))
+    dom = chromium("--virtual-time-budget=10000", "--dump-dom", probe.as_uri()).stdout
+    found = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
+    assert found, f"the probe did not run: {dom[-500:]!r}"
+    return json.loads(html.unescape(found.group(1)))
+
+
+@pytest.fixture(scope="module")
+def layout(built: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """What Chromium laid out: every image's decoded size and place, tables, page size."""
+    return probe_layout(built["page"], tmp_path_factory.mktemp("probe"))
+
+
+def test_chromium_decodes_every_picture_and_fits_the_page(
+    built: dict[str, Any], layout: dict[str, Any]
+) -> None:
+    images = layout["images"]
+    assert len(images) == len(built["doc"].images) >= 8
+    for image in images:
+        assert image["decoded"], image  # a broken data: URI has no natural size
+        left, _, width, height = image["box"]
+        assert width >= 100 and height >= 60, image  # drawn, not collapsed to a sliver
+        assert left >= 0 and left + width <= layout["viewport"], image
+    # Nothing wider than the window: every column of every table is on screen.
+    assert layout["scrollWidth"] <= layout["viewport"]
+    assert all(t["right"] <= layout["body"] + 0.5 for t in layout["tables"])
+    assert layout["tables"] and all(t["rows"] >= 1 for t in layout["tables"])
+
+
+def test_a_wide_table_wraps_its_intervals_instead_of_running_off_the_page(
+    tmp_path: Path,
+) -> None:
+    # A group's table with the long intervals a loss near zero gets (toy.regression's).
+    header = ["metric", "better", "conv mean [95% CI]", "n", "CoordConv mean [95% CI]", "n"]
+    header += ["Δ CoordConv − conv [95% CI]", "p (Welch)", "CoordConv is"]
+    row = ["time_to_perfect_s", "lower", "0.0001058 [0.00007656 to 0.0001371]", "3"]
+    row += ["1.668e-09 [7.999e-10 to 2.236e-09]", "3", "-0.0001058 [-0.0001371 to -0.00007656]"]
+    table = Table(header, [[*row, "0.026", "better"]] * 3)
+    page = to_html([Section("wide", [table])], "wide")
+    shown = probe_layout(page, tmp_path)
+    assert shown["scrollWidth"] <= shown["viewport"]
+    assert shown["tables"][0]["right"] <= shown["body"] + 0.5  # within the text's column
+
+
+def test_chromium_page_height_fits_its_sections(
+    built: dict[str, Any], layout: dict[str, Any]
+) -> None:
+    tops = layout["sections"]
+    assert len(tops) == 4 and tops == sorted(tops)  # overview, across tasks, two groups
+    # Each group's section holds at least its figures, one above the other or side by side.
+    for start, end in zip(tops[2:], [*tops[3:], layout["height"]], strict=True):
+        inside = [i["box"] for i in layout["images"] if start < i["box"][1] < end]
+        assert len(inside) == 4  # curves, final metrics, conv's and CoordConv's picture
+        assert end - start >= sum(b[3] for b in inside[:2]) + max(b[3] for b in inside[2:])
+    assert layout["height"] < 40 * WINDOW[1]  # no runaway layout
+
+
+def test_screenshot_shows_each_picture_where_the_page_puts_it(
+    built: dict[str, Any], layout: dict[str, Any], tmp_path: Path
+) -> None:
+    """The pixels Chromium paints in the first picture's box are that picture's own."""
+    page = tmp_path / "report.html"
+    page.write_text(built["page"])
+    first = layout["images"][0]
+    left, top, width, height = (round(v) for v in first["box"])
+    shot = tmp_path / "shot.png"
+    # A window tall enough that the first picture is on screen.
+    size = f"--window-size={WINDOW[0]},{top + height + 50}"
+    chromium(size, f"--screenshot={shot}", page.as_uri())
     with Image.open(shot) as image:
-        pixels = np.asarray(image.convert("L"))
-    assert pixels.shape == (2000, 1400)
-    assert (pixels < 128).mean() > 0.01  # text and plots, not a blank page
+        painted = np.asarray(image.convert("L"), dtype=float)
+    src = built["doc"].images[0]
+    with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))) as image:
+        expected = np.asarray(
+            image.convert("L").resize((width, height), Image.Resampling.BILINEAR), dtype=float
+        )
+    region = painted[top : top + height, left : left + width]
+    assert region.shape == expected.shape
+    assert expected.std() > 20  # the plot has lines and text to compare
+    assert np.abs(region - expected).mean() < 12  # that plot, in that place
+    shifted = painted[top : top + height, left + width // 3 : left + width // 3 + width]
+    if shifted.shape == expected.shape:
+        assert np.abs(shifted - expected).mean() > np.abs(region - expected).mean() + 5

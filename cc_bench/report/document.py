@@ -118,7 +118,8 @@ h3 { font-size: 1em; margin: 1.4em 0 0.4em; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.88em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num span { white-space: nowrap; }
 tr.v-better td.verdict { background: #e3f4e3; } tr.v-worse td.verdict { background: #fbe3e3; }
 code { background: #f3f3f3; padding: 0 0.2em; }
 figure { margin: 1em 0; } img { max-width: 100%; }
@@ -150,6 +151,14 @@ def _html_figure(figure: Figure) -> str:
     )
 
 
+def _html_num(cell: str) -> str:
+    """A number cell: the estimate and its interval each kept whole, wrapping between them
+    when the table would be wider than the page."""
+    value, space, interval = cell.partition(" ")
+    parts = [value, interval] if space else [value]
+    return " ".join(f"<span>{_html_text(p)}</span>" for p in parts)
+
+
 def _html_table(table: Table) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in table.header)
     verdict = table.header.index("CoordConv is") if "CoordConv is" in table.header else None
@@ -159,7 +168,8 @@ def _html_table(table: Table) -> str:
         for i, cell in enumerate(row):
             cls = "verdict" if i == verdict else "num" if _NUMERIC.match(cell) else ""
             attr = f' class="{cls}"' if cls else ""
-            cells.append(f"<td{attr}>{_html_text(cell)}</td>")
+            text = _html_num(cell) if cls == "num" else _html_text(cell)
+            cells.append(f"<td{attr}>{text}</td>")
         tr = f' class="v-{row[verdict]}"' if verdict is not None else ""
         rows.append(f"<tr{tr}>{''.join(cells)}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from cc_bench import stats
+from cc_bench.report.curves import GRID_POINTS, TIME_KEY, band, run_curve
+from cc_bench.report.document import Figure
 from cc_bench.report.groups import Group
-from cc_bench.report.runs import LABELS, SIDES, RunRecord, is_number
+from cc_bench.report.runs import LABELS, SIDES
 from cc_bench.report.tables import AggregateRow
 
 # One colour per side, the same in every plot of a report.
@@ -38,78 +40,105 @@ def _save(fig: Any, path: Path) -> Path:
 MARKERS_UP_TO = 25
 # Panels per figure: the first logged metrics (curves), headline metrics first (bars).
 MAX_PANELS = 12
-TIME_KEY = "time"
+# After a benchmark's declared lead curves, panels go by prefix in this order (stable within
+# one prefix: the order first logged); an unlisted prefix goes where "" is.
+PREFIX_ORDER = ("test/", "eval/", "charts/", "train/", "", "losses/", "perf/")
 
 
-def x_label(curve_x: str) -> str:
-    """The x axis's label for a benchmark's declared curve key."""
-    return "wall seconds since the run started" if curve_x == TIME_KEY else curve_x
+def x_label(curve_x: str, label: str = "") -> str:
+    """The x axis's label: the benchmark's words for it, else its key (`time`: wall seconds)."""
+    return label or ("wall seconds since the run started" if curve_x == TIME_KEY else curve_x)
 
 
-def run_curve(run: RunRecord, metric: str, curve_x: str) -> tuple[list[float], list[float]]:
-    """One run's (x, value) points of `metric` against the declared x key.
+def group_x_label(group: Group) -> str:
+    """A group's curve x axis in words, as its benchmark declares it."""
+    return x_label(group.curve_x, group.spec.curve_x_label if group.spec else "")
 
-    `time` (the absolute time each metrics line carries) becomes wall seconds since the run
-    started: the last line sits at the run's `wall_s` when the run has one (so a run that
-    logged once is a point at the time it took, not at 0), the others before it by their
-    time stamps. Rows without the x key or the metric are left out.
+
+def _prefix_rank(metric: str) -> int:
+    prefix = metric.split("/", 1)[0] + "/" if "/" in metric else ""
+    return PREFIX_ORDER.index(prefix if prefix in PREFIX_ORDER else "")
+
+
+def curve_order(group: Group) -> list[str]:
+    """The group's logged metrics in panel order: the benchmark's declared lead curves
+    (`register_benchmark(curves=...)`) first, then by prefix (`PREFIX_ORDER`)."""
+    logged = group.curve_metrics()
+    lead = [m for m in (group.spec.curves if group.spec else ()) if m in logged]
+    return lead + sorted((m for m in logged if m not in lead), key=_prefix_rank)
+
+
+def _names(metrics: Sequence[str]) -> str:
+    return ", ".join(f"`{m}`" for m in metrics)
+
+
+def plot_curves(group: Group, path: Path) -> Figure | None:
+    """Learning curves of the logged metrics against the benchmark's declared x axis.
+
+    Per side, the median over seeds with the interquartile band (`curves.band`): point by
+    point where the seeds log at the same x, else on a common grid each run is resampled
+    onto; one line per seed only where a side's runs share no x range. The caption says
+    which metrics were resampled or left as single seeds.
     """
-    rows = [r for r in run.history if is_number(r.get(metric)) and is_number(r.get(curve_x))]
-    xs = [float(r[curve_x]) for r in rows]
-    if curve_x == TIME_KEY and xs:
-        span = xs[-1] - xs[0]
-        offset = max(0.0, run.wall_s - span) if run.wall_s is not None else 0.0
-        xs = [x - xs[0] + offset for x in xs]
-    return xs, [float(r[metric]) for r in rows]
-
-
-def _band(curves: Sequence[tuple[list[float], list[float]]]) -> tuple[Any, Any, Any, Any] | None:
-    """x and the median, 25th and 75th percentiles over runs when they share their x values."""
-    import numpy as np
-
-    if not curves or any(xs != curves[0][0] for xs, _ in curves) or not curves[0][0]:
-        return None
-    grid = np.array([ys for _, ys in curves])  # (runs, points)
-    q25, median, q75 = np.percentile(grid, [25, 50, 75], axis=0)
-    return np.array(curves[0][0]), median, q25, q75
-
-
-def plot_curves(group: Group, path: Path) -> Path | None:
-    """Learning curves of every logged metric against the benchmark's declared x axis.
-
-    Where a side's runs share their x values (steps, examples), the median over seeds with
-    the interquartile band; where they do not (wall seconds), one line per seed.
-    """
-    metrics = group.curve_metrics()[:MAX_PANELS]
+    logged = curve_order(group)
+    metrics = logged[:MAX_PANELS]
     if not metrics:
         return None
     fig, axes = _figure(len(metrics))
     drawn = False
+    resampled: dict[str, int] = {}  # metric -> the widest trailing mean, in points
+    per_seed: list[str] = []
     for ax, metric in zip(axes, metrics, strict=True):
         for side in SIDES:
             runs = group.finished(side)
-            curves = [c for c in (run_curve(r, metric, group.curve_x) for r in runs) if c[0]]
-            if not curves:
+            found = [c for c in (run_curve(r, metric, group.curve_x) for r in runs) if c[0]]
+            if not found:
                 continue
             drawn = True
-            few = max(len(xs) for xs, _ in curves) <= MARKERS_UP_TO
-            style = {"color": COLORS[side], "marker": "o" if few else None, "markersize": 4}
-            label = f"{LABELS[side]} (n={len(curves)})"
-            band = _band(curves) if len(curves) > 1 else None
-            if band is not None:
-                xs, median, q25, q75 = band
-                ax.plot(xs, median, label=label, **style)
-                ax.fill_between(xs, q25, q75, color=COLORS[side], alpha=0.25, linewidth=0)
-            else:
-                for i, (xs, ys) in enumerate(curves):
+            label = f"{LABELS[side]} (n={len(found)})"
+            pooled = band(found)
+            if pooled is None:
+                per_seed.append(metric)
+                few = max(len(xs) for xs, _ in found) <= MARKERS_UP_TO
+                style = {"color": COLORS[side], "marker": "o" if few else None, "markersize": 4}
+                for i, (xs, ys) in enumerate(found):
                     ax.plot(xs, ys, label=None if i else label, alpha=0.8, linewidth=1, **style)
+                continue
+            if pooled.resampled:
+                resampled[metric] = max(resampled.get(metric, 0), pooled.window)
+            # Markers where the points are data, or a single point that must not vanish.
+            few = len(pooled.xs) == 1 or (not pooled.resampled and len(pooled.xs) <= MARKERS_UP_TO)
+            style = {"color": COLORS[side], "marker": "o" if few else None, "markersize": 4}
+            ax.plot(pooled.xs, pooled.median, label=label, **style)
+            if len(found) > 1:
+                ax.fill_between(
+                    pooled.xs, pooled.q25, pooled.q75, color=COLORS[side], alpha=0.25, linewidth=0
+                )
         ax.set_title(metric, fontsize=10)
-        ax.set_xlabel(x_label(group.curve_x), fontsize=8)
+        ax.set_xlabel(group_x_label(group), fontsize=8)
         ax.grid(alpha=0.3)
     if not drawn:
         return None
     axes[0].legend(fontsize=8)
-    return _save(fig, path)
+    some = f" (the first {MAX_PANELS} of {len(logged)} logged)" if len(logged) > MAX_PANELS else ""
+    caption = (
+        f"Learning curves{some} against {group_x_label(group)}: per side, the median over seeds (line) and "
+        "the 25th to 75th percentile (band)."
+    )
+    if resampled:
+        widest = max(resampled.values())
+        caption += (
+            f" The seeds of {_names(list(resampled))} log at different x values, so each run "
+            f"was resampled onto up to {GRID_POINTS} points over the x range every run of its "
+            f"side covers: a trailing mean over {'up to ' if widest > 1 else ''}{widest} "
+            f"logged point{'s' if widest > 1 else ''}, then linear interpolation."
+        )
+    if per_seed:
+        caption += (
+            f" One line per seed for {_names(list(dict.fromkeys(per_seed)))}: the runs of a "
+            "side share no x range."
+        )
+    return Figure(_save(fig, path), caption)
 
 
 def plot_bars(group: Group, comparisons: dict[str, stats.Comparison], path: Path) -> Path | None:

@@ -25,12 +25,13 @@ from cc_bench.report.document import (
 )
 from cc_bench.report.extras import extra_sections
 from cc_bench.report.groups import Group, group_runs, status_rank
-from cc_bench.report.plots import MAX_PANELS, plot_aggregate, plot_bars, plot_curves, x_label
+from cc_bench.report.plots import plot_aggregate, plot_bars, plot_curves
 from cc_bench.report.runs import LABELS, SIDES, RunRecord
 from cc_bench.report.tables import (
     AggregateRow,
     aggregate,
     aggregate_table,
+    current,
     fmt_interval,
     group_table,
     slug,
@@ -90,16 +91,7 @@ def _group_figures(
     blocks: list[Block] = []
     curves = plot_curves(group, out_dir / "plots" / f"{name}_curves.png")
     if curves:
-        logged = len(group.curve_metrics())
-        some = f" (the first {MAX_PANELS} of {logged} logged)" if logged > MAX_PANELS else ""
-        blocks.append(
-            Figure(
-                curves,
-                f"learning curves{some} against {x_label(group.curve_x)}: median over seeds "
-                "with the interquartile band where seeds share their x values, else one line "
-                "per seed",
-            )
-        )
+        blocks.append(curves)
     bars = plot_bars(group, comparisons, out_dir / "plots" / f"{name}_final.png")
     if bars:
         blocks.append(Figure(bars, "final metrics: mean and 95% bootstrap CI; dots are seeds"))
@@ -159,9 +151,10 @@ def aggregate_section(rows: Sequence[AggregateRow], out_dir: Path | None) -> Sec
             "(0: the task's lowest run, 1: its highest). The interquartile mean (IQM) pools all "
             "tasks' runs, with a 95% stratified bootstrap interval (seeds resampled within "
             "each task). CoordConv is better or worse in a task when the 95% interval of its "
-            "difference from conv excludes 0, similar when it contains 0, undecided without "
-            "an interval (fewer than 2 seeds a side). Only metrics whose direction the "
-            "benchmark declares are aggregated."
+            "difference from conv excludes 0 and Welch's p < 0.05, similar otherwise, "
+            "undecided without an interval (fewer than 2 seeds a side). Only metrics whose "
+            "direction the benchmark declares are aggregated, and only current recipes are "
+            "tasks (superseded groups are not)."
         )
     ]
     if not rows:
@@ -198,7 +191,7 @@ def _headline_table(groups: Sequence[Group]) -> Table | None:
                     fmt_interval(cmp.b),
                     fmt_interval(cmp.a),
                     fmt_interval(cmp.diff, sign=True),
-                    stats.verdict(cmp.diff, g.higher(metric)) or "—",
+                    cmp.verdict(g.higher(metric)) or "—",
                 ]
             )
     if not rows:
@@ -224,8 +217,8 @@ def _overview(
         Text(f"{len(records)} runs in {len(groups)} groups from `{source}`: {status}; {made}.")
     ]
     verdicts = [
-        stats.verdict(g.compare(m).diff, g.higher(m))
-        for g in groups
+        g.compare(m).verdict(g.higher(m))
+        for g in current(groups)
         for m in g.headline
         if g.finished("conv") and g.finished("coordconv")
     ]
@@ -238,7 +231,7 @@ def _overview(
                 f"{c['worse']}, undecided on {c['undecided']} (fewer than 2 seeds a side)."
             )
         )
-    table = _headline_table(groups)
+    table = _headline_table(current(groups))
     if table is not None:
         blocks += [Text("Headline metrics per task (means over seeds, 95% CI):"), table]
     unknown = sorted({g.benchmark for g in groups if g.spec is None})
@@ -257,8 +250,12 @@ def _overview(
             "p-value of Welch's t-test. No interval or p-value (—) with fewer than 2 seeds a "
             "side; with few seeds the bootstrap interval is too narrow, so read it with the "
             "p-value and n. `better` is the direction the benchmark declares for the metric; "
-            "a metric it does not declare (or `neither`) gets no verdict. Runs are pooled only "
-            "when they trained with the same resolved config."
+            "a metric it does not declare (or `neither`) gets no verdict. CoordConv is better "
+            "or worse only when the 95% interval of Δ excludes 0 and p < 0.05, similar "
+            "otherwise, undecided without an interval. Runs are pooled only when they trained "
+            "with the same resolved config; a superseded group (an older recipe of a config "
+            "that the current code trains differently) is shown, but enters neither the "
+            'verdicts above nor "Across tasks".'
         )
     )
     return Section("Overview", blocks)
@@ -276,7 +273,7 @@ def report_sections(
     return [
         _overview(records, groups, source),
         aggregate_section(rows, out_dir),
-        *extra_sections(groups, out_dir),
+        *extra_sections(current(groups), out_dir),
         *(group_section(g, out_dir) for g in groups),
     ]
 
