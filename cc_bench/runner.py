@@ -165,20 +165,32 @@ def execute(
         if summary is not None:  # a failed run: try again from its last checkpoint
             print(f"{run_dir.name}: it failed before ({summary.get('error')}); retrying", file=log)
             (run_dir / "summary.json").unlink()
-        meta = read_json(run_dir / "config.json") or {}
-        meta.update(
-            benchmark=bench.name,
-            run_id=run_dir.name,
-            suite=suite,
-            config=config_to_dict(cfg),
-            resolved=config_to_dict(cfg.resolve()),
-            version=_package_version(),
-            git_commit=git_commit(),
-        )
-        meta.setdefault("wandb_id", f"{run_dir.name}-{uuid.uuid4().hex[:6]}")
-        meta.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        meta = _run_meta(read_json(run_dir / "config.json") or {}, bench, cfg, run_dir, suite)
         write_json_atomic(run_dir / "config.json", meta)
         return _run_in_folder(bench, cfg, run_dir, meta, no_wandb, wandb_project, tags, log)
+
+
+def _run_meta(
+    meta: dict[str, Any], bench: Benchmark, cfg: BenchConfig, run_dir: Path, suite: str
+) -> dict[str, Any]:
+    """`config.json` for a (re)start: the first start's config, version and commit stay; a
+    restart by other code adds its version and commit to `resumed_with`, so a report can
+    tell a run trained by two versions of the code from one trained by one."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    code = {"version": _package_version(), "git_commit": git_commit()}
+    meta = dict(meta)
+    if "version" in meta:
+        last = (meta.get("resumed_with") or [meta])[-1]
+        if {k: last.get(k) for k in code} != code:
+            meta.setdefault("resumed_with", []).append({**code, "at": now})
+    meta.update(benchmark=bench.name, run_id=run_dir.name, suite=suite)
+    meta.setdefault("config", config_to_dict(cfg))
+    meta.setdefault("resolved", config_to_dict(cfg.resolve()))
+    for key, value in code.items():
+        meta.setdefault(key, value)
+    meta.setdefault("wandb_id", f"{run_dir.name}-{uuid.uuid4().hex[:6]}")
+    meta.setdefault("created", now)
+    return meta
 
 
 def _wandb_init_kwargs(
@@ -202,6 +214,7 @@ def _wandb_init_kwargs(
             "suite": meta["suite"],
             "version": meta["version"],
             "git_commit": meta["git_commit"],
+            "resumed_with": meta.get("resumed_with", []),
         },
         "tags": [bench.name, bench.name.split(".")[0], cfg.conv, meta["suite"], *tags],
     }

@@ -63,6 +63,11 @@ class Comparison:
     n_a: int
     n_b: int
 
+    def verdict(self, higher: bool | None) -> Verdict | None:
+        """`a` against `b`: better or worse when the difference's interval excludes 0 and
+        p < 0.05, else similar; None without a direction or an interval (`verdict`)."""
+        return verdict(self.diff, higher, self.p_value)
+
 
 def sample(values: Iterable[float | None]) -> np.ndarray:
     """The finite values as a 1-D float array: None, NaN and infinities are left out."""
@@ -260,15 +265,18 @@ def iqm_ci(
     return Interval(estimate, float(low), float(high))
 
 
-def verdict(diff: Interval, higher: bool | None) -> Verdict | None:
+def verdict(diff: Interval, higher: bool | None, p_value: float | None = None) -> Verdict | None:
     """Whether the side whose difference this is (a - b) is better, similar or worse than b.
 
-    "similar" when the difference's interval contains 0; None (undecided) when the metric
-    has no direction (`higher` None: the benchmark declares none) or there is no interval.
+    Better or worse only when the difference's interval excludes 0 and, where a p-value is
+    given, Welch's test agrees (p < 1 - CONFIDENCE; an undefined p, as when neither side
+    varies, leaves the interval to decide); "similar" otherwise. None (undecided) when the
+    metric has no direction (`higher` None: the benchmark declares none) or there is no
+    interval.
     """
     if higher is None or not diff.defined:
         return None
-    if diff.contains(0.0):
+    if diff.contains(0.0) or (p_value is not None and p_value >= round(1 - CONFIDENCE, 9)):
         return "similar"
     return "better" if (diff.low > 0) == higher else "worse"
 

@@ -157,7 +157,9 @@ def test_groups_follow_group_name_and_never_mix(suite: dict[str, Any]) -> None:
     }
     assert {g.name: len(g.runs) for g in groups} == expected
     assert [g.title for g in groups] == [TITLE, TITLE_2]
-    assert all(g.exact and not g.recipe and not g.notes for g in groups)
+    # (notes may name code versions: other commits can land while the fixture runs)
+    assert all(g.exact and not g.superseded for g in groups)
+    assert not any("Superseded" in n for g in groups for n in g.notes)
     for group in groups:
         assert len({r.config["test_fraction"] for r in group.runs}) == 1
 
@@ -196,9 +198,11 @@ def test_runs_of_different_recipes_are_never_pooled(tmp_path: Path, suite: dict[
 
     records = report.load_runs(_copy_runs(suite, tmp_path, {1: old_recipe}))
     groups = report.group_runs(records)
-    assert [(g.title, g.recipe) for g in groups] == [
-        (f"{BENCH} · recipe 1", 1),
-        (f"{BENCH} · recipe 2", 2),
+    current_title = f"{BENCH} · epochs=2"
+    old_title = f"{BENCH} · epochs: conv 3, CoordConv 2 · superseded"
+    assert [(g.title, g.superseded) for g in groups] == [
+        (current_title, False),
+        (old_title, True),
     ]
     newest, oldest = groups
     assert {(r.conv, r.seed) for r in newest.runs} == {
@@ -206,11 +210,19 @@ def test_runs_of_different_recipes_are_never_pooled(tmp_path: Path, suite: dict[
         ("coordconv", 0),
         ("coordconv", 1),
     }
-    assert [(r.conv, r.seed, r.resolved["epochs"]) for r in oldest.runs] == [("conv", 1, 3)]
-    assert "differ in epochs" in newest.notes[0]
+    # the older conv recipe beside the CoordConv runs of its day (the same command line)
+    assert [(r.conv, r.seed, r.resolved["epochs"]) for r in oldest.runs] == [
+        ("conv", 1, 3),
+        ("coordconv", 0, 2),
+        ("coordconv", 1, 2),
+    ]
+    assert "Superseded" in oldest.notes[0]
+    assert not any("Superseded" in n for n in newest.notes)
     md = _md(records)
-    assert "never pooled" in _section(md, f"{BENCH} · recipe 1")
-    assert _row(_section(md, f"{BENCH} · recipe 1"), "test_acc")[3] == "1"  # conv n=1, not 2
+    assert "Superseded" in _section(md, old_title)
+    assert _row(_section(md, current_title), "test_acc")[3] == "1"  # conv n=1, not 2
+    # only the current recipe is a task across tasks
+    assert {r.tasks for r in report.aggregate(groups)} == {1}
 
 
 def test_other_code_versions_are_named(tmp_path: Path, suite: dict[str, Any]) -> None:
@@ -506,8 +518,12 @@ def test_wandb_report_object_is_built_offline(suite: dict[str, Any]) -> None:
     assert len(grids) == len(groups)
     for grid, group in zip(grids, groups, strict=True):
         (runset,) = grid.runsets
-        assert runset.name == group.name and runset.groupby == ["config.conv"]
-        assert group.name in repr(runset.filters)
+        assert runset.name == group.title and runset.groupby == ["config.conv"]
+        # the group's own finished runs, by id: no other recipe of its W&B group
+        mine = sorted(r.run_id for r in group.runs if r.status == "finished")
+        assert f'Config("run_id") in {mine!r}' in runset.filters
+        others = {r.run_id for r in records} - set(mine)
+        assert others and not any(rid in runset.filters for rid in others)
         assert [p.y for p in grid.panels] == [
             ["train/loss"],
             ["train/acc"],

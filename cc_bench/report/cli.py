@@ -9,15 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cc_bench.arguments import ArgumentParser
 from cc_bench.errors import UserError
 from cc_bench.report.runs import load_runs, load_wandb_runs, split_project
 from cc_bench.report.sections import DEFAULT_TITLE, build_report
-from cc_bench.report.wandb_reports import _wandb_reports, save_wandb_report, wandb_report
+from cc_bench.report.wandb_reports import save_wandb_report, wandb_report, wandb_reports_module
 
 
 def _parser() -> argparse.ArgumentParser:
-    from cc_bench.cli import ArgumentParser
-
     parser = ArgumentParser(
         prog="cc-bench report",
         description="Compare conv with CoordConv: tables with 95% bootstrap intervals, "
@@ -65,7 +64,7 @@ def _run(argv: Sequence[str]) -> int:
         raise UserError("--filters works with --wandb only")
     if opts.wandb_report:
         split_project(opts.wandb_report)
-        _wandb_reports()  # fail before the work if the package is missing
+        wandb_reports_module()  # fail before the work if the package is missing
     if opts.wandb:
         out = Path(opts.out or "report")
         records = load_wandb_runs(opts.wandb, filters, media_dir=out / "wandb-media")

@@ -1,24 +1,28 @@
-"""Grouping runs: those that differ only in conv and seed compare conv with CoordConv.
+"""Grouping runs: which conv runs compare with which CoordConv runs.
 
-A group is one benchmark with one config as given (`cc_bench.config.group_name`), conv and
-seed aside. Within it, runs are pooled only when they trained with the same resolved config
-(`config.json`'s `resolved`, seed and device aside): when a default changed in the code
-between runs, a side holds several recipes, and the group is split into one group per
-recipe, never pooled. Each group's title says what sets it apart from the other groups of
-its benchmark (`toy.classification · split=quadrant`).
+Runs are pooled only when they trained with the same resolved config (`config.json`'s
+`resolved`: per-conv defaults and `auto` values filled in), seed and device aside: one
+recipe of one side. A comparison (a group) pairs a conv recipe with a CoordConv recipe that
+share their resolved config apart from the fields resolved per conv (`BenchConfig.
+per_conv_fields`, shown per side), when the current code trains one command line with both,
+whatever that command line said. A recipe the current code no longer trains for its given
+config (a default changed since) is older: its comparison is shown, labelled superseded, and
+left out of the overview and the aggregate. Each group's title says what sets it apart from
+the other groups of its benchmark (`toy.classification · split=quadrant`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from cc_bench import stats
-from cc_bench.config import NON_IDENTITY_FIELDS, config_from_dict, group_name
+from cc_bench.config import NON_IDENTITY_FIELDS, config_from_dict, config_to_dict, group_name
 from cc_bench.errors import UserError
 from cc_bench.report.runs import HISTORY_SKIP, LABELS, SIDES, STATUS_ORDER, RunRecord, is_number
 
@@ -67,13 +71,15 @@ class Group:
     """Runs of one benchmark whose configs differ only in conv and seed.
 
     Args:
-        name: the group's key: the benchmark and a hash of its config (the W&B group).
+        name: the W&B group(s) of its runs (the benchmark and a hash of the given config).
         benchmark: the benchmark's name.
         runs: the runs, every status.
-        exact: False when the key is a hash of the stored config (benchmark unknown here).
+        exact: False when its runs' configs could not be rebuilt here (benchmark unknown,
+            or its config no longer builds), so they were paired by the stored config.
         title: what sets the group apart from the other groups of its benchmark.
-        recipe: which of the config's recipes (1: the newest) when it has several, else 0.
-        notes: what a reader must know about the group (split recipes, code versions).
+        superseded: whether a side trained with an older recipe than the current code uses
+            for its config (shown, but left out of the overview and the aggregate).
+        notes: what a reader must know about the group (older recipes, code versions).
     """
 
     name: str
@@ -81,7 +87,7 @@ class Group:
     runs: list[RunRecord]
     exact: bool = True
     title: str = ""
-    recipe: int = 0
+    superseded: bool = False
     notes: list[str] = field(default_factory=list)
 
     @cached_property
@@ -201,99 +207,260 @@ def status_rank(status: str) -> int:
     return STATUS_ORDER.index(status) if status in STATUS_ORDER else len(STATUS_ORDER)
 
 
-def _recipe_key(run: RunRecord) -> str:
-    values = {k: v for k, v in run.resolved.items() if k not in NON_IDENTITY_FIELDS | {"seed"}}
+# -- recipes and comparisons -----------------------------------------------------------------
+
+
+def _values(config: dict[str, Any], drop: frozenset[str] | set[str]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in drop}
+
+
+def _text(values: dict[str, Any]) -> str:
     return json.dumps(values, sort_keys=True, default=str)
 
 
-def split_recipes(group: Group) -> list[Group]:
-    """The group, or one group per recipe when a side's runs trained with different configs.
+def per_conv_fields(benchmark: str) -> frozenset[str]:
+    """The fields a benchmark resolves per conv (shown per side, never grouped on)."""
+    bench = registered(benchmark)
+    return bench.config_cls.per_conv_fields() if bench is not None else frozenset()
 
-    A side's recipes are ordered newest first (by when their runs were created); recipe i
-    pairs the i-th newest conv recipe with the i-th newest CoordConv one. Runs of different
-    recipes are never pooled.
+
+def resolve_given(benchmark: str, given: dict[str, Any], conv: str | None = None) -> str | None:
+    """What the current code trains a given config with (conv set to `conv` if given), as
+    the text of its resolved values without seed and device; None when the benchmark is
+    unknown here or the config no longer builds."""
+    bench = registered(benchmark)
+    if bench is None:
+        return None
+    values = dict(given) if conv is None else {**given, "conv": conv}
+    try:
+        resolved = config_from_dict(bench.config_cls, values).resolve()
+    except (UserError, TypeError, ValueError):
+        return None
+    return _text(_values(config_to_dict(resolved), NON_IDENTITY_FIELDS | {"seed"}))
+
+
+@dataclass
+class Recipe:
+    """The runs of one side that trained with one resolved config (seed aside).
+
+    Args:
+        benchmark: the benchmark's name.
+        side: `conv`, `coordconv` (or whatever a foreign run says).
+        key: the resolved config without seed and device, as text (conv included).
+        shared: what both sides of a comparison share: `key` without conv and the fields
+            resolved per conv (as text); for a benchmark unknown here, the given config's.
+        runs: the runs, every status.
+        commands: the given configs the runs came from (without conv, seed and device).
+        current: whether the current code trains some of those given configs with exactly
+            this recipe (what `cc-bench launch` would find); False: an older recipe.
     """
-    recipes: dict[str, list[list[RunRecord]]] = {}
-    for side in SIDES:
-        by_key: dict[str, list[RunRecord]] = {}
-        for run in group.runs:
-            if run.conv == side:
-                by_key.setdefault(_recipe_key(run), []).append(run)
-        recipes[side] = sorted(by_key.values(), key=lambda rs: max(r.created for r in rs))[::-1]
-    others = [r for r in group.runs if r.conv not in SIDES]
-    n = max(len(v) for v in recipes.values())
-    if n <= 1:
-        return [group]
-    differ = sorted(
-        {
-            k
-            for side in SIDES
-            for runs in recipes[side]
-            for k in runs[0].resolved
-            if k not in IGNORED
-            and len({json.dumps(rs[0].resolved.get(k), default=str) for rs in recipes[side]}) > 1
-        }
-    )
-    note = (
-        f"The runs of this config trained with {n} different recipes (their resolved configs "
-        f"differ in {', '.join(differ) or 'seed-independent fields'}: a default changed in "
-        "the code between them), so each recipe is shown on its own, never pooled. Recipe 1 "
-        "is the newest; recipe i pairs the i-th newest conv recipe with the i-th newest "
-        "CoordConv one."
-    )
-    return [
-        Group(
-            group.name,
-            group.benchmark,
-            [r for side in SIDES if i < len(recipes[side]) for r in recipes[side][i]]
-            + (others if i == 0 else []),
-            group.exact,
-            recipe=i + 1,
-            notes=[note],
+
+    benchmark: str
+    side: str
+    key: str
+    shared: str
+    runs: list[RunRecord]
+    commands: set[str]
+    current: bool = True
+    _trains: dict[str, set[str]] = field(default_factory=dict, repr=False)
+
+    @property
+    def created(self) -> str:
+        """When its first run started (ISO 8601)."""
+        return min(r.created for r in self.runs)
+
+    @property
+    def resolved(self) -> dict[str, Any]:
+        """The resolved config (of its first run)."""
+        return self.runs[0].resolved
+
+    def given_configs(self) -> list[dict[str, Any]]:
+        """The distinct configs as given that its runs were started with."""
+        return list({_text(r.config): r.config for r in self.runs}.values())
+
+    def trains(self, conv: str) -> set[str]:
+        """The recipes (keys) the current code trains this recipe's command lines with, for
+        `conv`: its partner on the other side, where the same command line made both."""
+        if conv not in self._trains:
+            out = {resolve_given(self.benchmark, c, conv) for c in self.given_configs()}
+            self._trains[conv] = {k for k in out if k is not None}
+        return self._trains[conv]
+
+
+def recipes(records: Iterable[RunRecord]) -> list[Recipe]:
+    """The runs by benchmark, side and resolved config (seed aside), each marked current or
+    not: a recipe is older when the current code no longer trains any of its given configs
+    with it (a default or an `auto` rule changed since). For a benchmark unknown here, the
+    newest recipe of each side and given config counts as current."""
+    by_key: dict[tuple[str, str, str], Recipe] = {}
+    for r in records:
+        key = _text(_values(r.resolved, NON_IDENTITY_FIELDS | {"seed"}))
+        known = registered(r.benchmark) is not None
+        shared = (
+            _text(_values(r.resolved, IGNORED | per_conv_fields(r.benchmark)))
+            if known
+            else _text(_values(r.config, IGNORED))
         )
-        for i in range(n)
-    ]
+        recipe = by_key.setdefault(
+            (r.benchmark, r.conv, key), Recipe(r.benchmark, r.conv, key, shared, [], set())
+        )
+        recipe.runs.append(r)
+        recipe.commands.add(_text(_values(r.config, IGNORED)))
+    out = list(by_key.values())
+    newest: dict[tuple[str, str, str], Recipe] = {}
+    for recipe in out:
+        if registered(recipe.benchmark) is not None:
+            recipe.current = recipe.key in recipe.trains(recipe.side)
+            continue
+        for command in recipe.commands:  # unknown here: the newest of its command line
+            slot = (recipe.benchmark, recipe.side, command)
+            if slot not in newest or newest[slot].created < recipe.created:
+                newest[slot] = recipe
+    for recipe in out:
+        if registered(recipe.benchmark) is None:
+            recipe.current = any(
+                newest[recipe.benchmark, recipe.side, c] is recipe for c in recipe.commands
+            )
+    return out
+
+
+def _pairs(rs: Sequence[Recipe]) -> list[tuple[Recipe, ...]]:
+    """Which conv recipe compares with which CoordConv recipe, among recipes that share
+    everything but the per-conv fields.
+
+    Current recipes pair when they came from one command line, or when the current code
+    trains one command line with both (so a conv recipe pairs with every CoordConv recipe
+    whose command line differs from its own only in values the conv side resolves alike). An older recipe pairs with the other side's recipe of the same
+    command line that started nearest in time to it: its partner of the day. A recipe with
+    no partner stands alone.
+    """
+    conv = [r for r in rs if r.side == "conv"]
+    coord = [r for r in rs if r.side == "coordconv"]
+    pairs: dict[tuple[int, int], tuple[Recipe, Recipe]] = {}
+    for c in conv:
+        for x in coord:
+            if not (c.current and x.current):
+                continue
+            if (
+                c.commands & x.commands
+                or c.key in x.trains("conv")
+                or x.key in c.trains("coordconv")
+            ):
+                pairs[id(c), id(x)] = (c, x)
+    for old in (r for r in rs if not r.current and r.side in SIDES):
+        others = [r for r in (coord if old.side == "conv" else conv) if r.commands & old.commands]
+        if not others:
+            continue
+        partner = min(others, key=lambda r: (_gap(r.created, old.created), r.current))
+        c, x = (old, partner) if old.side == "conv" else (partner, old)
+        pairs.setdefault((id(c), id(x)), (c, x))
+    paired = {id(r) for pair in pairs.values() for r in pair}
+    return [*pairs.values(), *((r,) for r in rs if id(r) not in paired)]
+
+
+def _gap(a: str, b: str) -> float:
+    """Seconds between two ISO 8601 times (infinite when either is not one)."""
+    from datetime import datetime
+
+    try:
+        return abs((datetime.fromisoformat(a) - datetime.fromisoformat(b)).total_seconds())
+    except (TypeError, ValueError):
+        return math.inf
+
+
+def _wandb_group(records: Sequence[RunRecord]) -> str:
+    """The W&B group(s) of the runs (the given config's), comma-separated."""
+    names = dict.fromkeys(group_key(r.benchmark, r.config)[0] for r in records)
+    return ", ".join(names)
+
+
+def _describe(group: Group) -> dict[str, dict[str, str]]:
+    """A group's config as its title may show it: per field, each side's value."""
+    source = "resolved" if group.exact else "config"
+    out: dict[str, dict[str, str]] = {}
+    for r in group.runs:
+        for key, value in getattr(r, source).items():
+            if key not in IGNORED:
+                out.setdefault(key, {}).setdefault(r.conv, format_value(value))
+    return out
 
 
 def _title_groups(groups: Sequence[Group]) -> None:
-    """Title each group by what sets its config apart from the other groups of its benchmark."""
-    by_bench: dict[str, dict[str, dict[str, Any]]] = {}
+    """Title each group by what sets its config apart from the other groups of its benchmark
+    (`lr=0.01`, or per side: `lr: conv 0.01, CoordConv 0.005`), and `superseded` for a
+    comparison of an older recipe."""
+    described = {id(g): _describe(g) for g in groups}
     for g in groups:
-        config = {k: v for k, v in g.runs[0].config.items() if k not in IGNORED}
-        by_bench.setdefault(g.benchmark, {})[g.name] = config
-    for g in groups:
-        configs = by_bench[g.benchmark]
-        keys = dict.fromkeys(k for c in configs.values() for k in c)
-        differ = [
-            k
-            for k in keys
-            if len({json.dumps(c.get(k), sort_keys=True, default=str) for c in configs.values()})
-            > 1
-        ]
-        mine = configs[g.name]
-        parts = [g.benchmark, *(f"{k}={format_value(mine.get(k))}" for k in differ)]
-        if g.recipe:
-            parts.append(f"recipe {g.recipe}")
+        siblings = [described[id(o)] for o in groups if o.benchmark == g.benchmark]
+        mine = described[id(g)]
+        per_conv = per_conv_fields(g.benchmark)
+        parts = [g.benchmark]
+        for key, sides in mine.items():
+            seen = [d.get(key, {}) for d in siblings]
+            if all(len({s.get(side) for s in seen if side in s}) == 1 for side in sides):
+                continue  # the same in every group of the benchmark
+            values = set(sides.values())
+            if len(values) == 1 and (len(sides) == 2 or key not in per_conv):
+                parts.append(f"{key}={values.pop()}")
+            else:
+                by_side = ", ".join(f"{LABELS.get(s, s)} {v}" for s, v in sides.items())
+                parts.append(f"{key}: {by_side}")
+        if g.superseded:
+            parts.append("superseded")
         g.title = " · ".join(parts)
 
 
 def _note_versions(group: Group) -> None:
     versions = group.code_versions()
+    mixed = [r for r in group.runs if r.mixed_code]
     if len(versions) > 1:
         made = "; ".join(f"{code}: {describe(runs)}" for code, runs in versions.items())
         group.notes.append(f"Runs of this group were made by different code versions: {made}.")
+    elif mixed:
+        group.notes.append(
+            f"Some runs were resumed by other code than started them ({describe(mixed)}): "
+            f"{'; '.join(r.code for r in mixed)}."
+        )
+
+
+def _note_superseded(group: Group, parts: Sequence[Recipe]) -> None:
+    if not group.superseded:
+        return
+    old = [LABELS.get(r.side, r.side) for r in parts if not r.current]
+    group.notes.append(
+        f"Superseded: the current code trains this config differently ({' and '.join(old)} "
+        "side: a default or an `auto` rule changed since these runs), so this comparison of "
+        'an older recipe is shown but enters neither the overview nor "Across tasks". '
+        "`cc-bench status` lists such runs."
+    )
 
 
 def group_runs(records: Iterable[RunRecord]) -> list[Group]:
-    """Records grouped by benchmark and config apart from conv and seed, split by recipe,
-    titled, and sorted by benchmark and title."""
-    by_name: dict[str, Group] = {}
-    for record in records:
-        name, exact = group_key(record.benchmark, record.config)
-        by_name.setdefault(name, Group(name, record.benchmark, [], exact)).runs.append(record)
-    groups = [part for g in by_name.values() for part in split_recipes(g)]
+    """The comparisons: conv and CoordConv recipes that share their resolved config apart
+    from conv, seed and the per-conv fields, paired as `_pairs` says; titled, and sorted by
+    benchmark, current before superseded, and title.
+
+    Within a side, runs are pooled only when their resolved configs agree in everything but
+    seed; a recipe that pairs with several others appears in each comparison.
+    """
+    buckets: dict[tuple[str, str], list[Recipe]] = {}
+    for recipe in recipes(records):
+        buckets.setdefault((recipe.benchmark, recipe.shared), []).append(recipe)
+    groups = []
+    for (benchmark, _), rs in buckets.items():
+        for parts in _pairs(rs):
+            runs = [r for recipe in parts for r in recipe.runs]
+            group = Group(
+                _wandb_group(runs),
+                benchmark,
+                runs,
+                exact=registered(benchmark) is not None and all(r.trains(r.side) for r in parts),
+                superseded=not all(r.current for r in parts),
+            )
+            _note_superseded(group, parts)
+            groups.append(group)
     _title_groups(groups)
     for group in groups:
         group.runs.sort(key=lambda r: (r.conv, str(r.seed), r.run_id))
         _note_versions(group)
-    return sorted(groups, key=lambda g: (g.benchmark, g.title))
+    return sorted(groups, key=lambda g: (g.benchmark, g.superseded, g.title))

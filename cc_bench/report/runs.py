@@ -17,7 +17,17 @@ STATUS_ORDER = ("finished", "running", "unfinished", "failed")
 HISTORY_SKIP = frozenset({"step", "time"})
 # Keys the Tracker adds to a W&B run's config besides the benchmark's config fields.
 _WANDB_META_KEYS = frozenset(
-    {"benchmark", "run_id", "suite", "version", "git_commit", "wandb_id", "created", "resolved"}
+    {
+        "benchmark",
+        "run_id",
+        "suite",
+        "version",
+        "git_commit",
+        "wandb_id",
+        "created",
+        "resolved",
+        "resumed_with",
+    }
 )
 _WANDB_STATES = {"running": "running", "failed": "failed", "crashed": "failed"}
 
@@ -45,6 +55,8 @@ class RunRecord:
         git_commit: the commit of the code that made the run (`-dirty` with local changes).
         created: when the run was first started (ISO 8601), for ordering recipes.
         wall_s: the wall seconds the run trained (finished runs).
+        resumed_with: the code that resumed the run, where it was not the code that started
+            it (`config.json`'s `resumed_with`: version and git commit per resume).
     """
 
     benchmark: str
@@ -61,6 +73,7 @@ class RunRecord:
     git_commit: str | None = None
     created: str = ""
     wall_s: float | None = None
+    resumed_with: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.resolved:
@@ -68,10 +81,20 @@ class RunRecord:
 
     @property
     def code(self) -> str:
-        """The code that made the run: `0.1.0 at 1a2b3c4d5e6f` (or `unknown commit`)."""
-        commit = self.git_commit or "unknown commit"
-        short = commit[:12] + ("-dirty" if commit.endswith("-dirty") else "")
-        return f"{self.version or '?'} at {short}"
+        """The code that made the run: `0.1.0 at 1a2b3c4d5e6f` (or `unknown commit`), and
+        `0.1.0 at 1a2b3c4d5e6f, resumed by 0.2.0 at 0f9e8d7c6b5a` for a mixed-version run."""
+        first = _code(self.version, self.git_commit)
+        later = dict.fromkeys(
+            c
+            for r in self.resumed_with
+            if (c := _code(r.get("version"), r.get("git_commit"))) != first
+        )
+        return first + (f", resumed by {', '.join(later)}" if later else "")
+
+    @property
+    def mixed_code(self) -> bool:
+        """Whether code other than the one that started the run resumed it."""
+        return self.code != _code(self.version, self.git_commit)
 
     @property
     def conv(self) -> str:
@@ -82,6 +105,12 @@ class RunRecord:
     def seed(self) -> Any:
         """The run's seed."""
         return self.config.get("seed")
+
+
+def _code(version: str | None, commit: str | None) -> str:
+    commit = commit or "unknown commit"
+    short = commit[:12] + ("-dirty" if commit.endswith("-dirty") else "")
+    return f"{version or '?'} at {short}"
 
 
 def _read_history(path: Path) -> list[dict[str, float]]:
@@ -129,6 +158,7 @@ def read_run_folder(run_dir: Path) -> RunRecord | None:
         git_commit=meta.get("git_commit"),
         created=str(meta.get("created") or ""),
         wall_s=_wall_s(summary),
+        resumed_with=list(meta.get("resumed_with") or []),
     )
 
 
@@ -235,6 +265,7 @@ def wandb_record(run: Any, media_dir: Path | None = None) -> RunRecord | None:
         git_commit=raw.get("git_commit"),
         created=str(getattr(run, "created_at", "") or raw.get("created") or ""),
         wall_s=_wall_s(summary) if status == "finished" else None,
+        resumed_with=list(raw.get("resumed_with") or []),
     )
 
 

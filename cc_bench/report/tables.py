@@ -18,16 +18,19 @@ from cc_bench.report.groups import Group
 from cc_bench.report.runs import SIDES
 
 VERDICT_KEYS = ("better", "similar", "worse", "undecided")
+# Below this a number is written with an exponent (above it, in decimals).
+SMALLEST_DECIMAL = 1e-6
 
 
 # -- numbers ---------------------------------------------------------------------------------
 
 
 def fmt_num(x: float | None, *, sign: bool = False, digits: int = 4) -> str:
-    """A number as a reader reads it: `103,585`, `0.9875`, `12.35`, `2.5e-05`; — for none.
+    """A number as a reader reads it: `103,585`, `0.9875`, `12.35`, `0.0002286`; — for none.
 
-    Four significant digits, thousands separated by commas, no exponent between 0.001 and
-    10^15; integers stay integers. `sign` puts + before a positive number (differences).
+    `digits` significant digits (trailing zeros dropped), thousands separated by commas;
+    decimals, never an exponent, from 10^-6 up to 10^15 (an exponent outside); integers
+    stay integers. `sign` puts + before a positive number (differences).
     """
     if x is None or not math.isfinite(x):
         return "—"
@@ -35,7 +38,7 @@ def fmt_num(x: float | None, *, sign: bool = False, digits: int = 4) -> str:
     size = abs(x)
     if size == 0:
         return "0"
-    if size < 1e-3 or size >= 1e15:
+    if size < SMALLEST_DECIMAL or size >= 1e15:
         return f"{x:{plus}.{digits - 1}e}"
     if size >= 10 ** (digits - 1) or float(x).is_integer():
         return f"{x:{plus},.0f}"
@@ -107,7 +110,7 @@ def group_table(group: Group, comparisons: dict[str, stats.Comparison]) -> Table
                 str(cmp.n_a),
                 fmt_interval(cmp.diff, sign=True),
                 fmt_p(cmp.p_value),
-                stats.verdict(cmp.diff, group.higher(metric)) or "—",
+                cmp.verdict(group.higher(metric)) or "—",
             ]
         )
     return Table(GROUP_HEADER, rows)
@@ -151,15 +154,22 @@ def _bounds(group: Group, metric: str) -> tuple[tuple[float, float], bool]:
     return (float(pooled.min()), float(pooled.max())), False
 
 
+def current(groups: Sequence[Group]) -> list[Group]:
+    """The groups of the recipes the current code trains: superseded ones left out."""
+    return [g for g in groups if not g.superseded]
+
+
 def aggregate(groups: Sequence[Group]) -> list[AggregateRow]:
-    """Per declared higher- or lower-is-better metric, across the groups (tasks) where both
-    sides have values; headline metrics first.
+    """Per declared higher- or lower-is-better metric, across the current groups (tasks)
+    where both sides have values; headline metrics first. Superseded groups (an older
+    recipe of a config) are left out: a task counts once, with the recipe trained now.
 
     Within a task, scores are normalised by the benchmark's declared normaliser where it
     gives bounds for the metric (Atari: (score - random) / (human - random)), else min-max
     over both sides' runs (0: the task's lowest run, 1: its highest); the IQM and its
     stratified bootstrap interval are taken over all tasks' runs, the rliable way.
     """
+    groups = current(groups)
     keys: dict[tuple[str, bool], bool] = {}  # (metric, higher) -> headline somewhere
     for g in groups:
         for metric in g.metrics():
@@ -182,7 +192,7 @@ def aggregate(groups: Sequence[Group]) -> list[AggregateRow]:
             side: stats.iqm_ci([g.values(side, metric) for g in tasks], bounds=list(bounds))
             for side in SIDES
         }
-        verdicts = [stats.verdict(g.compare(metric).diff, higher) for g in tasks]
+        verdicts = [g.compare(metric).verdict(higher) for g in tasks]
         n_declared = sum(declared)
         names = sorted(
             {g.spec.normalizer.rpartition(":")[2] for g in tasks if g.spec and g.spec.normalizer}

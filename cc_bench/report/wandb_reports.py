@@ -8,11 +8,12 @@ from typing import Any
 from cc_bench.errors import UserError
 from cc_bench.report.document import Table, Text, markdown_table
 from cc_bench.report.groups import Group
-from cc_bench.report.runs import RunRecord, first_line, split_project
+from cc_bench.report.runs import SIDES, RunRecord, first_line, split_project
 from cc_bench.report.sections import DEFAULT_TITLE, report_sections
 
 
-def _wandb_reports() -> Any:
+def wandb_reports_module() -> Any:
+    """`wandb_workspaces.reports.v2`, or a UserError that says how to install it."""
     try:
         import wandb_workspaces.reports.v2 as wr
     except ImportError:
@@ -28,10 +29,10 @@ def wandb_report(
     """A W&B Report (`wandb_workspaces.reports.v2.Report`) of the runs, not saved.
 
     The same text and tables as the local report; per group, a panel grid whose runset holds
-    the group's finished W&B runs grouped by conv, with line plots of the mean over seeds
+    the group's finished W&B runs (by their run ids) grouped by conv, with line plots of the mean over seeds
     and a standard-deviation band for every logged metric.
     """
-    wr = _wandb_reports()
+    wr = wandb_reports_module()
     from wandb_workspaces import expr
 
     entity, project = split_project(path)
@@ -52,11 +53,14 @@ def wandb_report(
 
 
 def _panel_grid(wr: Any, expr: Any, group: Group, entity: str, project: str) -> Any:
+    # The group's own finished runs by their run ids: a W&B group holds one command line's
+    # runs of every recipe, and a comparison may pair runs of two W&B groups.
+    run_ids = sorted(r.run_id for side in SIDES for r in group.finished(side))
     runset = wr.Runset(
         entity=entity,
         project=project,
-        name=group.name,
-        filters=expr.And(expr.Metric("Group") == group.name, expr.Metric("State") == "finished"),
+        name=group.title or group.name,
+        filters=expr.And(expr.Config("run_id").isin(run_ids), expr.Metric("State") == "finished"),
         groupby=["config.conv"],
     )
     panels = [

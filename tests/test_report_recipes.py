@@ -1,0 +1,253 @@
+"""Which runs a report compares: recipes (resolved configs), current and superseded ones.
+
+The records are built by hand from configs (no training), as `cc-bench launch` would leave
+them: `config` as given, `resolved` as `BenchConfig.resolve()` made it when the run started.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cc_bench import report, stats
+from cc_bench.config import config_to_dict
+from cc_bench.report.runs import RunRecord
+from cc_bench.report.tables import fmt_interval, fmt_num
+from cc_bench.toy.configs import ClassificationConfig, RegressionConfig
+
+BENCH = "toy.classification"
+DAY1, DAY2 = "2026-01-01T10:00:00+0000", "2026-02-01T10:00:00+0000"
+
+
+def record(
+    cfg: Any, *, acc: float, created: str = DAY1, bench: str = BENCH, **kw: Any
+) -> RunRecord:
+    """A finished run of `cfg` as the runner records it with the code loaded now."""
+    resolved = config_to_dict(cfg.resolve())
+    text = json.dumps({k: v for k, v in resolved.items() if k != "device"}, sort_keys=True)
+    return RunRecord(
+        benchmark=bench,
+        run_id=f"{cfg.conv}_seed{cfg.seed}_{hashlib.sha1(text.encode()).hexdigest()[:8]}",
+        config=config_to_dict(cfg),
+        status="finished",
+        summary={"test_acc": acc, "train_acc": acc, "test_loss": 1 - acc},
+        resolved=resolved,
+        version="0.1.0",
+        git_commit="a" * 40,
+        created=created,
+        **kw,
+    )
+
+
+def launch(conv: str, seeds: int = 3, created: str = DAY1, **given: Any) -> list[RunRecord]:
+    """The runs one side of `cc-bench launch` with `--set given` leaves: one per seed."""
+    acc = {"conv": 0.1, "coordconv": 0.9}[conv]
+    return [
+        record(
+            ClassificationConfig(conv=conv, seed=s, split="quadrant", **given),
+            acc=acc + 0.01 * s,
+            created=created,
+        )
+        for s in range(seeds)
+    ]
+
+
+def by_title(groups: list[report.Group]) -> dict[str, list[tuple[str, int, Any]]]:
+    return {
+        g.title: sorted((r.conv, r.seed, r.resolved["batch_size"]) for r in g.runs) for g in groups
+    }
+
+
+def test_a_conv_recipe_pairs_with_each_coordconv_recipe_of_its_command_lines() -> None:
+    # `launch toy`, then `launch toy --set batch_size=32`: the conv runs of the second launch
+    # resolve to the first's (32 is conv's default), so only CoordConv runs are new.
+    conv = launch("conv")
+    default = launch("coordconv")
+    explicit = launch("coordconv", batch_size=32)
+    for records in (conv + default + explicit, explicit + default + conv):
+        groups = report.group_runs(records)
+        assert by_title(groups) == {
+            f"{BENCH} · batch_size: conv 32, CoordConv 16": sorted(
+                [("conv", s, 32) for s in range(3)] + [("coordconv", s, 16) for s in range(3)]
+            ),
+            f"{BENCH} · batch_size=32": sorted(
+                [("conv", s, 32) for s in range(3)] + [("coordconv", s, 32) for s in range(3)]
+            ),
+        }
+        assert not any(g.superseded for g in groups)
+        assert not any(re.search(r"=0(\.0)?\b", g.title) for g in groups)  # no placeholders
+    # the same when the explicit launch came first (its conv runs hold batch_size=32 as given)
+    conv_first = [
+        record(ClassificationConfig(conv="conv", seed=s, split="quadrant", batch_size=32), acc=0.1)
+        for s in range(3)
+    ]
+    groups = report.group_runs(conv_first + default + explicit)
+    assert [len(g.finished("conv")) for g in groups] == [3, 3]
+
+
+def test_a_group_never_pools_two_recipes_of_one_side() -> None:
+    # `--set lr=0.02` ran its CoordConv runs only: no conv run trained with lr 0.02 yet
+    records = launch("conv") + launch("coordconv") + launch("coordconv", lr=0.02)
+    groups = report.group_runs(records)
+    assert sorted(len(g.runs) for g in groups) == [3, 6]
+    for group in groups:
+        for side in ("conv", "coordconv"):
+            recipes = {
+                json.dumps({k: v for k, v in r.resolved.items() if k != "seed"}, sort_keys=True)
+                for r in group.finished(side)
+            }
+            assert len(recipes) <= 1
+    alone = next(g for g in groups if len(g.runs) == 3)
+    assert not alone.finished("conv") and alone.title == f"{BENCH} · lr: CoordConv 0.02"
+
+
+def _changed_default(monkeypatch: pytest.MonkeyPatch, **sides: dict[str, Any]) -> None:
+    """The code's per-conv defaults after an upgrade (`sides`: conv -> changed values)."""
+    defaults = {k: dict(v) for k, v in ClassificationConfig.conv_defaults.items()}
+    for conv, values in sides.items():
+        defaults[conv].update(values)
+    monkeypatch.setattr(ClassificationConfig, "conv_defaults", defaults)
+
+
+def test_a_changed_default_supersedes_the_old_recipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    old = launch("conv") + launch("coordconv")  # before the upgrade
+    _changed_default(monkeypatch, conv={"lr": 0.02})
+    new = launch("conv", created=DAY2)  # the upgrade's launch runs only conv again
+    groups = report.group_runs(old + new)
+    assert [(g.title, g.superseded) for g in groups] == [
+        (f"{BENCH} · lr: conv 0.02, CoordConv 0.005", False),
+        (f"{BENCH} · lr: conv 0.01, CoordConv 0.005 · superseded", True),
+    ]
+    current, superseded = groups
+    assert {r.resolved["lr"] for r in current.finished("conv")} == {0.02}
+    # the old conv runs are compared with the CoordConv runs of their day, not pooled
+    assert {r.resolved["lr"] for r in superseded.finished("conv")} == {0.01}
+    assert "Superseded" in superseded.notes[0]
+    # one task across tasks, one task's headline metrics in the overview
+    assert {row.tasks for row in report.aggregate(groups)} == {1}
+    md = report.to_markdown(report.report_sections(old + new, None, "x"), "t", Path("."))
+    overview = md.split("## Overview\n", 1)[1].split("\n## ", 1)[0]
+    assert "On the 2 headline metrics" in overview
+    assert "superseded" not in overview.split("Method.")[0]
+    assert f"## {BENCH} · lr: conv 0.01, CoordConv 0.005 · superseded" in md
+
+
+def test_when_both_sides_changed_old_runs_pair_with_their_day(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    old = launch("conv") + launch("coordconv")
+    _changed_default(monkeypatch, conv={"lr": 0.02}, coordconv={"lr": 0.004})
+    new = launch("conv", created=DAY2) + launch("coordconv", created=DAY2)
+    groups = report.group_runs(new + old)
+    assert [(g.superseded, {(r.conv, r.resolved["lr"]) for r in g.runs}) for g in groups] == [
+        (False, {("conv", 0.02), ("coordconv", 0.004)}),
+        (True, {("conv", 0.01), ("coordconv", 0.005)}),
+    ]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # wandb-workspaces' pydantic v1 style
+def test_w_and_b_runsets_hold_each_recipe_own_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("wandb_workspaces", reason="pip install wandb-workspaces to test this")
+    import wandb_workspaces.reports.v2 as wr
+
+    old = launch("conv") + launch("coordconv")
+    _changed_default(monkeypatch, conv={"lr": 0.02})
+    records = old + launch("conv", created=DAY2)
+    built = report.wandb_report(records, "ent/proj", title="t")
+    runsets = [b.runsets[0] for b in built.blocks if isinstance(b, wr.PanelGrid)]
+    groups = report.group_runs(records)
+    assert len(runsets) == len(groups) == 2
+    # one W&B group (one command line) holds both recipes; each runset only its own runs
+    assert len({g.name for g in groups}) == 1
+    for runset, group in zip(runsets, groups, strict=True):
+        mine = sorted(r.run_id for r in group.runs)
+        assert f'Config("run_id") in {mine!r}' in runset.filters
+        assert not any(r.run_id in runset.filters for r in records if r.run_id not in mine)
+
+
+def test_a_resumed_run_keeps_its_first_code_and_counts_as_mixed() -> None:
+    resumed = [{"version": "0.2.0", "git_commit": "b" * 40, "at": DAY2}]
+    runs = launch("conv") + launch("coordconv")
+    runs[0] = record(
+        ClassificationConfig(conv="conv", seed=0, split="quadrant"), acc=0.1, resumed_with=resumed
+    )
+    assert runs[0].code == f"0.1.0 at {'a' * 12}, resumed by 0.2.0 at {'b' * 12}"
+    assert runs[0].mixed_code and not runs[1].mixed_code
+    (group,) = report.group_runs(runs)
+    assert "different code versions" in group.notes[0]
+    assert "resumed by 0.2.0" in group.notes[0]
+    # resumed by the code that started it: not mixed
+    same = [{"version": "0.1.0", "git_commit": "a" * 40, "at": DAY2}]
+    assert not record(ClassificationConfig(), acc=0.5, resumed_with=same).mixed_code
+
+
+def test_the_regression_baseline_is_resolved_like_any_default() -> None:
+    cfg = RegressionConfig(conv="conv", split="quadrant")
+    runs = [
+        record(RegressionConfig(conv=c, split="quadrant"), acc=0.5, bench="toy.regression")
+        for c in ("conv", "coordconv")
+    ]
+    assert cfg.baseline == "auto" and cfg.resolve().baseline == "gap"
+    assert runs[0].resolved["baseline"] == "gap"
+    (group,) = report.group_runs(runs)
+    assert "baseline=auto" not in report.to_markdown(
+        [report.report_sections(runs, None, "x")[-1]], "t", Path(".")
+    )
+    assert group.title == "toy.regression"
+
+
+def test_a_verdict_needs_the_interval_and_the_test() -> None:
+    # 3 seeds a side: the bootstrap interval of Δ excludes 0, Welch's p is 0.35
+    cmp = stats.compare([0.5, 0.6, 2.0], [0.4, 0.45, 0.5])
+    assert cmp.diff.low > 0 and cmp.p_value > 0.05
+    assert stats.verdict(cmp.diff, True) == "better"  # the interval alone
+    assert cmp.verdict(True) == "similar"  # the report's rule
+    clear = stats.compare([0.90, 0.91, 0.92], [0.10, 0.11, 0.12])
+    assert clear.p_value < 0.05 and clear.verdict(True) == "better"
+    assert clear.verdict(False) == "worse"
+    # no spread on either side: no p-value, the interval decides
+    constant = stats.compare([1.0, 1.0, 1.0], [0.0, 0.0, 0.0])
+    assert constant.verdict(True) == "better"
+    assert stats.compare([1.0], [0.0]).verdict(True) is None
+
+
+def test_small_numbers_read_as_decimals() -> None:
+    assert fmt_num(2.286e-04) == "0.0002286"
+    assert fmt_num(0.01223) == "0.01223"
+    assert fmt_num(-3.5e-06) == "-0.0000035"
+    assert fmt_num(1.23456e-6) == "0.000001235"
+    assert fmt_num(4e-9) == "4.000e-09"  # far below: an exponent
+    cell = fmt_interval(stats.Interval(0.01223, 2.286e-04, 0.0458))
+    assert cell == "0.01223 [0.0002286 to 0.0458]" and "e-" not in cell
+
+
+def test_a_restart_by_other_code_is_recorded_not_overwritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cc_bench import runner
+    from cc_bench.registry import get_benchmark
+
+    bench, cfg, run_dir = get_benchmark(BENCH), ClassificationConfig(), tmp_path / "t" / "r1"
+    monkeypatch.setattr(runner, "git_commit", lambda: "a" * 40)
+    first = runner._run_meta({}, bench, cfg, run_dir, "t")
+    assert "resumed_with" not in runner._run_meta(first, bench, cfg, run_dir, "t")  # same code
+    monkeypatch.setattr(runner, "git_commit", lambda: "b" * 40)
+    later = runner._run_meta(first, bench, cfg, run_dir, "t")
+    assert (later["git_commit"], later["created"], later["config"]) == (
+        "a" * 40,
+        first["created"],
+        first["config"],
+    )
+    assert [r["git_commit"] for r in later["resumed_with"]] == ["b" * 40]
+    again = runner._run_meta(later, bench, cfg, run_dir, "t")  # b again: nothing new
+    assert [r["git_commit"] for r in again["resumed_with"]] == ["b" * 40]
+    # the report reads it as a run of two code versions
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps(again))
+    read = report.read_run_folder(run_dir)
+    assert read.mixed_code and read.code.endswith(f"resumed by {read.version} at {'b' * 12}")
