@@ -158,3 +158,62 @@ def test_a_killed_run_resumes_and_ends_as_if_never_stopped(tmp_path: Path):
         if "losses/d_loss" in x
     ]
     assert steps == [4, 8, 12, 16]  # each epoch's window once, none twice
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_a_run_killed_inside_an_epoch_resumes_and_ends_as_if_never_stopped(
+    tmp_path: Path, monkeypatch
+):
+    """The checkpoint a run writes every `checkpoint_interval_s` inside an epoch (batch order,
+    place in it, the open log window): killed right after one, it resumes and ends as an
+    uninterrupted run does. In process, with the interval at 0 (a checkpoint every batch)."""
+    from cc_bench import layer_tuning
+    from cc_bench.gan.sort_of_clevr import run
+    from cc_bench.tracking import Tracker
+
+    monkeypatch.setattr(layer_tuning, "_enabled", False)  # the fixed CoordConv rule: exact
+    cfg = GanConfig(
+        conv="conv",
+        g_conv="coordconv",
+        width=0.0625,
+        n_train=64,
+        batch_size=16,
+        epochs=2,
+        eval_every=2,
+        log_every=3,
+        n_samples=16,
+        n_pairs=2,
+        interp_steps=4,
+    )  # fmt: skip  (4 batches an epoch)
+    reference_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
+    reference_dir.mkdir()
+    killed_dir.mkdir()
+    reference = run(cfg, Tracker(reference_dir, checkpoint_interval_s=1e9))
+
+    tracker = Tracker(killed_dir, checkpoint_interval_s=0.0)
+    save, saved = tracker.save_checkpoint, []
+
+    def save_then_die(state, step):
+        save(state, step)
+        saved.append((step, state["epoch"], state["batch"]))
+        if len(saved) == 5:
+            raise _Killed
+
+    tracker.save_checkpoint = save_then_die
+    with pytest.raises(_Killed):
+        run(cfg, tracker)
+    # (step, epoch, batch): inside the first epoch, at its end, then killed after batch 1 of
+    # the second, with the log window (steps 5 and on) open
+    assert saved == [(1, 0, 1), (2, 0, 2), (3, 0, 3), (4, 1, 0), (5, 1, 1)]
+
+    resumed_tracker = Tracker(killed_dir, checkpoint_interval_s=0.0)
+    assert resumed_tracker.restore() == saved[-1][0]
+    resumed = run(cfg, resumed_tracker)
+    for key in ("d_loss", "g_loss", "d_real", "d_fake", "valid_frac", "position_js"):
+        assert resumed[key] == pytest.approx(reference[key], rel=1e-6, abs=1e-7), key
+    for folder in (reference_dir, killed_dir):
+        lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
+        assert [x["step"] for x in lines if "losses/d_loss" in x] == [3, 4, 6, 8], folder.name
