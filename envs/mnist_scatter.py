@@ -28,9 +28,12 @@ torchvision's MNIST under `data_root` (its 60,000 training digits for `split="tr
 10,000 test digits for `split="test"`), downloaded only when asked.
 
 A generated set is cached on disk under `$CC_BENCH_CACHE` (default `~/.cache/cc_bench`),
-keyed by every parameter, so the same call returns the same canvases without regenerating
-them; the same parameters give the same canvases on every machine (NumPy's PCG64 and
-OpenCV's area resize).
+keyed by every parameter and, for `mnist`, by a fingerprint of the digits (the resolved
+`data_root` and the size and modification time of every file under its `MNIST/raw`), so
+the same call returns the same canvases without regenerating them, and other or changed
+digit files are never served from the cache. For `mnist` the digits are read (and a
+missing folder reported) before the cache is looked at. The same parameters give the same
+canvases on every machine (NumPy's PCG64 and OpenCV's area resize).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -117,22 +121,54 @@ def _torchvision_mnist(split: str, data_root: str | None, download: bool) -> tup
         )
     from torchvision.datasets import MNIST
 
+    # The folders a failed download would leave behind, empty: remove the ones it creates.
+    raw = Path(data_root) / "MNIST" / "raw"
+    created = next((d for d in (Path(data_root), raw.parent, raw) if not d.exists()), None)
     try:
         data = MNIST(data_root, train=split == "train", download=download)
-    except RuntimeError as exc:
-        if download:  # torchvision tried every mirror
-            first = (str(exc).strip().splitlines() or ["no reason given"])[0]
-            raise UserError(f"could not download MNIST into {data_root!r}: {first}") from None
-        if "not found" not in str(exc).lower():
+    except (RuntimeError, OSError) as exc:
+        if download:  # torchvision tried every mirror, or could not write
+            if created is not None:
+                shutil.rmtree(created, ignore_errors=True)
+            raise UserError(
+                f"could not download MNIST into {data_root!r}: {_reason(exc)}"
+            ) from None
+        if not isinstance(exc, RuntimeError) or "not found" not in str(exc).lower():
             raise
         raise UserError(
             f"MNIST not found under data_root={data_root!r} (torchvision expects "
-            f"{Path(data_root) / 'MNIST' / 'raw'}); pass --download to fetch it there, "
+            f"{raw}); pass --download to fetch it there, "
             "or use source='mnist5k' (offline)"
         ) from None
-    except OSError as exc:
-        raise UserError(f"could not download MNIST into {data_root!r}: {exc}") from None
     return data.data.numpy().astype(np.uint8), data.targets.numpy().astype(np.int64)
+
+
+def _reason(exc: BaseException) -> str:
+    """The cause of a failed download in one line: the file, and the last mirror's error.
+
+    torchvision's message is "Error downloading FILE:" then "Tried MIRROR, got:" and the
+    error, per mirror; its first line names only the file.
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    last = lines[-1]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        return f"{lines[0]} {last}"
+    return last
+
+
+def data_fingerprint(source: Source, data_root: str | None) -> dict[str, Any]:
+    """What identifies the digits beyond the parameters: for `mnist`, the resolved folder and
+    every file's size and modification time under its MNIST/raw; nothing for `mnist5k`."""
+    if source != "mnist" or data_root is None:
+        return {}
+    raw = Path(data_root).resolve() / "MNIST" / "raw"
+    files = sorted(f for f in raw.rglob("*") if f.is_file()) if raw.is_dir() else []
+    return {
+        "data_root": str(Path(data_root).resolve()),
+        "files": [[str(f.relative_to(raw)), f.stat().st_size, f.stat().st_mtime_ns] for f in files],
+    }
 
 
 def digit_pool(
@@ -262,9 +298,13 @@ def make_mnist_scatter(
         "min_visible": min_visible,
     }
     _check(**params)
-    if source == "mnist" and data_root is None:
-        _torchvision_mnist(split, data_root, download)  # raises: says what to pass
-    key = hashlib.sha1(json.dumps({**params, "v": _VERSION}, sort_keys=True).encode())
+    # torchvision's digits are read first: a missing or moved folder is reported, never
+    # answered from the cache (and a download happens before the fingerprint is taken).
+    pool = digit_pool(source, split, data_root, download) if source == "mnist" else None
+    fingerprint = data_fingerprint(source, data_root)
+    key = hashlib.sha1(
+        json.dumps({**params, "v": _VERSION, "data": fingerprint}, sort_keys=True).encode()
+    )
     path = cache_dir() / f"{source}_{split}_{n}_{key.hexdigest()[:12]}.pt"
     stored = None
     if cache and path.exists():
@@ -273,7 +313,7 @@ def make_mnist_scatter(
         except Exception:  # a damaged cache file is regenerated
             stored = None
     if stored is None:
-        pool = digit_pool(source, split, data_root, download)
+        pool = pool if pool is not None else digit_pool(source, split, data_root, download)
         rng = np.random.default_rng([seed, 0 if split == "train" else 1])
         images, boxes, labels = _generate(
             pool, n, rng, canvas, crop, n_digits, min_size, max_size, min_visible

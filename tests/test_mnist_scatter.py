@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 import torch
 
 from cc_bench.envs.mnist_scatter import (
+    INK_THRESHOLD,
     MnistScatter,
     draw_canvases,
     make_mnist_scatter,
@@ -130,8 +133,135 @@ def test_bad_parameters_and_missing_mnist_are_user_errors(tmp_path: Path) -> Non
         make_mnist_scatter(2, 0, min_size=30, max_size=20)
 
 
-def test_picture_of_canvases(official: MnistScatter) -> None:
-    fig = draw_canvases(official.images[:6], official.boxes[:6], official.labels[:6], title="t")
+def test_picture_of_canvases_draws_every_box_and_label(official: MnistScatter) -> None:
+    from matplotlib.patches import Rectangle
+
+    shown = slice(0, 6)
+    boxes, labels = official.boxes[shown], official.labels[shown]
+    fig = draw_canvases(official.images[shown], boxes, labels, title="t")
     fig.canvas.draw()
     width, height = fig.canvas.get_width_height()
     assert width > 300 and height > 200
+    assert sum(len(b) for b in boxes) > 10
+    for ax, truth, digits in zip(fig.axes, boxes, labels, strict=False):
+        rectangles = [p for p in ax.patches if isinstance(p, Rectangle)]
+        assert len(rectangles) == len(truth)
+        # Each rectangle's corner and size are its box's, moved half a pixel (imshow's grid).
+        drawn = sorted(
+            (r.get_x() + 0.5, r.get_y() + 0.5, r.get_width(), r.get_height()) for r in rectangles
+        )
+        expected = sorted((x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in truth.tolist())
+        assert np.allclose(drawn, expected)
+        assert sorted(t.get_text() for t in ax.texts) == sorted(str(int(d)) for d in digits)
+    assert all(not ax.patches and not ax.texts for ax in fig.axes[6:])  # the empty panels
+    # Predictions: one more (dashed) rectangle and one score text per predicted box.
+    predicted = [b[:1] + 1 for b in boxes]
+    fig = draw_canvases(
+        official.images[shown], boxes, None, predicted=predicted, scores=[torch.tensor([0.75])] * 6
+    )
+    for ax, truth, guess in zip(fig.axes, boxes, predicted, strict=False):
+        assert len(ax.patches) == len(truth) + len(guess)
+        assert [t.get_text() for t in ax.texts] == ["0.75"] * len(guess)
+
+
+def own_ink_boxes(
+    n: int, seed: int, canvas: int, n_digits: int, min_size: int, max_size: int
+) -> tuple[list[list[list[float]]], np.ndarray]:
+    """The recipe again (no crop), each digit drawn alone: its ink box, and the canvases as
+    the maximum of the lone digits. Replays the generator's draws from its seeded stream."""
+    import cv2
+
+    x, _ = mnist5k_pools()["train"]
+    rng = np.random.default_rng([seed, 0])
+    boxes, canvases = [], np.zeros((n, canvas, canvas), dtype=np.uint8)
+    for k in range(n):
+        which = rng.integers(0, len(x), n_digits)
+        sizes = rng.integers(min_size, max_size + 1, (n_digits, 2))
+        corners = rng.integers(0, canvas - sizes + 1)
+        per = []
+        for d in range(n_digits):
+            (h, w), (r, c) = sizes[d], corners[d]
+            alone = np.zeros((canvas, canvas), dtype=np.uint8)
+            picture = cv2.resize(x[which[d]], (int(w), int(h)), interpolation=cv2.INTER_AREA)
+            alone[r : r + h, c : c + w] = np.where(picture >= INK_THRESHOLD, picture, 0)
+            per.append(ink_box(alone))
+            canvases[k] = np.maximum(canvases[k], alone)
+        boxes.append(per)
+    return boxes, canvases
+
+
+def test_overlapping_digits_each_keep_the_tight_box_of_their_own_ink() -> None:
+    # Six 15-25 px digits on a 40x40 canvas, no crop: most of them overlap.
+    data = make_mnist_scatter(30, 2, canvas=40, crop=40, n_digits=6, cache=False)
+    expected, canvases = own_ink_boxes(30, 2, canvas=40, n_digits=6, min_size=15, max_size=25)
+    overlapping = 0
+    for boxes, truth in zip(data.boxes, expected, strict=True):
+        assert boxes.tolist() == truth
+        inter = (
+            (
+                torch.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+                - torch.maximum(boxes[:, None, :2], boxes[None, :, :2])
+            )
+            .clamp(min=0)
+            .prod(-1)
+        )  # (6, 6) intersection areas
+        overlapping += int((inter.triu(diagonal=1) > 20).sum())
+    assert overlapping > 100
+    assert np.array_equal((data.images[:, 0] * 255).round().byte().numpy(), canvases)
+
+
+def fake_mnist(root: Path, seed: int, n: int = 20) -> None:
+    """A tiny MNIST in torchvision's raw layout (idx files): random 28x28 pictures."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for prefix in ("train", "t10k"):
+        pictures = (rng.random((n, 28, 28)) > 0.6).astype(np.uint8) * 255
+        classes = rng.integers(0, 10, n).astype(np.uint8)
+        header = struct.pack(">IIII", 2051, n, 28, 28)
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(header + pictures.tobytes())
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(
+            struct.pack(">II", 2049, n) + classes.tobytes()
+        )
+
+
+def test_mnist_cache_follows_the_data_root_and_its_files(tmp_path: Path, cache: Path) -> None:
+    root = tmp_path / "mnist"
+    fake_mnist(root, 0)
+    first = make_mnist_scatter(4, 0, source="mnist", data_root=str(root))
+    assert len(list(cache.rglob("*.pt"))) == 1
+    # Cached, but the digits are looked for first: a missing folder is still an error.
+    missing = tmp_path / "does-not-exist"
+    with pytest.raises(UserError, match=str(missing)):
+        make_mnist_scatter(4, 0, source="mnist", data_root=str(missing))
+    again = make_mnist_scatter(4, 0, source="mnist", data_root=str(root))
+    assert torch.equal(first.images, again.images) and len(list(cache.rglob("*.pt"))) == 1
+    # The same files in another folder: another cache entry, the same canvases.
+    shutil.copytree(root, tmp_path / "copy")
+    copied = make_mnist_scatter(4, 0, source="mnist", data_root=str(tmp_path / "copy"))
+    assert torch.equal(first.images, copied.images) and len(list(cache.rglob("*.pt"))) == 2
+    # Other digits under the same paths: regenerated, not served from the cache.
+    fake_mnist(root, 1)
+    changed = make_mnist_scatter(4, 0, source="mnist", data_root=str(root))
+    assert not torch.equal(first.images, changed.images)
+    assert len(list(cache.rglob("*.pt"))) == 3
+
+
+@pytest.mark.parametrize("root_exists", [False, True])
+def test_a_failed_download_gives_its_reason_and_leaves_no_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root_exists: bool
+) -> None:
+    from torchvision.datasets import MNIST
+
+    # Port 9 (discard) on this machine refuses the connection at once.
+    monkeypatch.setattr(MNIST, "mirrors", ["http://127.0.0.1:9/"])
+    root = tmp_path / "data"
+    if root_exists:
+        root.mkdir()
+    with pytest.raises(UserError) as failed:
+        make_mnist_scatter(2, 0, source="mnist", data_root=str(root), download=True)
+    message = str(failed.value)
+    assert "\n" not in message and not message.rstrip().endswith(":"), message
+    assert "train-images-idx3-ubyte.gz" in message and "refused" in message.lower(), message
+    assert root.exists() == root_exists
+    assert not (root / "MNIST").exists()
