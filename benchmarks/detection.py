@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -80,13 +81,28 @@ def table(device: torch.device, batch_size: int, repeats: int) -> str:
     return "\n".join(rows)
 
 
-def main() -> None:
+def at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= `low` (otherwise argparse's one line and exit 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} must be >= {low}")
+        return value
+
+    return parse
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="cpu")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's)")
-    args = parser.parse_args()
+    parser.add_argument("--batch-size", type=at_least(1), default=16, help="canvases a step")
+    parser.add_argument("--repeats", type=at_least(1), default=20, help="timed steps a model")
+    parser.add_argument("--threads", type=at_least(0), default=0, help="torch threads (0: torch's)")
+    args = parser.parse_args(argv)
     keep_freed_memory()
     torch.set_flush_denormal(True)
     if args.threads:
