@@ -4,8 +4,9 @@ The paper reports that CoordConv improved a Faster R-CNN's IoU on MNIST digits s
 a canvas by "about 24 percent". Here the whole detector is torchvision's `FasterRCNN` with
 the official small backbone (`cc_bench.detection.models`); CoordConv goes at the backbone's
 input, in the RPN head's 3x3 conv and in the box head's conv. Each epoch ends with the test
-canvases scored by the paper's mean IoU, recall at IoU 0.5 and COCO mAP
-(`cc_bench.detection.metrics`).
+canvases scored by the official measure (the mean IoU of the RPN's proposals after NMS),
+the final detections' mean IoU, precision and recall at IoU 0.5, detections per image, and
+COCO mAP (`cc_bench.detection.metrics`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from cc_bench.detection.configs import DetectionConfig
 from cc_bench.detection.metrics import DetectionScores
 from cc_bench.detection.models import faster_rcnn
 from cc_bench.envs.mnist_scatter import MnistScatter, draw_canvases, make_mnist_scatter
+from cc_bench.errors import NonFiniteLossError
 from cc_bench.runtime import resolve_device, restore_rng_state, rng_state, seed_everything
 from cc_bench.tracking import Tracker
 
@@ -28,7 +30,7 @@ LOSSES = ("loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_re
 """The four losses torchvision's Faster R-CNN returns in training."""
 
 SHOWN = 8
-"""Test canvases in the final picture."""
+"""Canvases in each picture: training canvases at the start, test canvases at the end."""
 
 
 def load_data(cfg: DetectionConfig, split: str) -> MnistScatter:
@@ -68,6 +70,7 @@ def build_model(cfg: DetectionConfig, image_mean: float, image_std: float) -> nn
         widths=cfg.widths,
         anchor_sizes=cfg.anchor_sizes,
         aspect_ratios=cfg.aspect_ratios,
+        rpn_hidden=cfg.rpn_hidden,
         box_channels=cfg.box_channels,
         representation=cfg.representation,
         roi_sampling_ratio=cfg.roi_sampling_ratio,
@@ -108,15 +111,38 @@ def lr_factor(cfg: DetectionConfig, total_steps: int) -> Any:
 def evaluate(
     model: nn.Module, data: MnistScatter, cfg: DetectionConfig, device: torch.device
 ) -> tuple[dict[str, float], list[dict[str, Tensor]]]:
-    """Scores on the whole test set, and the predictions for the first SHOWN canvases."""
+    """Scores on the whole test set, and the predictions for the first SHOWN canvases.
+
+    The RPN's post-NMS proposals (for `rpn_mean_iou`) are read from the same forward pass by
+    a hook on `model.rpn`, in the transformed images' coordinates, and mapped back to the
+    canvases' as torchvision maps the detections.
+    """
+    from torchvision.models.detection.transform import resize_boxes
+
     model.eval()
-    scores = DetectionScores(cfg.score_threshold)
+    scores = DetectionScores(cfg.score_threshold, cfg.rpn_iou_top)
     shown: list[dict[str, Tensor]] = []
-    for start in range(0, len(data), cfg.eval_batch_size):
-        idx = list(range(start, min(start + cfg.eval_batch_size, len(data))))
-        preds = model([data.images[k].to(device) for k in idx])
-        scores.update(preds, targets_for(data, idx, cfg.num_classes, device))
-        shown.extend({k: v.cpu() for k, v in p.items()} for p in preds[: SHOWN - len(shown)])
+    seen: dict[str, Any] = {}
+    hooks = [
+        model.transform.register_forward_hook(lambda m, i, out: seen.update(images=out[0])),
+        model.rpn.register_forward_hook(lambda m, i, out: seen.update(proposals=out[0])),
+    ]
+    try:
+        for start in range(0, len(data), cfg.eval_batch_size):
+            idx = list(range(start, min(start + cfg.eval_batch_size, len(data))))
+            images = [data.images[k].to(device) for k in idx]
+            preds = model(images)
+            proposals = [
+                resize_boxes(box, size, image.shape[-2:])  # (M, 4) on the canvas
+                for box, size, image in zip(
+                    seen["proposals"], seen["images"].image_sizes, images, strict=True
+                )
+            ]
+            scores.update(preds, targets_for(data, idx, cfg.num_classes, device), proposals)
+            shown.extend({k: v.cpu() for k, v in p.items()} for p in preds[: SHOWN - len(shown)])
+    finally:
+        for hook in hooks:
+            hook.remove()
     return scores.compute(), shown
 
 
@@ -175,6 +201,15 @@ def run(cfg: DetectionConfig, tracker: Tracker) -> dict[str, Any]:
     scores: dict[str, float] = {}
     shown: list[dict[str, Tensor]] = []
     desc = f"detection.mnist_scatter {cfg.conv}"
+    if state is None:  # what the detector learns from: a few training canvases and their boxes
+        figure = draw_canvases(
+            train.images[:SHOWN],
+            train.boxes[:SHOWN],
+            train.labels[:SHOWN],
+            title=f"MNIST-scatter ({cfg.source}): training canvases, true boxes and digits",
+        )
+        tracker.log_image("data/canvases", figure, step=0)
+        _close(figure)
     bar = tracker.progress(cfg.epochs, desc=desc, initial=epoch)
     while epoch < cfg.epochs:
         if order is None:
@@ -186,6 +221,13 @@ def run(cfg: DetectionConfig, tracker: Tracker) -> dict[str, Any]:
             images = [train.images[k].to(device) for k in idx]  # B x (1, crop, crop)
             losses = model(images, targets_for(train, idx, cfg.num_classes, device))
             loss = sum(losses.values())
+            value = float(loss.detach())
+            if not math.isfinite(value):  # before the step spoils the weights
+                raise NonFiniteLossError(
+                    f"train/loss (epoch {epoch + 1}, batch {batch + 1} of {n_batches})",
+                    value,
+                    epoch * n_batches + batch + 1,
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -236,6 +278,7 @@ def run(cfg: DetectionConfig, tracker: Tracker) -> dict[str, Any]:
         ),
     )
     tracker.log_image("test/detections", figure, step=cfg.epochs)
+    _close(figure)
     return {
         **scores,
         "train_loss": metrics.get("train/loss", float("nan")),
@@ -243,3 +286,9 @@ def run(cfg: DetectionConfig, tracker: Tracker) -> dict[str, Any]:
         "wall_s": round(tracker.elapsed_s, 3),
         "images_per_s": images_seen / max(train_s, 1e-9),
     }
+
+
+def _close(figure: Any) -> None:
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)

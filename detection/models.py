@@ -6,7 +6,8 @@ CoordConv can go, each taking a `conv_layer` (`nn.Conv2d` or `CoordConv2d`):
 - the backbone, the official one: 5x5 conv 32, 2x2 max-pool, 5x5 conv 64, 2x2 max-pool (a
   stride-4 feature map with `out_channels`); CoordConv at its input sees the image's
   coordinates;
-- the RPN head: torchvision's `RPNHead` with its 3x3 conv built by `conv_layer`;
+- the RPN head: torchvision's `RPNHead` with its 3x3 conv built by `conv_layer`, from the
+  backbone's channels to `hidden` (official: 32; torchvision keeps the backbone's width);
 - the box head: a 3x3 conv on the 7x7 RoI-aligned features, then a fully connected layer;
   CoordConv there sees coordinates *within the RoI* (the pooled grid), not on the canvas.
 
@@ -76,10 +77,13 @@ class ConvBoxHead(nn.Module):
         return torch.relu(self.fc(x.flatten(1)))  # (R, representation)
 
 
-def rpn_head(in_channels: int, num_anchors: int, conv_layer: ConvLayer = nn.Conv2d) -> nn.Module:
-    """torchvision's `RPNHead` whose 3x3 conv is built by `conv_layer` (same init: N(0, 0.01))."""
-    head = RPNHead(in_channels, num_anchors)
-    conv = conv_layer(in_channels, in_channels, kernel_size=3, padding=1)
+def rpn_head(
+    in_channels: int, num_anchors: int, conv_layer: ConvLayer = nn.Conv2d, hidden: int = 32
+) -> nn.Module:
+    """torchvision's `RPNHead` whose 3x3 conv, `in_channels` -> `hidden`, is built by
+    `conv_layer` (same init: N(0, 0.01)); its 1x1 objectness and box convs read `hidden`."""
+    head = RPNHead(hidden, num_anchors)  # (B, hidden, H, W) -> scores and box deltas
+    conv = conv_layer(in_channels, hidden, kernel_size=3, padding=1)
     nn.init.normal_(conv.weight, std=0.01)
     nn.init.zeros_(conv.bias)
     head.conv[0][0] = conv  # the conv of its one Conv2dNormActivation (conv, ReLU)
@@ -98,6 +102,7 @@ def faster_rcnn(
     widths: Sequence[int] = (32, 64),
     anchor_sizes: Sequence[int] = (15, 20, 25),
     aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
+    rpn_hidden: int = 32,
     box_channels: int = 64,
     representation: int = 128,
     roi_size: int = 7,
@@ -111,6 +116,7 @@ def faster_rcnn(
         image_size: the images' side; FasterRCNN's min_size and max_size, so nothing is resized.
         image_mean, image_std: the data's pixel mean and std (FasterRCNN normalises with them).
         backbone_conv, rpn_conv, box_conv: the conv class at each place CoordConv can go.
+        rpn_hidden: channels of the RPN head's 3x3 conv (official: 32).
         kwargs: passed on to `FasterRCNN` (proposal counts, sampling, thresholds).
     """
     backbone = Backbone(1, widths, backbone_conv)
@@ -124,7 +130,7 @@ def faster_rcnn(
         image_mean=[image_mean],
         image_std=[image_std],
         rpn_anchor_generator=anchors,
-        rpn_head=rpn_head(backbone.out_channels, num_anchors, rpn_conv),
+        rpn_head=rpn_head(backbone.out_channels, num_anchors, rpn_conv, rpn_hidden),
         box_roi_pool=MultiScaleRoIAlign(
             ["0"], output_size=roi_size, sampling_ratio=roi_sampling_ratio
         ),

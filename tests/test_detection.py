@@ -12,11 +12,21 @@ from torch import nn
 from torchvision.models.detection import FasterRCNN
 from torchvision.ops import box_iou
 
+from cc_bench.detection import mnist_scatter as bench
+from cc_bench.detection.anchors import anchor_match, box_statistics
 from cc_bench.detection.configs import DetectionConfig
-from cc_bench.detection.metrics import DetectionScores, best_iou, pairwise_iou
-from cc_bench.detection.mnist_scatter import build_model
-from cc_bench.errors import UserError
+from cc_bench.detection.metrics import (
+    DetectionScores,
+    best_iou,
+    matched_at,
+    pairwise_iou,
+    proposal_iou,
+)
+from cc_bench.detection.mnist_scatter import build_model, evaluate
+from cc_bench.envs.mnist_scatter import make_mnist_scatter
+from cc_bench.errors import NonFiniteLossError, UserError
 from cc_bench.layers import CoordConv2d
+from cc_bench.tracking import Tracker
 
 BENCH = "detection.mnist_scatter"
 TINY = ["--n-train", "16", "--n-test", "8", "--epochs", "1", "--batch-size", "8"]
@@ -92,6 +102,108 @@ def test_map_on_hand_made_cases_with_known_answers() -> None:
     assert out["map_50"] == pytest.approx(1.0) and out["map"] == pytest.approx(0.2, abs=1e-6)
 
 
+def test_precision_and_detections_per_image_count_false_positives() -> None:
+    truth = boxes([0, 0, 10, 10], [20, 20, 30, 30])
+    found = boxes([0, 0, 10, 10], [0, 0, 10, 9], [40, 40, 50, 50], [20, 20, 30, 30])
+    # The exact box of digit 0, a duplicate of it, a box on nothing, and digit 1's exact box
+    # scoring below the threshold: 3 detections count, 1 of them a match.
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.3])
+    out = scored(
+        [{"boxes": found, "scores": scores, "labels": torch.ones(4, dtype=torch.int64)}],
+        [{"boxes": truth, "labels": torch.tensor([1, 1])}],
+    )
+    assert out["detections_per_image"] == pytest.approx(3.0)
+    assert out["precision_50"] == pytest.approx(1 / 3)
+    assert out["mean_iou"] == pytest.approx(0.5)  # 1 for digit 0, 0 for digit 1
+    # Two images, one without detections: detections per image halves, precision does not.
+    two = DetectionScores(0.5)
+    empty = {
+        "boxes": boxes(),
+        "scores": torch.zeros(0),
+        "labels": torch.zeros(0, dtype=torch.int64),
+    }
+    two.update(
+        [{"boxes": found, "scores": scores, "labels": torch.ones(4, dtype=torch.int64)}, empty],
+        [{"boxes": truth, "labels": torch.tensor([1, 1])}] * 2,
+    )
+    assert two.compute()["detections_per_image"] == pytest.approx(1.5)
+    assert two.compute()["precision_50"] == pytest.approx(1 / 3)
+
+
+def test_matching_is_one_detection_per_digit_in_score_order() -> None:
+    truth = boxes([0, 0, 10, 10], [6, 0, 16, 10])  # two digits overlapping by 4 px
+    # The top detection lies between them (IoU 0.6 with the first); the second detection is
+    # the first digit exactly, but that digit is taken: it may match only the second (0.25).
+    found = boxes([0, 0, 10, 10], [1, 0, 11, 10])
+    assert pairwise_iou(found[1:], truth).tolist()[0] == pytest.approx([9 / 11, 5 / 15])
+    assert matched_at(truth, found, torch.tensor([0.5, 0.9])) == 1
+    assert matched_at(truth, found[:1], torch.tensor([0.9])) == 1
+    assert matched_at(truth, boxes([0, 0, 10, 10], [6, 0, 16, 10]), torch.ones(2)) == 2
+    assert matched_at(boxes(), found, torch.ones(2)) == 0
+
+
+def test_proposal_iou_scores_the_top_proposals_against_torchvision() -> None:
+    truth = boxes([0, 0, 10, 10], [20, 20, 30, 30])
+    proposals = boxes([0, 0, 10, 10], [40, 40, 50, 50], [20, 20, 30, 25], [0, 0, 10, 10])
+    expected = box_iou(proposals, truth).max(dim=1).values
+    assert torch.allclose(proposal_iou(truth, proposals, 10), expected)
+    assert proposal_iou(truth, proposals, 3).tolist() == pytest.approx([1.0, 0.0, 0.5])
+    assert proposal_iou(boxes(), proposals, 2).tolist() == [0.0, 0.0]  # an empty canvas
+    scores = DetectionScores(0.5, rpn_top=3)
+    no_detections = {"boxes": boxes(), "scores": torch.zeros(0), "labels": torch.zeros(0)}
+    scores.update([no_detections], [{"boxes": truth, "labels": torch.tensor([1, 1])}], [proposals])
+    assert scores.compute()["rpn_mean_iou"] == pytest.approx(0.5)  # (1 + 0 + 0.5) / 3
+
+
+def test_rpn_mean_iou_reads_the_rpn_s_post_nms_proposals() -> None:
+    """evaluate()'s hook against torchvision's RPN called on its own, box_iou, and a mean."""
+    torch.manual_seed(0)
+    cfg = DetectionConfig(conv="coordconv", n_test=6, rpn_iou_top=4, eval_batch_size=4)
+    data = make_mnist_scatter(6, 0, split="test", cache=False)
+    model = build_model(cfg, 0.03, 0.15)
+    scores, _ = evaluate(model, data, cfg, torch.device("cpu"))
+    model.eval()
+    ious = []
+    with torch.no_grad():
+        images, _ = model.transform(list(data.images))
+        proposals, _ = model.rpn(images, {"0": model.backbone(images.tensors)})
+    for found, truth in zip(proposals, data.boxes, strict=True):
+        assert len(found) >= 4
+        top = box_iou(found[:4], truth).max(dim=1).values if len(truth) else torch.zeros(4)
+        ious.append(top)
+    assert scores["rpn_mean_iou"] == pytest.approx(float(torch.cat(ious).mean()), rel=1e-6)
+
+
+# -- the anchors -----------------------------------------------------------------------------
+
+
+def test_anchor_match_on_hand_made_boxes() -> None:
+    # Size-8 square anchors every 4 px: [4k - 4, 4k + 4] on each axis.
+    on_grid, off_grid = boxes([4, 4, 12, 12]), boxes([6, 6, 14, 14])
+    assert anchor_match(on_grid, (8,), (1.0,)) == {"at_70": 1.0, "none_50": 0.0}
+    # Off the grid by 2 px each way: the best anchor overlaps 6 x 6 of 8 x 8, IoU 36 / 92.
+    assert anchor_match(off_grid, (8,), (1.0,)) == {"at_70": 0.0, "none_50": 1.0}
+    both = anchor_match(torch.cat([on_grid, off_grid]), (8,), (1.0,))
+    assert both == {"at_70": 0.5, "none_50": 0.5}
+    # An 8 x 16 box centred on the grid: the ratio-2 anchor of size 8 * sqrt(2) is that box
+    # (torchvision: ratio = height / width, size = sqrt(area)); the size-8 square overlaps
+    # it by 64 / 128 = 0.5, not 0.7.
+    tall = boxes([8, 4, 16, 20])
+    assert anchor_match(tall, (8 * 2**0.5,), (2.0,)) == {"at_70": 1.0, "none_50": 0.0}
+    assert anchor_match(tall, (8,), (1.0,)) == {"at_70": 0.0, "none_50": 0.0}
+
+
+def test_default_anchors_fit_the_data_better_than_the_official_ones() -> None:
+    data = make_mnist_scatter(300, 0, cache=False)
+    truth = torch.cat(data.boxes)
+    stats = box_statistics(truth)
+    assert 8 < stats["mean_width"] < 12 and 10 < stats["mean_height"] < 14
+    ours = anchor_match(truth, DetectionConfig().anchor_sizes, DetectionConfig().aspect_ratios)
+    official = anchor_match(truth, (15, 20, 25))
+    assert ours["at_70"] > 2 * official["at_70"]
+    assert ours["none_50"] < official["none_50"] / 2
+
+
 # -- the model -------------------------------------------------------------------------------
 
 
@@ -104,8 +216,8 @@ def test_coordconv_adds_exactly_the_coordinate_weights_at_each_place() -> None:
     assert isinstance(conv, FasterRCNN)
     assert conv.backbone.out_channels == 64
     assert not any(isinstance(m, CoordConv2d) for m in conv.modules())
-    # 2 coordinate channels x out channels x kernel area, at each place.
-    extra = {"backbone_conv": 2 * 32 * 25, "rpn_conv": 2 * 64 * 9, "box_conv": 2 * 32 * 9}
+    # 2 coordinate channels x out channels x kernel area, at each place (RPN hidden: 32).
+    extra = {"backbone_conv": 2 * 32 * 25, "rpn_conv": 2 * 32 * 9, "box_conv": 2 * 32 * 9}
     for place, added in extra.items():
         one = build_model(DetectionConfig(conv="conv", **{place: "coordconv"}), 0.0, 1.0)
         assert count(one) - count(conv) == added, place
@@ -144,6 +256,17 @@ def test_model_trains_and_predicts_on_64px_canvases(num_classes: int) -> None:
     assert (out[0]["boxes"] >= 0).all() and (out[0]["boxes"] <= 64).all()
 
 
+def test_rpn_hidden_width_is_the_official_32_and_a_field() -> None:
+    head = build_model(DetectionConfig(conv="conv"), 0.0, 1.0).rpn.head
+    assert head.conv[0][0].in_channels == 64 and head.conv[0][0].out_channels == 32
+    assert head.cls_logits.in_channels == 32 and head.cls_logits.out_channels == 9
+    assert head.bbox_pred.in_channels == 32 and head.bbox_pred.out_channels == 36
+    # By hand: 3x3 conv 64 -> 32, 1x1 convs 32 -> 9 and 32 -> 36, with biases.
+    assert count(head) == (64 * 32 * 9 + 32) + (32 * 9 + 9) + (32 * 36 + 36)
+    wide = build_model(DetectionConfig(conv="conv", rpn_hidden=64), 0.0, 1.0).rpn.head
+    assert wide.conv[0][0].out_channels == 64 and wide.cls_logits.in_channels == 64
+
+
 def test_config_rejects_bad_values() -> None:
     with pytest.raises(UserError, match="num_classes"):
         DetectionConfig(num_classes=3)
@@ -169,6 +292,7 @@ def test_benchmark_end_to_end_on_a_tiny_budget(runs_dir: Path, env: dict[str, st
     folder = run_folder(proc.stdout)
     metrics = last_json(proc.stdout)
     expected = {"mean_iou", "recall_50", "map", "map_50", "train_loss", "params", "wall_s"}
+    expected |= {"rpn_mean_iou", "precision_50", "detections_per_image"}
     assert expected | {"images_per_s"} <= set(metrics)
     assert 0 <= metrics["mean_iou"] <= 1 and 0 <= metrics["map_50"] <= 1
     assert metrics["params"] == count(build_model(DetectionConfig(), 0.0, 1.0))
@@ -177,7 +301,9 @@ def test_benchmark_end_to_end_on_a_tiny_budget(runs_dir: Path, env: dict[str, st
     assert {"test/mean_iou", "test/map", "test/map_50", "test/recall_50", "train/loss"} <= set(
         lines[0]
     )
+    assert {"test/rpn_mean_iou", "test/precision_50", "test/detections_per_image"} <= set(lines[0])
     assert list((folder / "media").glob("test_detections_*.png"))
+    assert (folder / "media" / "data_canvases_0.png").exists()
 
 
 def test_a_killed_run_resumes_and_ends_as_if_never_stopped(
@@ -221,3 +347,67 @@ def test_mnist_without_its_files_is_one_line_and_exit_2(
     assert len(lines) == 1 and fragment.format(missing=missing) in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
     assert not Path(missing).exists()  # nothing downloaded unless asked
+
+
+def tiny(**kw: object) -> DetectionConfig:
+    """32 training canvases in 4 batches of 8, 8 test canvases, one torch thread."""
+    values = {"conv": "coordconv", "n_train": 32, "n_test": 8, "epochs": 2, "batch_size": 8}
+    return DetectionConfig(**{**values, "warmup_steps": 2, "torch_threads": 1, **kw})
+
+
+def test_a_nan_loss_ends_the_run_at_its_step_not_at_the_epoch_s_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+) -> None:
+    monkeypatch.setenv("CC_BENCH_CACHE", env["CC_BENCH_CACHE"])
+    real = bench.build_model
+
+    def poisoned(cfg: DetectionConfig, mean: float, std: float) -> nn.Module:
+        model = real(cfg, mean, std)
+        forward, calls = model.forward, []
+
+        def third_loss_is_nan(images, targets=None):  # noqa: ANN001, ANN202
+            out = forward(images, targets)
+            if model.training:
+                calls.append(1)
+                if len(calls) == 3:
+                    out["loss_objectness"] = out["loss_objectness"] * float("nan")
+            return out
+
+        model.forward = third_loss_is_nan
+        return model
+
+    monkeypatch.setattr(bench, "build_model", poisoned)
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1, batch 3 of 4\) became nan at step 3"):
+        bench.run(tiny(), Tracker(tmp_path))
+    assert not (tmp_path / "metrics.jsonl").exists() or not (tmp_path / "metrics.jsonl").read_text()
+
+
+def test_a_run_killed_inside_an_epoch_resumes_as_if_never_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+) -> None:
+    monkeypatch.setenv("CC_BENCH_CACHE", env["CC_BENCH_CACHE"])
+    cfg = tiny()
+    (tmp_path / "reference").mkdir()
+    reference = bench.run(cfg, Tracker(tmp_path / "reference"))
+
+    class Killed(Exception):
+        pass
+
+    class KilledAfterBatch2(Tracker):
+        def save_checkpoint(self, state: dict, step: int) -> None:  # type: ignore[override]
+            super().save_checkpoint(state, step)
+            if state["epoch"] == 1 and state["batch"] == 2:  # inside the second epoch
+                raise Killed
+
+    folder = tmp_path / "killed"
+    folder.mkdir()
+    with pytest.raises(Killed):
+        bench.run(cfg, KilledAfterBatch2(folder, checkpoint_interval_s=0.0))
+    tracker = Tracker(folder)
+    assert tracker.restore() == 4 + 2  # 4 batches of epoch 1, then 2 of epoch 2
+    assert tracker.resume_state is not None and tracker.resume_state["batch"] == 2
+    resumed = bench.run(cfg, tracker)
+    for key in ("rpn_mean_iou", "mean_iou", "precision_50", "map", "map_50", "train_loss"):
+        assert resumed[key] == pytest.approx(reference[key], rel=1e-5, abs=1e-6), key
+    lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == [1, 2]
