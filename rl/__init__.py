@@ -60,6 +60,8 @@ _COMMON = {
     "headline": ("final_return", "auc_return"),
     "normalizer": "cc_bench.rl.scores:human_bounds",
     "curve_x": "step",
+    "curve_x_label": "env frames",
+    "curves": ("charts/episodic_return", "charts/episodic_length"),
 }
 register_benchmark(
     "rl.a2c",
@@ -96,9 +98,10 @@ ATARI9 = (
 )
 SMOKE_GAMES = ("ALE/Breakout-v5", MS_PACMAN)
 
-# Seconds a run: two environments, a few hundred frames, one evaluation game of 100 steps.
+# Seconds a run: two environments, 2,000 frames (a Breakout game of random play is about
+# 1,000, so a game finishes and the headline scores exist), one evaluation game of 100 steps.
 _TINY = {
-    "total_steps": 400,
+    "total_steps": 2_000,
     "n_envs": 2,
     "eval_episodes": 1,
     "eval_max_steps": 100,
@@ -127,7 +130,7 @@ LAPTOP = {
 register_suite(
     Suite(
         "atari-smoke",
-        "A2C and DQN on Breakout and Ms. Pac-Man, conv vs CoordConv, a few hundred frames: "
+        "A2C and DQN on Breakout and Ms. Pac-Man, conv vs CoordConv, 2,000 frames: "
         "seconds a run, for tests",
         (
             SuiteEntry("rl.a2c", grid={"env_id": SMOKE_GAMES}, seeds=1, fixed=_TINY),

@@ -231,3 +231,10 @@ def test_toy_curves_are_per_epoch_and_wall_time_gets_no_verdict() -> None:
         assert bench.curve_x == "step" and bench.curve_x_label.startswith("epochs")
         assert bench.direction("wall_s") == "neither"
         assert bench.curves and bench.curves[0].startswith("test/")
+
+
+def test_rl_curves_lead_with_the_episodic_return() -> None:
+    for name in ("rl.a2c", "rl.dqn"):
+        bench = get_benchmark(name)
+        assert bench.curves[0] == "charts/episodic_return"
+        assert bench.curve_x_label == "env frames"
