@@ -91,11 +91,19 @@ def test_evaluation_of_a_perfect_generator():
     assert m["shape_tv"] == 0.0 and m["color_tv"] == 0.0
     assert m["teleport_frac"] == 0.0 and m["max_jump_px"] == 0.0
     assert m["interp_valid_frac"] == 1.0
+    # ... which is what a generator that ignores z does: the robust rule does not score it
+    assert np.isnan(m["teleport_frac_valid"]) and m["endpoint_px"] == 0.0
     assert ev.frames.shape == (2, 5, 64, 64, 3)
     # z 3.0, 3.2, 3.4, 3.6, 3.8 rounds to scenes 3, 3, 3, 4, 4: one jump in 4 transitions
     pairs = torch.tensor([[[3.0]], [[3.8]]])
     m = evaluate(_Replay(images), fixed, pairs, Reference.of(scenes), interp_steps=5, jump_px=4.0)
     assert m.metrics["teleport_frac"] == pytest.approx(1 / 4)
+    assert m.metrics["teleport_frac_valid"] == pytest.approx(1 / 4)
+    (a, b), (c, d) = scenes[3], scenes[4]  # the objects' moves, matched by colour
+    first = {o.color: o.center for o in (a, b)}
+    moves = [np.hypot(*np.subtract(first[o.color], o.center)) for o in (c, d)]
+    assert m.metrics["endpoint_px"] == pytest.approx(np.mean(moves), abs=1e-6)
+    assert m.metrics["steps_over_4px_frac"] == pytest.approx(np.mean([x > 4 for x in moves]) / 4)
 
 
 def test_run_end_to_end_mixed_pair(runs_dir: Path):
@@ -187,7 +195,7 @@ def test_a_run_killed_inside_an_epoch_resumes_and_ends_as_if_never_stopped(
         n_samples=16,
         n_pairs=2,
         interp_steps=4,
-    )  # fmt: skip  (4 batches an epoch)
+    )  # 4 batches an epoch
     reference_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
     reference_dir.mkdir()
     killed_dir.mkdir()
