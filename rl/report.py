@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from cc_bench.report.curves import resample
 from cc_bench.report.document import Figure, Section, Table, Text
 from cc_bench.report.groups import Group
 from cc_bench.rl.scores import human_bounds
@@ -39,10 +40,8 @@ def normalised_curve(run: Any, grid: np.ndarray) -> np.ndarray | None:
     if not rows or bounds is None:
         return None
     steps, returns = np.array(rows, dtype=float).T
-    kernel = min(SMOOTH_EPISODES, len(returns))
-    smooth = np.array([returns[max(0, i - kernel + 1) : i + 1].mean() for i in range(len(returns))])
     low, high = bounds
-    return (np.interp(grid, steps, smooth) - low) / (high - low)
+    return (resample(steps, returns, grid, SMOOTH_EPISODES) - low) / (high - low)
 
 
 def aggregate_curves(groups: Sequence[Group], out_dir: Path | None) -> list[Section]:
