@@ -9,9 +9,11 @@ agent steps (40M frames). SB3's own hyper-parameters (`n_steps`, `buffer_size`,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal, TypeVar
 
 from cc_bench.config import BenchConfig, bounded
+
+A = TypeVar("A", bound="AtariConfig")
 
 
 @dataclass(frozen=True)
@@ -25,9 +27,13 @@ class AtariConfig(BenchConfig):
     """Training budget in emulator frames, frame skip included (4 frames per agent step);
     the run stops at the first whole update at or past it."""
     where: Literal["first", "all"] = "first"
-    """With --conv coordconv: CoordConv in the first conv of NatureCNN (the paper's actor) or in all three."""
+    """With --conv coordconv: CoordConv in the first conv of NatureCNN (the paper's actor) or
+    in all three. With --conv conv it does nothing, and the run trains with "first" (its id
+    too: conv runs do not multiply with it; likewise --with-r)."""
     n_envs: int = bounded(16, ge=1)
-    """Parallel environments; env i of seed s is seeded from (s, i)."""
+    """Parallel environments; in an attempt that starts at frame f, env i of seed s is
+    seeded with `env_seed(s, f) + i` (rl/training.py): no seed shared between runs, new
+    games in a resumed attempt."""
     vec_env: Literal["dummy", "subproc"] = "dummy"
     """`dummy`: the games stepped in this process; `subproc`: one process each (0-8% faster
     for one run alone on a 2-core CPU, but two runs at a time already fill it: docs/rl.md)."""
@@ -54,6 +60,22 @@ class AtariConfig(BenchConfig):
         from cc_bench.envs.atari import check_env_id
 
         check_env_id(self.env_id)  # an unknown game is one line before anything runs
+
+    # A conv run resolves `where` and `with_r` to their defaults (`resolve`), so they differ
+    # between the two sides of a CoordConv `where="all"` comparison: reports pair on the rest.
+    conv_dependent: ClassVar[frozenset[str]] = frozenset({"where", "with_r"})
+
+    def resolve(self: A) -> A:
+        """The core's resolution, and a conv run's `where` and `with_r` at their defaults.
+
+        NatureCNN has no CoordConv for them to place, so `--conv conv --where all` trains
+        what `--conv conv` does and gets the same run id (the id hashes this resolved config).
+        """
+        out = super().resolve()
+        if out.conv == "conv":
+            object.__setattr__(out, "where", "first")
+            object.__setattr__(out, "with_r", False)
+        return out
 
 
 @dataclass(frozen=True)
@@ -92,7 +114,8 @@ class DQNConfig(AtariConfig):
     n_envs: int = bounded(1, ge=1)
     """Parallel environments (the zoo: 1)."""
     buffer_size: int = bounded(10_000, ge=1)
-    """Replay buffer size in agent steps (kept in every checkpoint: about 28 KB per step)."""
+    """Replay buffer size in agent steps (kept in every checkpoint taken while training:
+    about 28 KB per step; the one taken when training ends leaves it out)."""
     learning_rate: float = bounded(1e-4, gt=0.0)
     """Adam learning rate."""
     batch_size: int = bounded(32, ge=1)

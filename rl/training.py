@@ -9,9 +9,15 @@ losses the SB3 logger holds (`losses/*`), `charts/*` (learning rate, exploration
 Checkpoints (every 60 s, or ten times as long as the last one took to save, whichever is
 longer, or every `checkpoint_every` frames) are taken between two updates: the
 agent as SB3's own zip (`model.save`), DQN's replay buffer (SB3's pickle), the games
-finished so far and the frame count. A resumed run loads them, restarts its environments
-(the games in progress when it was killed are lost; new seeds from the run's seed and the
-resume step) and trains on to the same total: the curve goes on from the checkpoint's step.
+finished so far and the frame count. The checkpoint written when training ends leaves the
+replay buffer out: nothing trains after it. A resumed run loads them, restarts its
+environments (the games in progress when it was killed are lost) and trains on to the same
+total: the curve goes on from the checkpoint's step.
+
+Every attempt seeds its environments and generators from the run's seed and the frame count
+it starts at (`env_seed`), after SB3 has built or loaded the agent: SB3 seeds the VecEnv with
+the agent's `seed` (`seed + i`), which would give seeds 0 and 1 fifteen of sixteen
+environment seeds in common and replay the first attempt's games in every resumed one.
 """
 
 from __future__ import annotations
@@ -41,6 +47,18 @@ from cc_bench.tracking import Tracker
 def env_seed(seed: int, frames: int) -> int:
     """The first environment seed of an attempt: distinct per run seed and resume step."""
     return int(np.random.SeedSequence([seed, frames]).generate_state(1)[0])
+
+
+def seed_attempt(model: BaseAlgorithm, seed: int, frames: int) -> int:
+    """Seed an attempt's environments (`s + i`), generators and action space; returns `s`.
+
+    `s = env_seed(seed, frames)`. Called after SB3 builds or loads the agent, since both
+    reseed the VecEnv with the agent's own `seed`; the environments take it at their next
+    reset, the one `learn` starts with.
+    """
+    first = env_seed(seed, frames)
+    model.set_random_seed(first)
+    return first
 
 
 def extractor_kwargs(cfg: AtariConfig) -> dict[str, Any]:
@@ -154,13 +172,14 @@ class TrackerCallback(BaseCallback):
         self.last_log = step
 
 
-def save_agent(model: BaseAlgorithm) -> dict[str, bytes]:
-    """The agent as SB3's zip (and an off-policy agent's replay buffer as SB3's pickle)."""
+def save_agent(model: BaseAlgorithm, replay_buffer: bool = True) -> dict[str, bytes]:
+    """The agent as SB3's zip and, with `replay_buffer`, an off-policy agent's replay buffer
+    as SB3's pickle."""
     state = {}
     with io.BytesIO() as buf:
         model.save(buf)
         state["model_zip"] = buf.getvalue()
-    if isinstance(model, OffPolicyAlgorithm):
+    if replay_buffer and isinstance(model, OffPolicyAlgorithm):
         with io.BytesIO() as buf:
             model.save_replay_buffer(buf)
             state["replay_buffer"] = buf.getvalue()
@@ -172,8 +191,23 @@ def load_agent(algo: type[BaseAlgorithm], state: dict[str, Any], env: Any, devic
     model = algo.load(io.BytesIO(state["model_zip"]), env=env, device=device)
     if "replay_buffer" in state:
         model.load_replay_buffer(io.BytesIO(state["replay_buffer"]))
+        end_last_transition(model.replay_buffer)
     model._last_obs = None  # the checkpoint's observations belong to the killed run's games
     return model
+
+
+def end_last_transition(buffer: Any) -> None:
+    """Mark a loaded replay buffer's last transition as the end of its game (no bootstrap).
+
+    With `optimize_memory_usage` a transition's next observation is the next slot's
+    observation, and the first transition of a resumed attempt writes its new game's first
+    frame there: the last transition stored before the kill would otherwise bootstrap from
+    another game. Its game is cut there, so it is stored as ended, as a time limit would be
+    without `handle_timeout_termination` (which SB3 does not allow with that option).
+    """
+    if not getattr(buffer, "optimize_memory_usage", False) or (buffer.pos == 0 and not buffer.full):
+        return
+    buffer.dones[(buffer.pos - 1) % buffer.buffer_size] = 1.0  # (n_envs,)
 
 
 def count_params(model: BaseAlgorithm) -> int:
@@ -210,14 +244,12 @@ def train_agent(
     )
     env = make_atari(cfg.env_id, cfg.n_envs, env_seed(cfg.seed, frames), vec_env=cfg.vec_env)
     try:
-        if state is None:
-            model, progress = build(env, device), Progress()
-        else:
-            model = load_agent(algo, state, env, device)
-            progress = Progress(**state["progress"])
+        model, progress = start_agent(cfg, algo, build, env, device, state, frames)
 
-        def checkpoint() -> None:
-            state = {**save_agent(model), "progress": vars(progress)}
+        def checkpoint(final: bool = False) -> None:
+            # The last one needs no replay buffer: nothing trains after it (280 MB at the
+            # zoo's size would stay in every finished DQN run's folder).
+            state = {**save_agent(model, replay_buffer=not final), "progress": vars(progress)}
             tracker.save_checkpoint(state, step=int(model.num_timesteps) * FRAME_SKIP)
 
         remaining = total_agent_steps - int(model.num_timesteps)
@@ -229,7 +261,7 @@ def train_agent(
                 log_interval=None,  # SB3 prints nothing; the callback logs
                 reset_num_timesteps=False,
             )
-            checkpoint()  # a run killed while it evaluates resumes here
+            checkpoint(final=True)  # a run killed while it evaluates resumes here
     finally:
         env.close()
     frames = int(model.num_timesteps) * FRAME_SKIP
@@ -237,11 +269,11 @@ def train_agent(
     scores, gif = evaluate(model, cfg)
     _pictures(cfg, tracker, progress, gif, frames, name)
     returns = progress.returns
-    # A budget too small to finish one training game (smoke runs) falls back to evaluation.
-    fallback = float(np.mean(scores))
+    # No training game finished: no training score (NaN, null in summary.json), not the
+    # evaluation's, which measures something else.
     return {
-        "final_return": float(np.mean(returns[-100:])) if returns else fallback,
-        "auc_return": float(np.mean(returns)) if returns else fallback,
+        "final_return": float(np.mean(returns[-100:])) if returns else math.nan,
+        "auc_return": float(np.mean(returns)) if returns else math.nan,
         "eval_return_mean": float(np.mean(scores)),
         "eval_return_std": float(np.std(scores)),
         "eval_episodes": len(scores),
@@ -251,6 +283,24 @@ def train_agent(
         "params": count_params(model),
         "wall_s": round(tracker.elapsed_s, 3),
     }
+
+
+def start_agent(
+    cfg: AtariConfig,
+    algo: type[BaseAlgorithm],
+    build: Callable[[Any, torch.device], BaseAlgorithm],
+    env: Any,
+    device: torch.device,
+    state: dict[str, Any] | None,
+    frames: int,
+) -> tuple[BaseAlgorithm, Progress]:
+    """A new agent (`state` None) or the checkpoint's, on `env` seeded for this attempt."""
+    if state is None:
+        model, progress = build(env, device), Progress()
+    else:
+        model, progress = load_agent(algo, state, env, device), Progress(**state["progress"])
+    seed_attempt(model, cfg.seed, frames)
+    return model, progress
 
 
 @torch.no_grad()

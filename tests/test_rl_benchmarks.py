@@ -12,16 +12,17 @@ import numpy as np
 import pytest
 import torch
 from conftest import cc_bench, kill_after_checkpoint, last_json
-from stable_baselines3 import DQN
+from stable_baselines3 import A2C, DQN
 from stable_baselines3.common.buffers import ReplayBuffer
 
+from cc_bench.config import run_id
 from cc_bench.envs.atari import ale_ids, make_atari
 from cc_bench.registry import get_benchmark
-from cc_bench.rl import ATARI9, MS_PACMAN
-from cc_bench.rl.configs import DQNConfig
+from cc_bench.rl import ATARI9, MS_PACMAN, a2c, dqn
+from cc_bench.rl.configs import A2CConfig, DQNConfig
 from cc_bench.rl.dqn import build_agent
 from cc_bench.rl.scores import ATARI_SCORES, game_name, human_bounds
-from cc_bench.rl.training import load_agent, save_agent
+from cc_bench.rl.training import load_agent, save_agent, start_agent
 from cc_bench.suites import expand, get_suite
 
 TINY = [
@@ -142,4 +143,121 @@ def test_atari_suites() -> None:
     smoke = expand(get_suite("atari-smoke"))
     assert {r.benchmark for r in smoke} == {"rl.a2c", "rl.dqn"}
     assert len({r.cfg.env_id for r in smoke}) == 2
-    assert all(math.isfinite(r.cfg.total_steps) and r.cfg.total_steps <= 1000 for r in smoke)
+    assert all(math.isfinite(r.cfg.total_steps) and r.cfg.total_steps <= 2000 for r in smoke)
+
+
+def _first_seed(seed: int, frames: int) -> int:
+    """What the docs promise an attempt's first environment seed is, computed here again."""
+    return int(np.random.SeedSequence([seed, frames]).generate_state(1)[0])
+
+
+@pytest.mark.parametrize("bench", ["a2c", "dqn"])
+def test_each_attempt_seeds_its_environments_from_the_run_seed_and_step(
+    bench: str, one_thread: None
+) -> None:
+    # SB3 reseeds the VecEnv with the agent's own seed (seed + i) when it builds or loads an
+    # agent; the seeds the environments take at their next reset must be the attempt's.
+    algo, module = (A2C, a2c) if bench == "a2c" else (DQN, dqn)
+    cpu = torch.device("cpu")
+    first: dict[int, list[int]] = {}
+    for seed in (0, 1):
+        kwargs = {"buffer_size": 50} if bench == "dqn" else {}
+        cfg = (A2CConfig if bench == "a2c" else DQNConfig)(
+            env_id="ALE/Breakout-v5", n_envs=2, seed=seed, **kwargs
+        )
+
+        def build(env, device, cfg=cfg):
+            return module.build_agent(cfg, env, device)
+
+        env = make_atari(cfg.env_id, 2, 12345)  # the factory's seed: replaced by the attempt's
+        try:
+            model, _ = start_agent(cfg, algo, build, env, cpu, None, 0)
+            first[seed] = list(env.venv._seeds)  # taken at the next reset, learn's first
+            state = {**save_agent(model), "progress": {}}
+        finally:
+            env.close()
+        assert first[seed] == [_first_seed(seed, 0), _first_seed(seed, 0) + 1]
+        env = make_atari(cfg.env_id, 2, 12345)
+        try:
+            start_agent(cfg, algo, build, env, cpu, state, 4000)
+            resumed = list(env.venv._seeds)
+        finally:
+            env.close()
+        assert resumed == [_first_seed(seed, 4000), _first_seed(seed, 4000) + 1]
+    assert not set(first[0]) & set(first[1])  # SB3's own seeding gave [0, 1] and [1, 2]
+
+
+def test_a_resumed_dqn_buffer_ends_its_last_transition(one_thread: None) -> None:
+    # optimize_memory_usage stores a transition's next observation in the next slot, which
+    # the resumed attempt's first step fills with its new game's first frame.
+    cfg = DQNConfig(env_id="ALE/Breakout-v5", buffer_size=300, learning_starts=20, seed=1)
+    env = make_atari(cfg.env_id, 1, 0)
+    try:
+        model = build_agent(cfg, env, torch.device("cpu"))
+        model.learn(120)
+        assert model.replay_buffer.dones[119, 0] == 0  # in the middle of a game
+        state = save_agent(model)
+    finally:
+        env.close()
+    env = make_atari(cfg.env_id, 1, 99)
+    try:
+        loaded = load_agent(DQN, state, env, torch.device("cpu"))
+        loaded.learn(1, reset_num_timesteps=False)
+        reset_frame = loaded.replay_buffer.observations[120]
+        assert not np.array_equal(reset_frame, model.replay_buffer.observations[120])
+        batch = loaded.replay_buffer._get_samples(np.array([119]))
+        # its next observation is now the new game's first frame, so it must not bootstrap
+        assert torch.equal(batch.next_observations[0].cpu(), torch.as_tensor(reset_frame[0]))
+        assert batch.dones.item() == 1.0
+        assert loaded.replay_buffer.dones[:119].sum() == model.replay_buffer.dones[:119].sum()
+    finally:
+        env.close()
+
+
+def test_a_killed_dqn_run_resumes_and_its_last_checkpoint_drops_the_buffer(
+    tmp_path: Path,
+) -> None:
+    # 1 env, 16 frames a rollout (train_freq 4 agent steps): 2,000 frames; logs every 64
+    # frames and a checkpoint every 128, so each checkpoint's step has its log line.
+    args = ["run", "rl.dqn", *TINY, "--n-envs", "1", "--total-steps", "2000"]
+    args += ["--buffer-size", "300", "--learning-starts", "25", "--target-update-interval", "50"]
+    args += ["--checkpoint-every", "128", "--log-every", "64", "--runs-dir", str(tmp_path)]
+    checkpoint = kill_after_checkpoint(args, tmp_path, "rl.dqn")
+    killed = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    assert 0 < killed["step"] < 2000
+    buffer = pickle.load(io.BytesIO(killed["state"]["replay_buffer"]))
+    assert buffer.pos == killed["step"] // 4  # every agent step so far, in a 300-step buffer
+
+    resumed = cc_bench(*args)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming {checkpoint.parent.name} from step" in resumed.stderr
+    assert last_json(resumed.stdout)["frames"] == 2000
+    lines = [json.loads(x) for x in (checkpoint.parent / "metrics.jsonl").read_text().splitlines()]
+    steps = [x["step"] for x in lines if "perf/steps_per_s" in x]
+    assert steps == sorted(set(steps)) and steps[-1] == 2000
+    assert all(b - a <= 64 for a, b in zip(steps, steps[1:], strict=False))
+    final = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    assert final["step"] == 2000 and "model_zip" in final["state"]
+    assert "replay_buffer" not in final["state"]  # the finished run keeps no buffer
+
+
+def test_no_finished_training_game_means_no_training_score(tmp_path: Path) -> None:
+    # 2 envs x 40 frames: no Breakout game ends; the evaluation game does (capped), but its
+    # score is not a training score.
+    args = ["run", "rl.a2c", *TINY, "--total-steps", "80", "--runs-dir", str(tmp_path)]
+    proc = cc_bench(*args)
+    assert proc.returncode == 0, proc.stderr
+    metrics = last_json(proc.stdout)
+    assert metrics["train_episodes"] == 0 and metrics["eval_episodes"] == 1
+    assert metrics["final_return"] is None and metrics["auc_return"] is None
+    assert math.isfinite(metrics["eval_return_mean"])
+
+
+def test_where_and_with_r_do_not_change_a_conv_run() -> None:
+    base = A2CConfig(conv="conv")
+    same = A2CConfig(conv="conv", where="all", with_r=True)
+    assert run_id("rl.a2c", same) == run_id("rl.a2c", base)
+    assert (same.resolve().where, same.resolve().with_r) == ("first", False)
+    coord = A2CConfig(conv="coordconv")
+    assert run_id("rl.a2c", A2CConfig(conv="coordconv", where="all")) != run_id("rl.a2c", coord)
+    assert run_id("rl.a2c", A2CConfig(conv="coordconv", with_r=True)) != run_id("rl.a2c", coord)
