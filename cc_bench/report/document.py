@@ -144,10 +144,10 @@ def _data_uri(path: Path) -> str:
 
 
 def _html_figure(figure: Figure) -> str:
-    caption = html.escape(figure.caption)
+    alt = html.escape(figure.caption.replace("`", ""))
     return (
-        f'<figure><img alt="{caption}" src="{_data_uri(figure.path)}">'
-        f"<figcaption>{caption}</figcaption></figure>"
+        f'<figure><img alt="{alt}" src="{_data_uri(figure.path)}">'
+        f"<figcaption>{_html_text(figure.caption)}</figcaption></figure>"
     )
 
 
