@@ -19,6 +19,7 @@ SB3's rollout bookkeeping).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -26,18 +27,21 @@ from typing import Any
 
 import torch
 from stable_baselines3 import A2C
-from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
 from stable_baselines3.common.vec_env import VecEnvWrapper
 
 from cc_bench.allocator import keep_freed_memory
 from cc_bench.envs.atari import FRAME_SKIP, make_atari
+from cc_bench.errors import UserError
 from cc_bench.machine import cpu_name
-from cc_bench.rl.extractor import coordconv_policy_kwargs
+from cc_bench.rl.a2c import build_agent
+from cc_bench.rl.configs import A2CConfig
+from cc_bench.runtime import resolve_device
 
+# Each variant is rl.a2c's own agent (`build_agent`, the zoo's settings from `A2CConfig`).
 VARIANTS = {
-    "conv": {},
-    "coordconv-first": coordconv_policy_kwargs(where="first"),
-    "coordconv-all": coordconv_policy_kwargs(where="all"),
+    "conv": {"conv": "conv"},
+    "coordconv-first": {"conv": "coordconv", "where": "first"},
+    "coordconv-all": {"conv": "coordconv", "where": "all"},
 }
 
 
@@ -99,27 +103,15 @@ class Variant:
         self.train_s += spent[0]
 
 
-def build(name: str, vec_env: str, args: argparse.Namespace, device: torch.device) -> Variant:
-    env = TimedVecEnv(make_atari(args.env_id, args.n_envs, seed=0, vec_env=vec_env))
-    model = A2C(
-        "CnnPolicy",
-        env,
-        n_steps=5,
-        ent_coef=0.01,
-        vf_coef=0.25,
-        policy_kwargs={
-            "optimizer_class": RMSpropTFLike,
-            "optimizer_kwargs": {"eps": 1e-5},
-            **VARIANTS[name],
-        },
-        seed=0,
-        device=device,
-    )
-    return Variant(name, vec_env, model, env)
+def build(name: str, cfg: A2CConfig, device: torch.device) -> Variant:
+    """rl.a2c's agent for the variant `name` on `cfg`'s game, on timed environments."""
+    cfg = dataclasses.replace(cfg, **VARIANTS[name])
+    env = TimedVecEnv(make_atari(cfg.env_id, cfg.n_envs, seed=0, vec_env=cfg.vec_env))
+    return Variant(name, cfg.vec_env, build_agent(cfg, env, device), env)
 
 
-def main() -> None:
-    keep_freed_memory()
+def parse_args() -> tuple[argparse.Namespace, list[A2CConfig], torch.device]:
+    """The arguments, one config per VecEnv and the device; bad input exits 2 in one line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--env-id", default="ALE/MsPacman-v5")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds per variant")
@@ -133,16 +125,31 @@ def main() -> None:
     )
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(
-        "cuda" if args.device == "auto" and torch.cuda.is_available() else
-        ("cpu" if args.device == "auto" else args.device)
-    )  # fmt: skip
+    for name in ("repeats", "chunk", "threads"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name} must be >= 1, not {value}")
     vec_envs = args.vec_env.split(",")
     if not set(vec_envs) <= {"dummy", "subproc"}:
         parser.error(f"--vec-env takes dummy, subproc or dummy,subproc, not {args.vec_env!r}")
-    variants = [build(name, vec, args, device) for vec in vec_envs for name in VARIANTS]
+    try:
+        device = resolve_device(args.device)
+        cfgs = [
+            A2CConfig(env_id=args.env_id, n_envs=args.n_envs, vec_env=vec, seed=0)
+            for vec in vec_envs
+        ]
+    except (UserError, RuntimeError) as exc:  # torch.device("gpu") is a RuntimeError
+        parser.error(str(exc).splitlines()[0])
+    return args, cfgs, device
+
+
+def main() -> None:
+    keep_freed_memory()
+    args, cfgs, device = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    vec_envs = [cfg.vec_env for cfg in cfgs]
+    variants = [build(name, cfg, device) for cfg in cfgs for name in VARIANTS]
     for v in variants:  # warm-up: first allocations, the layers' first-step choices
         v.run(args.n_envs * 5 * FRAME_SKIP * 4)
         v.rates.clear()

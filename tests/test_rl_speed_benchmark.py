@@ -1,7 +1,7 @@
 """The A2C speed benchmark (benchmarks/rl.py) runs and prints a consistent table.
 
 Speeds are not asserted (they are the script's output); the ratios must be those of the
-speeds it prints, the shares of time must add up, and a bad --vec-env is one line.
+speeds it prints, the shares of time must add up, and bad input is one line and exit code 2.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "rl.py"
 TINY = ["--env-id", "ALE/Breakout-v5", "--n-envs", "2", "--repeats", "1", "--chunk", "80"]
@@ -42,3 +43,25 @@ def test_a_bad_vec_env_is_one_line() -> None:
         [sys.executable, str(SCRIPT), "--vec-env", "threads"], capture_output=True, text=True
     )
     assert proc.returncode == 2 and "--vec-env takes dummy, subproc" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--env-id", "Pong"], "unknown Atari game env_id='Pong'; close names: ALE/Pong-v5"),
+        (["--repeats", "0"], "--repeats must be >= 1, not 0"),
+        (["--chunk", "-8"], "--chunk must be >= 1, not -8"),
+        (["--n-envs", "0"], "invalid n_envs=0: must be >= 1"),
+        (["--device", "cuda:0"], "CUDA is not available here"),
+    ],
+)
+def test_bad_input_exits_2_before_anything_runs(args: list[str], expected: str) -> None:
+    if args[0] == "--device" and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and not proc.stdout
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("rl.py: error: ") and expected in last, proc.stderr
