@@ -1,19 +1,19 @@
 """A domain's own report sections: registered by benchmark, built when a report is.
 
-A domain adds a section the generic report does not have (RL's per-game table and its
-aggregate curves, say) by registering a function in its package `__init__`, next to its
+A domain adds a section the generic report does not have (RL's aggregate learning curve
+across games, say) by registering a function in its package `__init__`, next to its
 benchmarks; only the path is stored, so registering imports nothing heavy:
 
     from cc_bench.report.extras import register_report_section
 
-    register_report_section(("rl.a2c", "rl.dqn"), "cc_bench.rl.report:per_game")
+    register_report_section(("rl.a2c", "rl.dqn"), "cc_bench.rl.report:aggregate_curves")
 
 The function is called once per report with every group of those benchmarks and returns
 sections (`cc_bench.report.document`: Text, Table, Figure, FigureRow blocks); they come right
 after "Across tasks". Figures must be PNGs under `out_dir` (its `plots/` folder, say); with
 `out_dir` None (a W&B Report) the function returns text and tables only.
 
-    def per_game(groups: Sequence[Group], out_dir: Path | None) -> list[Section]: ...
+    def aggregate_curves(groups: Sequence[Group], out_dir: Path | None) -> list[Section]: ...
 """
 
 from __future__ import annotations
