@@ -65,6 +65,12 @@ def test_a_killed_run_resumes_and_ends_as_if_never_stopped(folder: Path, tmp_pat
     kill_after_checkpoint([*args, "--runs-dir", str(runs)], runs, BENCH, env)
     resumed = cc_bench(*args, "--runs-dir", str(runs))
     assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stderr
+    # The lines logged after the checkpoint were dropped: each step once, as uninterrupted.
+    ours_lines = (run_folder(resumed.stdout) / "metrics.jsonl").read_text().splitlines()
+    theirs_lines = (run_folder(reference.stdout) / "metrics.jsonl").read_text().splitlines()
+    steps = [json.loads(x)["step"] for x in ours_lines]
+    assert steps == [json.loads(x)["step"] for x in theirs_lines]
     ours, theirs = last_json(resumed.stdout), last_json(reference.stdout)
     for key in ("interp_mean_step", "interp_max_step", "diversity_ratio", "d_loss", "g_loss"):
         assert ours[key] == pytest.approx(theirs[key], rel=1e-5), key
@@ -85,3 +91,62 @@ def test_bad_folders_are_one_line_and_exit_code_2(tmp_path: Path, runs_dir: Path
         assert proc.returncode == 2, (args, proc.stderr)
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], proc.stderr
+
+
+def test_fewer_than_two_images_fails_before_training(tmp_path: Path, runs_dir: Path) -> None:
+    one = tmp_path / "one"
+    one.mkdir()
+    Image.fromarray(np.zeros((70, 90, 3), dtype=np.uint8)).save(one / "only.png")
+    cases = [
+        (["--data-dir", str(one)], f"{one}: only 1 of its 1 image files could be read"),
+        (["--data-dir", str(one), "--n-samples", "1"], "invalid n_samples=1: must be >= 2"),
+    ]
+    for args, message in cases:
+        proc = cc_bench("run", BENCH, *TINY, *args, "--runs-dir", str(runs_dir))
+        assert proc.returncode == 2, (args, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], proc.stderr
+        assert not list(runs_dir.rglob("metrics.jsonl")), "trained before failing"
+
+
+def test_launch_rejects_a_bad_data_dir_before_planning_anything(
+    tmp_path: Path, folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cc_bench.cli import main
+
+    not_a_folder = tmp_path / "notes.txt"
+    not_a_folder.write_text("no pictures")
+    runs = tmp_path / "runs"
+    cases = [
+        (["image-folder-laptop", "--set", f"data_dir={tmp_path / 'absent'}"], "no such folder"),
+        (["image-folder-laptop", "--set", f"data_dir={not_a_folder}"], "not a folder"),
+        (["image-folder-laptop", "--set", "data_dir=synthetic:lsun"], "unknown synthetic"),
+        (["image-folder-paper"], "data_dir is required"),
+        (["paper"], "data_dir is required"),
+    ]
+    for args, message in cases:
+        code = main(["launch", *args, "--runs-dir", str(runs), "--dry-run"])
+        out, err = capsys.readouterr()
+        assert code == 2, (args, out, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], err
+        assert "runs" not in out and not runs.exists()
+    # With a folder, the paper setting plans conv and CoordConv at width 2, 3 seeds each.
+    code = main(["launch", "image-folder-paper", "--set", f"data_dir={folder}", "--dry-run"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "6 runs" in out and out.count("gan.image_folder  ") == 6
+
+
+def test_image_folder_suites() -> None:
+    from cc_bench.suites import get_suite
+
+    (smoke,) = get_suite("image-folder-smoke").entries
+    assert smoke in get_suite("smoke").entries
+    assert smoke.fixed["data_dir"] == "synthetic:sort_of_clevr"
+    (paper,) = get_suite("image-folder-paper").entries
+    assert paper in get_suite("paper").entries and paper.fixed["width"] == 2.0
+    assert "data_dir" not in paper.fixed  # the user names the folder
+    bench = get_benchmark(BENCH)
+    assert bench.headline == ("diversity_gap",)
+    assert bench.metrics["interp_mean_step"] == "neither"

@@ -4,6 +4,10 @@ references, and every bad folder rejected with one UserError naming it."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +18,7 @@ from scipy.spatial.distance import pdist
 from torchvision import transforms
 
 from cc_bench.errors import UserError
+from cc_bench.gan.image_folder_config import ImageFolderConfig
 from cc_bench.gan.image_folder_data import (
     SYNTHETIC_SORT_OF_CLEVR,
     list_images,
@@ -103,17 +108,91 @@ def _messages(tmp_path: Path) -> list[str]:
     return out
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any folder")
-def test_an_unreadable_folder_is_a_user_error(tmp_path: Path) -> None:
-    locked = tmp_path / "locked"
+_CHECK_AS_ANOTHER_USER = """
+import sys
+from cc_bench.errors import UserError
+from cc_bench.gan.image_folder_config import ImageFolderConfig
+from cc_bench.gan.image_folder_config import ImageFolderConfig
+try:
+    ImageFolderConfig(data_dir=sys.argv[1])
+except UserError as exc:
+    print(exc)
+"""
+
+
+def _as_nobody() -> list[str] | None:
+    """A command prefix that runs this Python as the unprivileged user `nobody` (root reads any
+    folder), or None where root cannot switch or `nobody` cannot run this Python."""
+    for prefix in (
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
+        ["runuser", "-u", "nobody", "--"],
+    ):
+        if shutil.which(prefix[0]) is None:
+            continue
+        probe = [*prefix, sys.executable, "-c", "import cc_bench.gan.image_folder_config"]
+        if subprocess.run(probe, capture_output=True, cwd="/").returncode == 0:
+            return prefix
+    return None
+
+
+def test_an_unreadable_folder_is_a_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    parent = Path(tempfile.mkdtemp(prefix="cc_bench_locked_"))  # not under pytest's 0700 root
+    parent.chmod(0o755)
+    locked = parent / "locked"
     locked.mkdir()
     _write(locked / "a.png", 64, 64, 0)
+    _write(locked / "b.png", 64, 64, 1)
     locked.chmod(0)
     try:
-        with pytest.raises(UserError, match="cannot be read"):
+        nobody = _as_nobody() if os.geteuid() == 0 else None
+        if nobody is not None:  # root: the check as an unprivileged user, in its own process
+            proc = subprocess.run(
+                [*nobody, sys.executable, "-c", _CHECK_AS_ANOTHER_USER, str(locked)],
+                capture_output=True,
+                text=True,
+                cwd="/",
+            )
+            assert proc.returncode == 0, proc.stderr
+            assert f"{locked}: cannot be read (permission denied)" in proc.stdout
+            return
+        if os.geteuid() == 0:  # root and no way to drop it: deny as the kernel would deny nobody
+            real_access = os.access
+            monkeypatch.setattr(
+                os, "access", lambda p, mode, **kw: Path(p) != locked and real_access(p, mode, **kw)
+            )
+        with pytest.raises(UserError, match=f"{locked}: cannot be read"):
+            ImageFolderConfig(data_dir=str(locked))
+        with pytest.raises(UserError, match=f"{locked}: cannot be read"):
             load_images(locked, n=4)
     finally:
         locked.chmod(0o755)
+        shutil.rmtree(parent)
+
+
+def test_fewer_than_two_readable_images_is_a_user_error(tmp_path: Path) -> None:
+    _write(tmp_path / "one" / "a.png", 70, 80, 0)
+    with pytest.raises(UserError, match="only 1 of its 1 image files could be read.*at least 2"):
+        load_images(tmp_path / "one", n=10)
+    _write(tmp_path / "two" / "a.png", 70, 80, 0)
+    (tmp_path / "two" / "b.png").write_bytes(b"not a png")
+    with pytest.raises(UserError, match="only 1 of its 2 image files could be read"):
+        load_images(tmp_path / "two", n=10)
+    with pytest.raises(UserError, match="n_samples=1: must be >= 2"):
+        ImageFolderConfig(data_dir=str(tmp_path / "two"), n_samples=1)
+
+
+def test_data_seed_draws_the_sample_of_a_larger_folder(tmp_path: Path) -> None:
+    for k in range(12):
+        _write(tmp_path / f"{k:02d}.png", 64, 64, k)
+    every = load_images(tmp_path, n=12)  # sorted by name: image k is file k
+
+    def picked(seed: int) -> list[int]:
+        sample = load_images(tmp_path, n=4, seed=seed)
+        return [next(k for k in range(12) if np.array_equal(im, every[k])) for im in sample]
+
+    expected = sorted(np.random.default_rng(7).choice(12, size=4, replace=False).tolist())
+    assert picked(7) == expected
+    assert picked(0) != picked(7)
 
 
 def test_unreadable_files_are_skipped_with_a_warning(tmp_path: Path, capsys) -> None:
