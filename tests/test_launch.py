@@ -22,7 +22,7 @@ import pytest
 from conftest import cc_bench
 
 from cc_bench.errors import UserError
-from cc_bench.launch import launch_parser, main_launch, main_status, slurm_parameters
+from cc_bench.launch import launch_parser, main_launch, main_status, make_plan, slurm_parameters
 from cc_bench.suites import Suite, SuiteEntry, expand, get_suite, parse_sets, register_suite
 from cc_bench.toy.configs import ClassificationConfig
 
@@ -313,6 +313,36 @@ def test_launch_warns_about_runs_of_another_version(
     assert code == 0
     assert "warning:" in err and "another code version (" in err
     assert "1 by 0.0.1 at" in err  # (others may be by other commits of a busy checkout)
+
+
+def test_runs_of_an_older_recipe_are_listed(
+    launched: dict, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an upgrade doubles conv's default lr: the finished conv run (lr left at 0) is now an
+    # older recipe of a planned config; CoordConv's runs and the explicit-lr run are not
+    (conv_run,) = [
+        p.parent
+        for p in launched["suite_dir"].glob(f"{BENCH}/conv_*/summary.json")
+        if json.loads(p.read_text())["status"] == "finished"
+    ]
+    args = (TINY_SUITE.name, "--runs-dir", str(launched["runs_dir"]), "--dry-run")
+    assert "older recipes" not in launch(capsys, *args)[1]
+    assert main_status([str(launched["runs_dir"])]) == 0
+    assert "older recipes" not in capsys.readouterr().out
+    defaults = {k: dict(v) for k, v in ClassificationConfig.conv_defaults.items()}
+    defaults["conv"]["lr"] *= 2
+    monkeypatch.setattr(ClassificationConfig, "conv_defaults", defaults)
+
+    code, out, _ = launch(capsys, *args)
+    assert code == 0 and "4 runs: 1 to run, 1 to retry, 2 finished" in out
+    assert "1 finished runs of older recipes, not in this plan" in out
+    (line,) = [x for x in out.splitlines() if str(conv_run) in x]
+    plan = make_plan(expand(TINY_SUITE, runs_dir=launched["runs_dir"]))
+    new_id = next(s.run.run_id for s in plan if s.action == "run")
+    assert line.strip() == f"{conv_run}  (now {new_id})"
+    assert main_status([str(launched["runs_dir"])]) == 0
+    out = capsys.readouterr().out
+    assert "1 finished runs of older recipes" in out and f"{conv_run}  (now {new_id})" in out
 
 
 def _kill_when_checkpointed(proc: subprocess.Popen, run_dir: Path, timeout: float = 120) -> None:

@@ -12,7 +12,13 @@ from cc_bench.arguments import ArgumentParser
 from cc_bench.errors import UserError
 from cc_bench.launch.jobs import LaunchOptions
 from cc_bench.launch.local import run_local
-from cc_bench.launch.plan import make_plan, plan_counts, print_plan, warn_other_versions
+from cc_bench.launch.plan import (
+    make_plan,
+    plan_counts,
+    print_older_recipes,
+    print_plan,
+    warn_other_versions,
+)
 from cc_bench.launch.slurm import submit_slurm
 from cc_bench.suites import Suite, expand, get_suite, list_suites, parse_sets
 
@@ -149,7 +155,9 @@ def main_launch(argv: Sequence[str]) -> int:
     warn_other_versions(args.runs_dir / suite.name, sys.stderr)
     if args.dry_run:
         print_plan(steps, out)
+        print_older_recipes(steps, args.runs_dir / suite.name, out, full=True)
         return 0
+    print_older_recipes(steps, args.runs_dir / suite.name, out, full=False)
     opts = LaunchOptions(args.runs_dir, suite.name, args.no_wandb, args.wandb_project)
     if args.executor == "slurm":
         return submit_slurm(steps, opts, args, out)

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from cc_bench.config import config_from_dict, run_id
+from cc_bench.errors import UserError
+from cc_bench.registry import get_benchmark
 from cc_bench.rundir import FAILED, FINISHED, RUNNING, UNFINISHED, read_json, run_folders, run_state
 from cc_bench.suites import PlannedRun
 
@@ -104,3 +107,68 @@ def warn_other_versions(suite_dir: Path, log: TextIO) -> None:
             "as they are, unfinished ones resume with this code.",
             file=log,
         )
+
+
+@dataclass(frozen=True)
+class OlderRecipe:
+    """A finished run that the current code would not find for its own config: a default or
+    an `auto` rule changed since it ran, so launching that config plans a new run.
+
+    Args:
+        run_dir: the finished run's folder.
+        current_id: the id the current code gives its config (None: the config no longer
+            builds, e.g. a field was removed).
+    """
+
+    run_dir: Path
+    current_id: str | None
+
+
+def older_recipes(root: Path) -> list[OlderRecipe]:
+    """The finished runs under `root` whose config (as given) the current code trains with
+    another recipe: their run id is not the one the same config gets now. Runs of
+    benchmarks not registered here are left out (nothing to compare with)."""
+    found = []
+    for run_dir in run_folders(root) if Path(root).is_dir() else ():
+        meta = read_json(run_dir / "config.json") or {}
+        if run_state(run_dir) != FINISHED or not isinstance(meta.get("config"), dict):
+            continue
+        try:
+            bench = get_benchmark(str(meta.get("benchmark")))
+        except UserError:
+            continue
+        try:
+            now = run_id(bench.name, config_from_dict(bench.config_cls, meta["config"]))
+        except (UserError, TypeError, ValueError):
+            now = None
+        if now != meta.get("run_id", run_dir.name):
+            found.append(OlderRecipe(run_dir, now))
+    return sorted(found, key=lambda o: o.run_dir)
+
+
+def print_older_recipes(steps: Sequence[Step], suite_dir: Path, out: TextIO, *, full: bool) -> None:
+    """Say which finished runs in the suite's folder are older recipes of planned configs:
+    the plan runs those configs anew and leaves these runs where they are. `full` lists
+    each one; else one line with the count."""
+    planned = {s.run.run_id for s in steps}
+    older = [
+        o
+        for o in older_recipes(suite_dir)
+        if o.current_id in planned and o.run_dir.name not in planned
+    ]
+    if not older:
+        return
+    print(
+        f"{len(older)} finished runs of older recipes, not in this plan (the current code "
+        "trains their configs differently, so the plan runs those configs anew; reports show "
+        "them as superseded; move them out of the runs folder to drop them)"
+        + (
+            ":"
+            if full
+            else f"; `cc-bench launch ... --dry-run` or `cc-bench status {suite_dir}` lists them"
+        ),
+        file=out,
+    )
+    if full:
+        for o in older:
+            print(f"  {o.run_dir}  (now {o.current_id})", file=out)

@@ -1,4 +1,5 @@
-"""`cc-bench status RUNS_DIR`: what is done, running, failed or unfinished, from the run folders."""
+"""`cc-bench status RUNS_DIR`: what is done, running, failed or unfinished, from the run folders,
+and which finished runs are of older recipes (the current code trains their configs anew)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from cc_bench.arguments import ArgumentParser
 from cc_bench.errors import UserError
+from cc_bench.launch.plan import older_recipes
 from cc_bench.rundir import (
     FAILED,
     FINISHED,
@@ -65,4 +67,14 @@ def main_status(argv: Sequence[str]) -> int:
             print(f"{name}:")
             for run_dir in sorted(listed):
                 print(_status_line(run_dir, state))
+    older = older_recipes(args.runs_dir)
+    if older:
+        print(
+            f"{len(older)} finished runs of older recipes (the current code trains their "
+            "configs differently: launching them runs them anew; reports show these as "
+            "superseded; move them out of the runs folder to drop them):"
+        )
+        for o in older:
+            now = f"now {o.current_id}" if o.current_id else "its config no longer builds"
+            print(f"  {o.run_dir}  ({now})")
     return 0
