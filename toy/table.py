@@ -1,15 +1,22 @@
 """The paper's toy-task results next to ours (Liu et al. 2018, section 4; ../shared/PAPER.md).
 
 After `cc-bench launch toy`, `write_table(RUNS_DIR/toy)` writes `toy_table.md` there: for each
-task, split and conv, our mean over seeds with its min..max beside the published figure.
+task, split and conv, our mean over seeds with its min..max beside the published figure, from
+the runs of the recipe the current code trains (older recipes are counted, not pooled).
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cc_bench.rundir import FINISHED, read_json, run_folders, run_state
+from cc_bench.errors import UserError
+from cc_bench.rundir import FINISHED
+
+if TYPE_CHECKING:
+    from cc_bench.report.groups import Recipe
 
 # (benchmark, split, conv) -> what was published, as text.
 PUBLISHED = {
@@ -38,23 +45,40 @@ def _fmt(metric: str, value: float) -> str:
     return f"{100 * value:.1f}%" if metric in _PERCENT else f"{value:.3f}"
 
 
+def _label(recipe: Recipe, others: list[Recipe]) -> str:
+    """What sets a recipe apart from the other current recipes of its row: `batch_size=32`."""
+    keys = [
+        k
+        for k in recipe.resolved
+        if k not in ("seed", "device", "torch_threads")
+        and len({json.dumps(o.resolved.get(k), sort_keys=True) for o in others}) > 1
+    ]
+    return ", ".join(f"{k}={json.dumps(recipe.resolved.get(k))}" for k in keys)
+
+
 def toy_table(suite_dir: Path) -> str:
-    """The Markdown table of the toy suite's finished runs beside the published figures."""
-    values: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-    times: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-    other: dict[tuple[str, str, str], int] = defaultdict(int)
-    for run_dir in run_folders(suite_dir):
-        meta = read_json(run_dir / "config.json") or {}
-        bench, config = meta.get("benchmark"), meta.get("config") or {}
-        key = (bench, config.get("split"), config.get("conv"))
-        if bench not in METRIC:
-            continue
-        if run_state(run_dir) != FINISHED:
-            other[key] += 1
-            continue
-        metrics = (read_json(run_dir / "summary.json") or {}).get("metrics") or {}
-        values[key].append(float(metrics[METRIC[bench]]))
-        times[key].append(float(metrics.get("wall_s") or 0.0))
+    """The Markdown table of the toy suite's finished runs beside the published figures.
+
+    One row per task, split and model, from the runs of the recipe the current code trains
+    (`cc_bench.report.groups.recipes`: resolved configs): finished runs of older recipes (a
+    default changed since) are counted below the table, never pooled into a row. Where a
+    task, split and model has several current recipes (launched with different `--set`
+    values), each gets its own row, labelled by what differs.
+    """
+    from cc_bench.report.groups import recipes
+    from cc_bench.report.runs import load_runs
+
+    try:
+        records = [r for r in load_runs(suite_dir) if r.benchmark in METRIC]
+    except UserError:  # no runs yet
+        records = []
+    rows: dict[tuple[str, str, str], list[Recipe]] = defaultdict(list)
+    older = 0
+    for recipe in recipes(records):
+        if recipe.current:
+            rows[recipe.benchmark, recipe.resolved.get("split"), recipe.side].append(recipe)
+        else:
+            older += sum(r.status == FINISHED for r in recipe.runs)
     lines = [
         "| task | split | model | metric | ours: mean (min..max) | seeds | wall s (mean) | published |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -62,17 +86,28 @@ def toy_table(suite_dir: Path) -> str:
     for bench, split, conv in PUBLISHED:
         key = (bench, split, conv)
         metric = METRIC[bench]
-        got = values.get(key, [])
-        if got:
-            ours = f"{_fmt(metric, sum(got) / len(got))} ({_fmt(metric, min(got))}..{_fmt(metric, max(got))})"
-            wall = f"{sum(times[key]) / len(times[key]):.0f}"
-        else:
-            ours, wall = "no finished run", "-"
-        seeds = f"{len(got)}" + (f" (+{other[key]} not finished)" if other.get(key) else "")
         model = "CoordConv" if conv == "coordconv" else "conv baseline"
+        for recipe in sorted(rows.get(key, []), key=lambda r: r.key) or [None]:
+            runs = recipe.runs if recipe else []
+            done = [r for r in runs if r.status == FINISHED]
+            got = [float(r.summary[metric]) for r in done if r.summary.get(metric) is not None]
+            times = [float(r.summary.get("wall_s") or 0.0) for r in done]
+            if got:
+                ours = f"{_fmt(metric, sum(got) / len(got))} ({_fmt(metric, min(got))}..{_fmt(metric, max(got))})"
+                wall = f"{sum(times) / len(times):.0f}"
+            else:
+                ours, wall = "no finished run", "-"
+            rest = len(runs) - len(done)
+            seeds = f"{len(got)}" + (f" (+{rest} not finished)" if rest else "")
+            label = _label(recipe, rows[key]) if recipe and len(rows[key]) > 1 else ""
+            lines.append(
+                f"| {bench.removeprefix('toy.')} | {split} | {model}{f' ({label})' if label else ''} "
+                f"| {metric} | {ours} | {seeds} | {wall} | {PUBLISHED[key]} |"
+            )
+    if older:
         lines.append(
-            f"| {bench.removeprefix('toy.')} | {split} | {model} | {metric} | {ours} | {seeds} "
-            f"| {wall} | {PUBLISHED[key]} |"
+            f"\n{older} finished runs of older recipes (a default changed since they ran) are "
+            "not in the table; `cc-bench status` lists them."
         )
     return "\n".join(lines) + "\n"
 
