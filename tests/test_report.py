@@ -408,6 +408,23 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--wandb-report" in capsys.readouterr().out
 
 
+def test_report_cli_imports_neither_the_main_cli_nor_private_names() -> None:
+    import ast
+    import subprocess
+
+    code = "import sys, cc_bench.report.cli; print('cc_bench.cli' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"  # no import circle through the main command
+    from cc_bench.report import cli
+
+    tree = ast.parse(Path(cli.__file__).read_text())
+    imported = [
+        (n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names
+    ]
+    assert ("cc_bench.arguments", "ArgumentParser") in imported
+    assert not [(m, a) for m, a in imported if m == "cc_bench.cli" or a.startswith("_")]
+
+
 def _one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
     assert report.main(argv) == 2
     err = capsys.readouterr().err
