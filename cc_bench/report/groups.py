@@ -388,10 +388,17 @@ def _describe(group: Group) -> dict[str, dict[str, str]]:
 def _title_groups(groups: Sequence[Group]) -> None:
     """Title each group by what sets its config apart from the other groups of its benchmark
     (`lr=0.01`, or per side: `lr: conv 0.01, CoordConv 0.005`), and `superseded` for a
-    comparison of an older recipe."""
+    comparison of an older recipe. A current group's title is set apart from the other
+    current groups only."""
     described = {id(g): _describe(g) for g in groups}
     for g in groups:
-        siblings = [described[id(o)] for o in groups if o.benchmark == g.benchmark]
+        # a current group is told apart from the current ones (older recipes do not
+        # lengthen its title); a superseded one from every group of its benchmark
+        siblings = [
+            described[id(o)]
+            for o in groups
+            if o.benchmark == g.benchmark and (g.superseded or not o.superseded)
+        ]
         mine = described[id(g)]
         per_conv = per_conv_fields(g.benchmark)
         parts = [g.benchmark]
