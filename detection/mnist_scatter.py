@@ -195,7 +195,9 @@ def run(cfg: DetectionConfig, tracker: Tracker) -> dict[str, Any]:
                 "images_seen": images_seen,
                 "metrics": metrics,
             },
-            step=epoch * n_batches + batch,
+            # In epochs, the unit of the logged steps: a resume keeps the lines logged up to
+            # it and drops a later epoch's line logged just before a kill.
+            step=epoch,
         )
 
     scores: dict[str, float] = {}
