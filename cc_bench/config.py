@@ -159,6 +159,14 @@ class BenchConfig:
         one comparison: those with per-conv defaults and the declared `conv_dependent` ones."""
         return frozenset(k for d in cls.conv_defaults.values() for k in d) | cls.conv_dependent
 
+    def check_inputs(self) -> None:
+        """Check what the config names on this machine (a data folder, say): UserError if bad.
+
+        Called before a run starts and when `cc-bench launch` plans it, never when a finished
+        run's config is read back (a report on another machine, a data folder since moved), so
+        checks of files and folders belong here, not in `__post_init__`. Nothing by default.
+        """
+
     def resolve_auto(self) -> dict[str, Any]:
         """The values of fields that this config derives from its other fields, by name.
 

@@ -149,6 +149,7 @@ def execute(
         raise UserError(
             f"{bench.name} takes a {bench.config_cls.__name__}, not a {type(cfg).__name__}"
         )
+    cfg.check_inputs()
     run_dir = run_dir_for(Path(runs_dir), suite, bench.name, cfg)
     _make_writable_dir(run_dir.parent)
 

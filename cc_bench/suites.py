@@ -221,6 +221,7 @@ def expand(
         overrides = {k: _parse_as(v, field_types[k]) for k, v in sets.items() if k in field_types}
         for values in _entry_points(entry, seeds):
             cfg = config_from_dict(bench.config_cls, {**values, **overrides})
+            cfg.check_inputs()
             rid = run_id(bench.name, cfg)
             run_dir = Path(runs_dir) / suite.name / bench.name / rid
             planned.setdefault((bench.name, rid), PlannedRun(bench.name, cfg, rid, run_dir))

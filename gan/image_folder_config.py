@@ -52,8 +52,9 @@ class ImageFolderConfig(GanConfig):
     The paper's LSUN-bedrooms setting, as an example: export the bedrooms to a folder of
     JPEGs, then `cc-bench run gan.image_folder --data-dir ~/lsun/bedroom --width 2`. Every image
     is resized (shorter side 64) and centre-cropped to 64x64. Nothing downloads. The folder is
-    checked when the config is built, so `cc-bench run`, `cc-bench launch` and its `--dry-run`
-    all reject a bad one before anything starts.
+    checked before a run starts and when a launch plans it (`check_inputs`), so `cc-bench run`,
+    `cc-bench launch` and its `--dry-run` all reject a bad one before anything starts, while a
+    finished run's config still reads back where the folder is gone (a report elsewhere).
     """
 
     data_dir: str = ""
@@ -86,4 +87,9 @@ class ImageFolderConfig(GanConfig):
                     f"parser, so {name} does not apply (interp_max_step measures jumps); "
                     f"leave it at {defaults[name]}"
                 )
+        if self.data_dir.startswith("synthetic:"):
+            check_data_dir(self.data_dir)  # an unknown source is a bad value anywhere
+
+    def check_inputs(self) -> None:
+        """The data folder exists, is a folder and can be read (one line naming it if not)."""
         check_data_dir(self.data_dir)

@@ -17,6 +17,7 @@ from PIL import Image
 from scipy.spatial.distance import pdist
 from torchvision import transforms
 
+from cc_bench.config import config_from_dict, config_to_dict
 from cc_bench.errors import UserError
 from cc_bench.gan.image_folder_config import ImageFolderConfig
 from cc_bench.gan.image_folder_data import (
@@ -98,6 +99,19 @@ def test_bad_folders_are_one_clear_user_error(tmp_path: Path) -> None:
         assert "\n" not in err
 
 
+def test_a_finished_runs_config_reads_back_where_its_folder_is_gone(tmp_path: Path) -> None:
+    """The folder is checked before a run, not whenever a config is built: a report on another
+    machine (or after the data moved) must still read the run's config back."""
+    gone = tmp_path / "moved-away"
+    values = config_to_dict(ImageFolderConfig(data_dir=str(gone)))
+    cfg = config_from_dict(ImageFolderConfig, values)
+    assert cfg.data_dir == str(gone)
+    with pytest.raises(UserError, match=f"--data-dir {gone}: no such folder"):
+        cfg.check_inputs()
+    with pytest.raises(UserError, match="unknown synthetic source"):
+        ImageFolderConfig(data_dir="synthetic:lsun")
+
+
 def _messages(tmp_path: Path) -> list[str]:
     out = []
     for bad in (tmp_path / "absent", tmp_path / "empty", tmp_path / "broken"):
@@ -112,9 +126,8 @@ _CHECK_AS_ANOTHER_USER = """
 import sys
 from cc_bench.errors import UserError
 from cc_bench.gan.image_folder_config import ImageFolderConfig
-from cc_bench.gan.image_folder_config import ImageFolderConfig
 try:
-    ImageFolderConfig(data_dir=sys.argv[1])
+    ImageFolderConfig(data_dir=sys.argv[1]).check_inputs()
 except UserError as exc:
     print(exc)
 """
@@ -161,7 +174,7 @@ def test_an_unreadable_folder_is_a_user_error(monkeypatch: pytest.MonkeyPatch) -
                 os, "access", lambda p, mode, **kw: Path(p) != locked and real_access(p, mode, **kw)
             )
         with pytest.raises(UserError, match=f"{locked}: cannot be read"):
-            ImageFolderConfig(data_dir=str(locked))
+            ImageFolderConfig(data_dir=str(locked)).check_inputs()
         with pytest.raises(UserError, match=f"{locked}: cannot be read"):
             load_images(locked, n=4)
     finally:
