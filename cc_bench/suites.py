@@ -233,7 +233,7 @@ def expand(
 
 SMOKE_DESCRIPTION = "every benchmark on a tiny budget, conv and CoordConv, one seed (for tests)"
 PAPER_DESCRIPTION = (
-    "every domain at the paper's budgets (gen-paper, vae-paper, image-folder-paper, det-paper, "
-    "atari9, atari9-dqn together; --set data_dir=DIR names image-folder-paper's images): for a "
+    "every domain at the paper's budgets (gen-paper, vae-paper, det-paper, atari9, atari9-dqn "
+    "together; image-folder-paper, which needs your images, is launched on its own): for a "
     "Slurm GPU cluster"
 )

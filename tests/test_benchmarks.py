@@ -115,7 +115,9 @@ def test_the_paper_suite_holds_every_domains_paper_budget() -> None:
 
     paper = get_suite("paper").entries
     for suite in list_suites():
-        if suite.name.endswith("-paper") or suite.name.startswith("atari9"):
+        if suite.name == "image-folder-paper":  # needs the user's images: launched on its own
+            assert not any(entry in paper for entry in suite.entries)
+        elif suite.name.endswith("-paper") or suite.name.startswith("atari9"):
             assert all(entry in paper for entry in suite.entries), suite.name
     assert {e.benchmark for e in paper} >= {
         "gan.sort_of_clevr",
