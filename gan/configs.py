@@ -52,6 +52,8 @@ class GanConfig(BenchConfig):
     interp_steps: int = bounded(16, ge=2)
     """T: frames per interpolation, ends included."""
     jump_px: float = bounded(4.0, gt=0.0)
-    """An object whose centre moves more than this between two frames teleports."""
+    """Plain rule (`teleport_frac`): an object whose centre moves more than this between two frames teleports. Robust rule (`teleport_frac_valid`): the least step that can be a jump."""
+    jump_ratio: float = bounded(3.0, gt=1.0)
+    """Robust rule (`teleport_frac_valid`): a step over this many times the object's median step along its interpolation (and over `jump_px`) is a jump."""
     channels_last: bool = True
     """Run the networks channels-last (faster convs on CPU; the same numbers)."""
