@@ -59,6 +59,7 @@ register_benchmark(
         "position_js",
     ),
     curve_x="step",  # iterations: the same batch size and data for both sides of a group
+    curves=("test/position_js", "test/valid_frac", "losses/d_loss", "losses/g_loss"),
 )
 
 # A few seconds on a CPU: a handful of iterations, tiny networks, small evaluations.
@@ -145,6 +146,7 @@ register_benchmark(
     # interp_* compare only generators that are not collapsed (docs/vae.md): not headlines.
     headline=("diversity_gap",),
     curve_x="step",
+    curves=("test/diversity_gap", "losses/d_loss", "losses/g_loss"),
 )
 _IF_SMOKE = SuiteEntry(
     "gan.image_folder",

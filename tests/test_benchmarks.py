@@ -57,7 +57,11 @@ def test_benchmark_runs_end_to_end(bench: str, conv: str, runs_dir: Path) -> Non
     assert metrics == summary["metrics"]
     declared = BENCHMARKS[bench].metrics
     assert set(BENCHMARKS[bench].headline) | {"wall_s"} <= set(metrics)
-    assert all(np.isfinite(metrics[k]) for k in BENCHMARKS[bench].headline)
+    # A headline may be undefined on a smoke budget (null: the GAN's teleport rule has no
+    # valid frames to score); never NaN or infinite, and at least one is a number.
+    headline = [metrics[k] for k in BENCHMARKS[bench].headline]
+    assert all(v is None or np.isfinite(v) for v in headline), headline
+    assert any(v is not None for v in headline), headline
     lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
     assert lines and all(a["step"] <= b["step"] for a, b in zip(lines, lines[1:], strict=False))
     assert BENCHMARKS[bench].curve_x in lines[-1]

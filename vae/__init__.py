@@ -36,6 +36,11 @@ register_benchmark(
         "shape_tv": "lower",
         "color_tv": "lower",
         "teleport_frac": "lower",
+        "teleport_frac_valid": "lower",
+        "valid_transitions_frac": "higher",
+        "endpoint_px": "neither",
+        "steps_over_4px_frac": "neither",
+        "steps_over_8px_frac": "neither",
         "appear_vanish_frac": "lower",
         "mean_step_px": "neither",
         "max_jump_px": "lower",
@@ -45,6 +50,7 @@ register_benchmark(
     },
     headline=("elbo", "teleport_frac", "recon_valid_frac"),
     curve_x="epoch",
+    curves=("test/elbo", "test/recon", "test/kl"),
 )
 
 _SMOKE = {
