@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from cc_bench.config import BenchConfig, bounded
 from cc_bench.errors import UserError
 
 Placement = Literal["auto", "conv", "coordconv"]
+
+PLACES = ("backbone_conv", "rpn_conv", "box_conv")
+"""The fields that put conv or CoordConv at one place of the detector."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,9 @@ class DetectionConfig(BenchConfig):
     """CPU threads for torch (0: as the process has them). On this busy 2-core CPU, 2 threads
     trained 7x slower than 1 (2.2 against 15 images/s)."""
 
+    # `auto` placements resolve to the run's conv: they differ between the two sides.
+    conv_dependent: ClassVar[frozenset[str]] = frozenset(PLACES)
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.num_classes not in (1, 10):
@@ -146,6 +152,11 @@ class DetectionConfig(BenchConfig):
             raise UserError(f"invalid widths={self.widths!r}: positive integers")
         if any(not 0 < f < 1 for f in self.lr_drops):
             raise UserError(f"invalid lr_drops={self.lr_drops!r}: fractions between 0 and 1")
+
+    def resolve_auto(self) -> dict[str, Any]:
+        """Each placement left at `auto` takes `conv`'s value, so that the resolved config (the
+        run id, `config.json`'s `resolved`, the report) names the conv at every place."""
+        return {name: self.conv for name in PLACES if getattr(self, name) == "auto"}
 
     def placement(self, where: Placement) -> Literal["conv", "coordconv"]:
         """The conv kind at one place: the field's own value, or `conv`'s when it is `auto`."""

@@ -267,6 +267,19 @@ def test_rpn_hidden_width_is_the_official_32_and_a_field() -> None:
     assert wide.conv[0][0].out_channels == 64 and wide.cls_logits.in_channels == 64
 
 
+def test_auto_placements_resolve_to_the_run_s_conv() -> None:
+    cfg = DetectionConfig(conv="coordconv", box_conv="conv").resolve()
+    assert (cfg.backbone_conv, cfg.rpn_conv, cfg.box_conv) == ("coordconv", "coordconv", "conv")
+    assert cfg.resolve() == cfg
+    plain = DetectionConfig(conv="conv").resolve()
+    assert (plain.backbone_conv, plain.rpn_conv, plain.box_conv) == ("conv", "conv", "conv")
+    # The resolved config builds the same network as the given one.
+    assert count(build_model(cfg, 0.0, 1.0)) == count(
+        build_model(DetectionConfig(conv="coordconv", box_conv="conv"), 0.0, 1.0)
+    )
+    assert DetectionConfig.per_conv_fields() >= {"backbone_conv", "rpn_conv", "box_conv"}
+
+
 def test_config_rejects_bad_values() -> None:
     with pytest.raises(UserError, match="num_classes"):
         DetectionConfig(num_classes=3)
