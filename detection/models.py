@@ -100,7 +100,7 @@ def faster_rcnn(
     rpn_conv: ConvLayer = nn.Conv2d,
     box_conv: ConvLayer = nn.Conv2d,
     widths: Sequence[int] = (32, 64),
-    anchor_sizes: Sequence[int] = (15, 20, 25),
+    anchor_sizes: Sequence[int] = (8, 12, 16),
     aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
     rpn_hidden: int = 32,
     box_channels: int = 64,
