@@ -35,8 +35,8 @@ class AtariConfig(BenchConfig):
     seeded with `env_seed(s, f) + i` (rl/training.py): no seed shared between runs, new
     games in a resumed attempt."""
     vec_env: Literal["dummy", "subproc"] = "dummy"
-    """`dummy`: the games stepped in this process; `subproc`: one process each (0-8% faster
-    for one run alone on a 2-core CPU, but two runs at a time already fill it: docs/rl.md)."""
+    """`dummy`: the games stepped in this process; `subproc`: one process each (7-50% faster
+    for one run alone on a busy 2-core CPU, but two runs at a time already fill it: docs/rl.md)."""
     eval_episodes: int = bounded(10, ge=1)
     """Games played at the end with the trained agent (its stochastic policy), episode i on
     a fresh environment seeded eval_seed + i, the same for every run."""
