@@ -16,11 +16,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
 
 import torch
 
 from cc_bench.allocator import keep_freed_memory
+from cc_bench.arguments import int_at_least
 from cc_bench.detection.configs import DetectionConfig
 from cc_bench.detection.mnist_scatter import build_model, targets_for
 from cc_bench.envs.mnist_scatter import make_mnist_scatter
@@ -81,27 +81,14 @@ def table(device: torch.device, batch_size: int, repeats: int) -> str:
     return "\n".join(rows)
 
 
-def at_least(low: int) -> Callable[[str], int]:
-    """An argparse type: an integer >= `low` (otherwise argparse's one line and exit 2)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{value} must be >= {low}")
-        return value
-
-    return parse
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="cpu")
-    parser.add_argument("--batch-size", type=at_least(1), default=16, help="canvases a step")
-    parser.add_argument("--repeats", type=at_least(1), default=20, help="timed steps a model")
-    parser.add_argument("--threads", type=at_least(0), default=0, help="torch threads (0: torch's)")
+    parser.add_argument("--batch-size", type=int_at_least(1), default=16, help="canvases a step")
+    parser.add_argument("--repeats", type=int_at_least(1), default=20, help="timed steps a model")
+    parser.add_argument(
+        "--threads", type=int_at_least(0), default=0, help="torch threads (0: torch's)"
+    )
     args = parser.parse_args(argv)
     keep_freed_memory()
     torch.set_flush_denormal(True)

@@ -16,24 +16,10 @@ import argparse
 import itertools
 import statistics
 import time
-from collections.abc import Callable
+
+from cc_bench.arguments import int_at_least
 
 KINDS = ("conv", "coordconv")
-
-
-def _at_least(low: int) -> Callable[[str], int]:
-    """An argparse type: an integer >= `low` (argparse turns the error into one line, exit 2)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{value} is below {low}")
-        return value
-
-    return parse
 
 
 def _positive_float(text: str) -> float:
@@ -50,11 +36,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu")
     p.add_argument("--width", type=_positive_float, default=0.125)
-    p.add_argument("--batch-size", type=_at_least(1), default=32)
-    p.add_argument("--steps", type=_at_least(1), default=5, help="training steps per timed repeat")
-    p.add_argument("--repeats", type=_at_least(1), default=5)
+    p.add_argument("--batch-size", type=int_at_least(1), default=32)
     p.add_argument(
-        "--threads", type=_at_least(0), default=0, help="torch threads (0: torch's default)"
+        "--steps", type=int_at_least(1), default=5, help="training steps per timed repeat"
+    )
+    p.add_argument("--repeats", type=int_at_least(1), default=5)
+    p.add_argument(
+        "--threads", type=int_at_least(0), default=0, help="torch threads (0: torch's default)"
     )
     p.add_argument("--no-channels-last", action="store_true")
     args = p.parse_args()

@@ -172,18 +172,7 @@ register_suite(
             SuiteEntry(
                 "gan.image_folder",
                 seeds=3,
-                fixed={
-                    "data_dir": "synthetic:sort_of_clevr",
-                    "width": 0.125,
-                    "n_train": 5_000,
-                    "epochs": 6,
-                    "batch_size": 16,
-                    "eval_every": 2,
-                    "n_samples": 256,
-                    "n_pairs": 16,
-                    "interp_steps": 16,
-                    "log_every": 25,
-                },
+                fixed={"data_dir": "synthetic:sort_of_clevr", **_LAPTOP},  # gen-laptop's budget
             ),
         ),
     )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from cc_bench.arguments import ArgumentParser
+from cc_bench.arguments import ArgumentParser, int_at_least
 from cc_bench.errors import UserError
 from cc_bench.launch.jobs import LaunchOptions
 from cc_bench.launch.local import run_local
@@ -22,23 +22,7 @@ from cc_bench.launch.plan import (
 from cc_bench.launch.slurm import submit_slurm
 from cc_bench.suites import Suite, expand, get_suite, list_suites, parse_sets
 
-
-def _int_at_least(low: int) -> Callable[[str], int]:
-    """An argparse type: an integer >= `low`."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{value} must be >= {low}")
-        return value
-
-    return parse
-
-
-_positive_int = _int_at_least(1)
+_positive_int = int_at_least(1)
 
 
 def launch_parser() -> argparse.ArgumentParser:
@@ -85,7 +69,7 @@ def launch_parser() -> argparse.ArgumentParser:
     slurm = parser.add_argument_group("Slurm (--executor slurm)")
     slurm.add_argument("--partition", help="the partition to submit to")
     slurm.add_argument(
-        "--gpus-per-job", type=_int_at_least(0), default=0, metavar="N", help="default: 0"
+        "--gpus-per-job", type=int_at_least(0), default=0, metavar="N", help="default: 0"
     )
     slurm.add_argument("--cpus-per-job", type=_positive_int, metavar="N", help="default: Slurm's")
     slurm.add_argument("--mem-gb", type=float, metavar="GB", help="default: Slurm's")
