@@ -68,6 +68,13 @@ def kill_after_checkpoint(
     return checkpoint
 
 
+def printed_ratio_tolerance(a: float, b: float, step: float) -> float:
+    """How far a ratio printed to 0.001 from unrounded values may lie from ``a / b``
+    rebuilt from ``a`` and ``b`` as printed to ``step`` (each off by at most ``step / 2``)."""
+    half = step / 2
+    return (a / b * (half / a + half / b) + 0.0005) * 1.01
+
+
 def last_json(stdout: str) -> dict:
     """The JSON object on the last line of standard output."""
     return json.loads(stdout.strip().splitlines()[-1])

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import printed_ratio_tolerance
 
 from cc_bench.machine import cpu_name
 
@@ -35,10 +36,8 @@ def test_table_names_the_cpu_and_its_figures_agree() -> None:
     conv_ms = float(rows[0][1])
     for _, ms, images, ratio in rows:
         assert float(images) == pytest.approx(2 / float(ms) * 1000, rel=0.01)
-        # The table prints ms to 0.05 and the ratio to 0.0005, from the unrounded times:
-        # allow exactly what that rounding can move the ratio by.
-        rounding = float(ms) / conv_ms * (0.05 / float(ms) + 0.05 / conv_ms) + 0.0005
-        assert float(ratio) == pytest.approx(float(ms) / conv_ms, abs=rounding * 1.01)
+        tolerance = printed_ratio_tolerance(float(ms), conv_ms, step=0.1)  # ms to 0.1
+        assert float(ratio) == pytest.approx(float(ms) / conv_ms, abs=tolerance)
     assert rows[0][3] == "1.000"
 
 

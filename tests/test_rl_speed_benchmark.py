@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import printed_ratio_tolerance
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "rl.py"
 TINY = ["--env-id", "ALE/Breakout-v5", "--n-envs", "2", "--repeats", "1", "--chunk", "80"]
@@ -33,10 +34,8 @@ def test_table_has_every_extractor_and_consistent_ratios() -> None:
     for name, vec, frames, steps, ratio, _, envs, update, rest in rows:
         assert vec == "dummy"
         assert float(steps) == pytest.approx(float(frames) / 4, abs=1)
-        # frames/s are printed to 0.5 and the ratio to 0.0005, from the unrounded rates:
-        # allow exactly what that rounding can move the ratio by.
-        rounding = float(frames) / conv * (0.5 / float(frames) + 0.5 / conv) + 0.0005
-        assert float(ratio) == pytest.approx(float(frames) / conv, abs=rounding * 1.01)
+        tolerance = printed_ratio_tolerance(float(frames), conv, step=1)  # frames/s to 1
+        assert float(ratio) == pytest.approx(float(frames) / conv, abs=tolerance)
         shares = [float(x.rstrip("%")) for x in (envs, update, rest)]
         assert sum(shares) == pytest.approx(100, abs=2) and min(shares) >= 0, name
 
