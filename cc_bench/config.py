@@ -120,7 +120,10 @@ class BenchConfig:
             value = getattr(self, f.name)
             if not _matches(value, hints[f.name]):
                 raise UserError(f"invalid {f.name}={value!r}: must be {_type_name(hints[f.name])}")
-            for kind, bound in f.metadata.get("bounds", {}).items():
+            bounds = f.metadata.get("bounds", {})
+            if bounds and isinstance(value, float) and math.isinf(value):
+                raise UserError(f"invalid {f.name}={value!r}: must be a finite number")
+            for kind, bound in bounds.items():
                 if (
                     isinstance(value, float)
                     and math.isnan(value)

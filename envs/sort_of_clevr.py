@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,8 +260,9 @@ def generate_scenes(
 def to_uint8_images(images: Any) -> np.ndarray:
     """Images as uint8 (n, H, W, 3): from uint8 (n, H, W, 3), or from floats in [-1, 1] laid
     out (n, 3, H, W) (a model's output; a torch tensor is fine) or (n, H, W, 3)."""
-    if hasattr(images, "detach"):
-        images = images.detach().float().cpu().numpy()
+    if hasattr(images, "detach"):  # a torch tensor; a uint8 one stays uint8
+        images = images.detach().cpu()
+        images = (images if str(images.dtype) == "torch.uint8" else images.float()).numpy()
     images = np.asarray(images)
     if images.ndim != 4:
         raise ValueError(f"images must be (n, H, W, 3) or (n, 3, H, W), got {images.shape}")
@@ -469,13 +471,18 @@ def interpolation_measures(
       object appears or vanishes. Every transition counts, so a generator that ignores z (or
       draws nothing) scores 0, and a fast smooth move (crossing the canvas in a few frames)
       counts as teleporting.
-    - `teleport_frac_valid` (the robust rule): only transitions between two valid scenes
-      (`ParsedScene.valid`; a list of objects counts as valid) of interpolations that go
-      somewhere (some object ends more than `jump_px` from where it started, between the
-      sequence's first and last valid frames); one teleports when an object appears or
-      vanishes, or its step is larger than both `jump_px` and `jump_ratio` times the median
-      of that object's steps between valid frames of its sequence (its own typical speed).
-      NaN when no transition qualifies: a collapsed generator has no score, not the best.
+    - `teleport_frac_valid` (the robust rule): only the transitions from a sequence's first
+      to its last valid scene (`ParsedScene.valid`; a list of objects counts as valid), in
+      interpolations that go somewhere (some object ends more than `jump_px` from where it
+      started, between those two frames). Between two consecutive valid frames an object
+      teleports when it appears or vanishes, or its step is larger than both `jump_px` and
+      `jump_ratio` times the median of its steps between consecutive valid frames of its
+      sequence (its own typical speed). A run of invalid frames between two valid ones is
+      bridged: its g transitions qualify, and count one teleport if an object of the valid
+      frames is missing from, or shows more than once in, one of the invalid frames (a fade
+      out and back in, a cross-fade), or moves between the two valid frames more than g
+      times that step limit. NaN when no transition qualifies: a collapsed generator has no
+      score, not the best.
 
     Args:
         sequences: images (K, T, H, W, 3) uint8 or (K, T, 3, H, W) floats in [-1, 1], or K
@@ -488,7 +495,8 @@ def interpolation_measures(
     Returns:
         teleport_frac: share of the K x (T - 1) transitions that teleport (plain rule);
         teleport_frac_valid: share of the qualifying transitions that teleport (robust rule);
-        valid_transitions_frac: share of the transitions that qualify for the robust rule;
+        valid_transitions_frac: share of the transitions that qualify for the robust rule
+            (bridged gaps included);
         appear_vanish_frac: share of transitions in which an object appears or vanishes;
         mean_step_px, max_jump_px: mean and largest centre step of the matched objects;
         steps_over_4px_frac, steps_over_8px_frac: shares of those steps over 4 and 8 px;
@@ -527,16 +535,30 @@ def interpolation_measures(
             _distance(tracks[shown[0]][c], tracks[shown[-1]][c]) > jump_px
             for c in set(tracks[shown[0]]) & set(tracks[shown[-1]])
         )
-        for t, (changed, moved) in enumerate(per_transition):
+        for changed, moved in per_transition:
             transitions += 1
             steps += moved.values()
             appear_vanish += changed
             teleports += changed or any(step > jump_px for step in moved.values())
-            if goes_somewhere and valid[t] and valid[t + 1]:
-                qualifying += 1
-                robust_teleports += changed or any(
-                    step > max(jump_px, jump_ratio * median[c]) for c, step in moved.items()
-                )
+        if not goes_somewhere:
+            continue
+        # The robust rule walks from valid frame to valid frame: every transition between the
+        # first and the last valid frame qualifies, and a run of invalid frames is bridged.
+        for a, b in zip(shown[:-1], shown[1:], strict=True):
+            gap = b - a  # transitions from frame a to frame b
+            qualifying += gap
+            before, after = tracks[a], tracks[b]
+            limit = {c: gap * max(jump_px, jump_ratio * median.get(c, 0.0)) for c in before}
+            teleported = set(before) != set(after) or any(
+                _distance(before[c], after[c]) > limit[c] for c in set(before) & set(after)
+            )
+            # Inside a bridged gap: an object that vanishes for a while (a fade out and back in)
+            # or shows twice (a cross-fade, here and there at once) teleported, however close
+            # its two ends are. One teleport per gap, as a one-frame jump counts once.
+            for t in range(a + 1, b):
+                colours = Counter(obj.color for obj in _objects(seq[t]))
+                teleported = teleported or any(colours[c] != 1 for c in before)
+            robust_teleports += teleported
     if transitions == 0:
         raise ValueError("interpolation_measures needs sequences of at least 2 frames")
     step_array = np.array(steps, dtype=np.float64)

@@ -89,6 +89,12 @@ class ImageFolderConfig(GanConfig):
                 )
         if self.data_dir.startswith("synthetic:"):
             check_data_dir(self.data_dir)  # an unknown source is a bad value anywhere
+        else:
+            # The folder itself, not the words typed for it, is part of the run's identity:
+            # `flat`, `./flat/` and its absolute path are one folder; the same relative path
+            # typed from another directory is another.
+            real = os.path.realpath(os.path.expanduser(self.data_dir))
+            object.__setattr__(self, "data_dir", real)
 
     def check_inputs(self) -> None:
         """The data folder exists, is a folder and can be read (one line naming it if not)."""

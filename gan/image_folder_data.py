@@ -89,8 +89,8 @@ def _load_one(path: Path, size: int) -> np.ndarray | None:
             img = TF.resize(img, size, interpolation=TF.InterpolationMode.BILINEAR)
             img = TF.center_crop(img, [size, size])
             return np.asarray(img, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
-        return None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None  # unreadable, or too large to decode safely: skipped with the others
 
 
 def load_images(

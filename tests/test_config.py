@@ -121,6 +121,7 @@ def test_per_conv_fields_are_the_per_conv_defaults_and_declared_ones() -> None:
         ({"epochs": 2.5}, "invalid epochs=2.5: must be an integer"),
         ({"epochs": True}, "invalid epochs=True: must be an integer"),
         ({"lr": float("nan")}, "invalid lr=nan: must be >= 0.0"),
+        ({"lr": float("inf")}, "invalid lr=inf: must be a finite number"),
         ({"conv": "coord"}, "invalid conv='coord': must be one of 'conv', 'coordconv'"),
         ({"split": "left"}, "must be one of 'uniform', 'quadrant'"),
         ({"test_fraction": 0.0}, "invalid test_fraction=0.0: must be > 0.0"),

@@ -217,6 +217,38 @@ def test_unreadable_files_are_skipped_with_a_warning(tmp_path: Path, capsys) -> 
     assert "skipped 1 unreadable image file(s)" in capsys.readouterr().err
 
 
+def test_an_image_too_large_to_decode_safely_is_skipped(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    _write(tmp_path / "a.png", 64, 64, 0)
+    _write(tmp_path / "b.png", 64, 64, 1)
+    _write(tmp_path / "huge.png", 120, 120, 2)
+    # PIL refuses images over twice MAX_IMAGE_PIXELS (DecompressionBombError, not an OSError):
+    # lowered here, so a 120x120 image stands in for a 13,500 x 13,500 one
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5_000)
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(tmp_path / "huge.png").load()
+    images = load_images(tmp_path, n=4)
+    assert images.shape == (2, 64, 64, 3)
+    assert "skipped 1 unreadable image file(s)" in capsys.readouterr().err
+
+
+def test_the_folder_not_the_words_typed_is_the_identity(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "flat")
+    monkeypatch.chdir(tmp_path)
+    real = str((tmp_path / "flat").resolve())
+    for typed in ("flat", "./flat/", real, "link", str(tmp_path / "flat") + "/"):
+        cfg = ImageFolderConfig(data_dir=typed)
+        assert cfg.data_dir == real
+        assert config_to_dict(cfg) == config_to_dict(ImageFolderConfig(data_dir=real))
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # the same words typed elsewhere: another folder
+    assert ImageFolderConfig(data_dir="flat").data_dir == str(
+        (tmp_path / "elsewhere/flat").resolve()
+    )
+
+
 def test_the_synthetic_source_reads_generated_scenes_back(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("CC_BENCH_CACHE", str(tmp_path / "cache"))
     from cc_bench.envs.sort_of_clevr import generate_scenes

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from scipy import ndimage
 
 from cc_bench.envs.sort_of_clevr import (
@@ -206,6 +207,9 @@ def test_to_uint8_images_layouts():
     as_float = img.astype(np.float32) / 127.5 - 1
     assert (to_uint8_images(as_float) == img).all()
     assert (to_uint8_images(as_float.transpose(0, 3, 1, 2)) == img).all()
+    # torch tensors: uint8 (n, H, W, 3) stays as it is, floats are read in [-1, 1]
+    assert (to_uint8_images(torch.from_numpy(img)) == img).all()
+    assert (to_uint8_images(torch.from_numpy(as_float).permute(0, 3, 1, 2)) == img).all()
 
 
 # -- the measures ---------------------------------------------------------------------------
@@ -293,17 +297,55 @@ def test_interpolation_single_jump_and_appear_vanish_robust():
     assert m["teleport_frac_valid"] == pytest.approx(2 / 5)  # blue appears, then vanishes
 
 
-def test_interpolation_invalid_frames_are_left_out_of_the_robust_rule():
+def test_interpolation_invalid_frames_are_bridged_by_the_robust_rule():
     frames = [_scene(True, _obj("red", 20, 10 + 2 * t), _obj("blue", 45, 45)) for t in range(8)]
-    # frame 4 is a glitch: red 30 px off, the scene invalid (say a stray blob)
+    # frame 4 is a glitch: red 30 px off, the scene invalid (say a stray blob); the robust
+    # rule bridges it (red moves 4 px from frame 3 to 5, within 2 x the 6-px step limit)
     frames[4] = _scene(False, _obj("red", 50, 18), _obj("blue", 45, 45))
     m = interpolation_measures([frames])
     assert m["teleport_frac"] == pytest.approx(2 / 7)  # into and out of the glitch
-    assert m["teleport_frac_valid"] == 0.0 and m["valid_transitions_frac"] == pytest.approx(5 / 7)
+    assert m["teleport_frac_valid"] == 0.0 and m["valid_transitions_frac"] == 1.0
     # a real jump between two valid frames still counts
     frames[6] = _scene(True, _obj("red", 20, 60), _obj("blue", 45, 45))
     m = interpolation_measures([frames])
-    assert m["teleport_frac_valid"] == pytest.approx(2 / 5)  # 5->6 and 6->7
+    assert m["teleport_frac_valid"] == pytest.approx(2 / 7)  # 5->6 and 6->7
+    # invalid frames before the first valid one and after the last do not qualify
+    frames = [_scene(False, _obj("red", 20, 10 + 2 * t)) for t in range(8)]
+    frames[2:6] = [
+        _scene(True, _obj("red", 20, 10 + 2 * t), _obj("blue", 45, 45)) for t in range(2, 6)
+    ]
+    m = interpolation_measures([frames])
+    assert m["valid_transitions_frac"] == pytest.approx(3 / 7) and m["teleport_frac_valid"] == 0.0
+
+
+def _moving_red(t: int) -> SceneObject:
+    return _obj("red", 20, 10 + 2.2 * t)  # 33 px in 15 steps
+
+
+def test_interpolation_fade_and_cross_fade_teleport_under_the_robust_rule():
+    blue = _obj("blue", 50, 50)
+    # fade out and back in: red missing from frames 7 and 8 (those scenes are invalid)
+    fade = [_scene(True, _moving_red(t), blue) for t in range(16)]
+    fade[7] = fade[8] = _scene(False, blue)
+    m = interpolation_measures([fade])
+    assert m["teleport_frac"] == pytest.approx(2 / 15)  # vanishes 6->7, appears 8->9
+    assert m["teleport_frac_valid"] == pytest.approx(1 / 15)  # one teleport, bridging 6->9
+    # cross-fade: red here and there at once in frames 7 and 8 (a colour twice: invalid)
+    cross = [_scene(True, _moving_red(t), blue) for t in range(16)]
+    cross[7] = cross[8] = _scene(False, _obj("red", 20, 10), _obj("red", 20, 43), blue)
+    m = interpolation_measures([cross])
+    assert m["teleport_frac_valid"] == pytest.approx(1 / 15)
+    # a hard one-frame jump of red, for comparison: also one teleport
+    jump = [_scene(True, _obj("red", 20, 10 if t < 8 else 43), blue) for t in range(16)]
+    assert interpolation_measures([jump])["teleport_frac_valid"] == pytest.approx(1 / 15)
+    # and a gap the object crosses too fast: 33 px in 3 transitions, its median step 0
+    far = [_scene(True, _obj("red", 20, 10 if t < 7 else 43), blue) for t in range(16)]
+    far[7] = far[8] = _scene(False, _obj("red", 20, 25), blue)  # invalid, say a blurry red
+    assert interpolation_measures([far])["teleport_frac_valid"] == pytest.approx(1 / 15)
+    # the same gap on a smooth mover is no teleport
+    smooth = [_scene(True, _moving_red(t), blue) for t in range(16)]
+    smooth[7] = smooth[8] = _scene(False, _moving_red(8), blue)
+    assert interpolation_measures([smooth])["teleport_frac_valid"] == 0.0
 
 
 def test_position_coverage_known_answers():
