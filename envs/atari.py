@@ -94,8 +94,9 @@ def make_atari(
             their frames between processes; see docs/rl.md for this machine).
         frame_stack: frames stacked into one observation (channels last; SB3's policies
             transpose it to (C, H, W) themselves).
-        terminal_on_life_loss, clip_reward: the AtariWrapper's; evaluation keeps both
-            (the game score comes from the Monitor, unclipped, over whole games).
+        terminal_on_life_loss, clip_reward: the AtariWrapper's; evaluation keeps the
+            first and turns clipping off (the game score comes from the Monitor, unclipped,
+            over whole games, either way).
         render: make the games render RGB frames (`env.render()`), for GIFs.
         env_kwargs: more keyword arguments for `gymnasium.make`.
     """

@@ -97,5 +97,10 @@ class ImageFolderConfig(GanConfig):
             object.__setattr__(self, "data_dir", real)
 
     def check_inputs(self) -> None:
-        """The data folder exists, is a folder and can be read (one line naming it if not)."""
-        check_data_dir(self.data_dir)
+        """The data folder exists, is a folder, can be read and holds image files (one line
+        naming it if not), before a run folder is made for it. (Whether the images decode is
+        found when they load.)"""
+        if check_data_dir(self.data_dir) is not None:
+            from cc_bench.gan.image_folder_data import list_images
+
+            list_images(self.data_dir)

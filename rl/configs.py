@@ -55,11 +55,13 @@ class AtariConfig(BenchConfig):
     """CPU threads for torch (0: as the process has them; `cc-bench launch` gives each local
     worker its share of the cores). On a busy 2-core CPU, 2 threads ran A2C 7x slower than 1."""
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def check_inputs(self) -> None:
+        """An unknown game is one line before anything runs (and before `launch` plans it);
+        checked here, not when a config is built, so a report reads runs back without ale-py
+        (or with an ale-py that no longer has the game)."""
         from cc_bench.envs.atari import check_env_id
 
-        check_env_id(self.env_id)  # an unknown game is one line before anything runs
+        check_env_id(self.env_id)
 
     # A conv run resolves `where` and `with_r` to their defaults (`resolve`), so they differ
     # between the two sides of a CoordConv `where="all"` comparison: reports pair on the rest.

@@ -79,7 +79,8 @@ class Progress:
     ends: list[int] = field(default_factory=list)
     """The run's frame count (`step`) when each ended."""
     train_s: float = 0.0
-    """Wall seconds of training in earlier attempts."""
+    """Wall seconds of training up to the last checkpoint (all attempts): with the frames
+    done by then, the run's `steps_per_s` however often it was resumed."""
 
 
 class TrackerCallback(BaseCallback):
@@ -107,7 +108,7 @@ class TrackerCallback(BaseCallback):
 
     def _on_training_start(self) -> None:
         self.start_frames = self.last_log = self.last_checkpoint = self.frames
-        self.start_time = self.checkpoint_end = time.perf_counter()
+        self.start_time = self.checkpoint_end = self.banked = time.perf_counter()
         self.checkpoint_s = 0.0
         desc = f"{self.cfg.env_id.split('/')[-1]} {self.cfg.conv} frames"
         self.bar = self.tracker.progress(self.total_frames, desc=desc, initial=self.frames)
@@ -145,6 +146,7 @@ class TrackerCallback(BaseCallback):
             every and step - self.last_checkpoint >= every
         ):
             start = time.perf_counter()
+            self.bank_time()
             self.checkpoint()
             self.checkpoint_end = time.perf_counter()
             self.checkpoint_s = self.checkpoint_end - start
@@ -153,8 +155,15 @@ class TrackerCallback(BaseCallback):
     def _on_training_end(self) -> None:
         if self.frames > self.last_log:
             self.log_training(self.frames)
-        self.progress.train_s += time.perf_counter() - self.start_time
+        self.bank_time()
         self.bar.close()
+
+    def bank_time(self) -> None:
+        """Add the training time since the last call to `progress.train_s` (before a
+        checkpoint saves it: a resumed run then divides its frames by all of its time)."""
+        now = time.perf_counter()
+        self.progress.train_s += now - self.banked
+        self.banked = now
 
     def log_training(self, step: int) -> None:
         """losses/* and charts/* from SB3's logger, and perf/steps_per_s, at `step` frames."""
@@ -313,6 +322,9 @@ def evaluate(model: BaseAlgorithm, cfg: AtariConfig) -> tuple[list[float], list[
     epsilon) with the generators seeded from `eval_seed`.
     """
     seed_everything(cfg.eval_seed)
+    # DQN's epsilon-greedy draws its random actions from the agent's action space, which has
+    # a generator of its own.
+    model.action_space.seed(cfg.eval_seed)
     scores: list[float] = []
     frames: list[np.ndarray] = []
     for i in range(cfg.eval_episodes):

@@ -91,6 +91,7 @@ def test_bad_folders_are_one_line_and_exit_code_2(tmp_path: Path, runs_dir: Path
         assert proc.returncode == 2, (args, proc.stderr)
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], proc.stderr
+    assert not list(runs_dir.rglob("config.json"))  # rejected before a run folder was made
 
 
 def test_fewer_than_two_images_fails_before_training(tmp_path: Path, runs_dir: Path) -> None:

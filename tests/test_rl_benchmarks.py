@@ -16,13 +16,14 @@ from stable_baselines3 import A2C, DQN
 from stable_baselines3.common.buffers import ReplayBuffer
 
 from cc_bench.config import run_id
+from cc_bench.errors import UserError
 from cc_bench.envs.atari import ale_ids, make_atari
 from cc_bench.registry import get_benchmark
 from cc_bench.rl import ATARI9, MS_PACMAN, a2c, dqn
 from cc_bench.rl.configs import A2CConfig, DQNConfig
 from cc_bench.rl.dqn import build_agent
 from cc_bench.rl.scores import ATARI_SCORES, game_name, human_bounds
-from cc_bench.rl.training import load_agent, save_agent, start_agent
+from cc_bench.rl.training import evaluate, load_agent, save_agent, start_agent
 from cc_bench.suites import expand, get_suite
 
 TINY = [
@@ -51,6 +52,14 @@ def test_bad_input_is_one_line_and_exit_2(
     assert not runs_dir.exists() or not any(runs_dir.rglob("config.json"))
 
 
+def test_an_unknown_game_is_checked_before_a_run_not_when_a_config_is_read_back() -> None:
+    # A report rebuilds configs from config.json: that needs neither ale-py nor the game.
+    cfg = A2CConfig(env_id="ALE/Retired-v5")
+    with pytest.raises(UserError, match="unknown Atari game env_id='ALE/Retired-v5'"):
+        cfg.check_inputs()
+    A2CConfig(env_id=MS_PACMAN).check_inputs()
+
+
 def test_a_killed_run_resumes_to_the_same_total_with_a_continuous_curve(tmp_path: Path) -> None:
     # 2 envs x 5 steps x 4 frames = 40 frames an update; 4,000 frames; a checkpoint every 400.
     args = ["run", "rl.a2c", *TINY, "--total-steps", "4000", "--checkpoint-every", "400"]
@@ -58,6 +67,9 @@ def test_a_killed_run_resumes_to_the_same_total_with_a_continuous_curve(tmp_path
     checkpoint = kill_after_checkpoint(args, tmp_path, "rl.a2c")
     folder = checkpoint.parent
     assert not (folder / "summary.json").exists()
+    # the checkpoint holds the killed attempt's training time up to it
+    banked = torch.load(checkpoint, weights_only=False)["state"]["progress"]["train_s"]
+    assert banked > 0
 
     resumed = cc_bench(*args)
     assert resumed.returncode == 0, resumed.stderr
@@ -66,6 +78,8 @@ def test_a_killed_run_resumes_to_the_same_total_with_a_continuous_curve(tmp_path
     assert 0 < start < 4000
     metrics = last_json(resumed.stdout)
     assert metrics["frames"] == 4000  # the total an uninterrupted run ends at
+    # steps_per_s divides all 4,000 frames by both attempts' training time, not the last's
+    assert 4000 / metrics["steps_per_s"] > banked
     lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
     steps = [x["step"] for x in lines if "perf/steps_per_s" in x]
     assert steps == sorted(steps) and steps[-1] == 4000
@@ -212,6 +226,24 @@ def test_a_resumed_dqn_buffer_ends_its_last_transition(one_thread: None) -> None
         assert loaded.replay_buffer.dones[:119].sum() == model.replay_buffer.dones[:119].sum()
     finally:
         env.close()
+
+
+def test_a_dqn_evaluation_is_the_same_every_time_for_one_eval_seed(one_thread: None) -> None:
+    cfg = DQNConfig(
+        env_id="ALE/Breakout-v5", n_envs=1, eval_episodes=2, eval_max_steps=300, gif_steps=300
+    )
+    env = make_atari(cfg.env_id, 1, 0)
+    try:
+        model = build_agent(cfg, env, torch.device("cpu"))
+    finally:
+        env.close()
+    model.exploration_rate = 0.5  # half the actions from the action space's own generator
+    scores, frames = evaluate(model, cfg)
+    model.action_space.seed(12345)  # whatever state it was left in
+    np.random.seed(7)
+    again, frames_again = evaluate(model, cfg)
+    assert again == scores  # and the first game played frame for frame the same
+    assert len(frames_again) == len(frames) and all(map(np.array_equal, frames, frames_again))
 
 
 def test_a_killed_dqn_run_resumes_and_its_last_checkpoint_drops_the_buffer(

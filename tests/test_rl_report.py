@@ -7,20 +7,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cc_bench.report.document import Figure, Table
+from cc_bench.report.document import Figure, Table, Text
 from cc_bench.report.extras import extra_sections
 from cc_bench.report.groups import Group
 from cc_bench.report.runs import RunRecord
+from cc_bench.rl.report import SIDES
 from cc_bench.rl.scores import ATARI_SCORES
 
 GAMES = {"ALE/MsPacman-v5": "ms_pacman", "ALE/Breakout-v5": "breakout"}
 
 
-def run(env_id: str, conv: str, seed: int, score: float) -> RunRecord:
+def run(
+    env_id: str, conv: str, seed: int, score: float, bench: str = "rl.a2c", where: str = "first"
+) -> RunRecord:
     """A finished run whose every training game scored `score`."""
-    config = {"env_id": env_id, "conv": conv, "seed": seed}
+    config = {"env_id": env_id, "conv": conv, "seed": seed, "where": where}
     history = [{"step": s, "charts/episodic_return": score} for s in range(0, 10_001, 500)]
-    return RunRecord("rl.a2c", f"{conv}_{seed}", config, "finished", history, resolved=config)
+    return RunRecord(bench, f"{conv}_{seed}", config, "finished", history, resolved=config)
 
 
 def normalised(env_id: str, score: float) -> float:
@@ -59,3 +62,41 @@ def test_no_section_without_both_sides(tmp_path: Path) -> None:
     runs = [run("ALE/Breakout-v5", "conv", 0, 5.0)]
     groups = [Group("g", "rl.a2c", runs, title="breakout")]
     assert not [s for s in extra_sections(groups, tmp_path) if s.title.startswith("Atari")]
+
+
+def test_a2c_dqn_and_each_where_are_aggregated_apart(tmp_path: Path) -> None:
+    """Each benchmark and recipe gets its own section, over its own games: A2C and DQN are
+    not pooled, nor a where=all comparison with a where=first one (which share conv runs)."""
+    groups = []
+    conv = {e: [run(e, "conv", s, 100.0 * (s + 1)) for s in range(2)] for e in GAMES}
+    for env_id in GAMES:
+        for where, score in (("first", 1000.0), ("all", 2000.0)):
+            coord = [run(env_id, "coordconv", s, score, where=where) for s in range(2)]
+            groups.append(Group(f"a2c-{env_id}-{where}", "rl.a2c", conv[env_id] + coord))
+    dqn = [run("ALE/Breakout-v5", side, s, 10.0, "rl.dqn") for side in SIDES for s in range(2)]
+    groups.append(Group("dqn", "rl.dqn", dqn))
+    sections = [s for s in extra_sections(groups, tmp_path) if s.title.startswith("Atari")]
+    titles = [s.title for s in sections]
+    assert titles == [
+        "Atari, rl.a2c: human-normalised return across games (where=first)",
+        "Atari, rl.a2c: human-normalised return across games (where=all)",
+        "Atari, rl.dqn: human-normalised return across games",
+    ]
+    for section, games, coord_score in zip(
+        sections, (2, 2, 1), (1000.0, 2000.0, 10.0), strict=True
+    ):
+        text = next(b for b in section.blocks if isinstance(b, Text)).text
+        assert f"over all {games} games" in text
+        table = next(b for b in section.blocks if isinstance(b, Table))
+        rows = {row[0]: row for row in table.rows}
+        assert rows["conv"][1] == rows["coordconv"][1] == str(2 * games)
+        played = list(GAMES) if games == 2 else ["ALE/Breakout-v5"]  # DQN: Breakout only
+        # every CoordConv run of a game scores alike: the IQM is the mean over the games
+        expected = np.mean([normalised(e, coord_score) for e in played])
+        assert float(rows["coordconv"][3]) == pytest.approx(expected, rel=1e-3)
+    plots = sorted(p.name for p in (tmp_path / "plots").glob("rl_aggregate*.png"))
+    assert plots == [
+        "rl_aggregate_rl_a2c_0.png",
+        "rl_aggregate_rl_a2c_1.png",
+        "rl_aggregate_rl_dqn_0.png",
+    ]
