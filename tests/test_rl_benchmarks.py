@@ -16,8 +16,8 @@ from stable_baselines3 import A2C, DQN
 from stable_baselines3.common.buffers import ReplayBuffer
 
 from cc_bench.config import run_id
-from cc_bench.errors import UserError
 from cc_bench.envs.atari import ale_ids, make_atari
+from cc_bench.errors import UserError
 from cc_bench.registry import get_benchmark
 from cc_bench.rl import ATARI9, MS_PACMAN, a2c, dqn
 from cc_bench.rl.configs import A2CConfig, DQNConfig
