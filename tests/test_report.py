@@ -351,7 +351,7 @@ def test_config_line_shows_what_each_side_trained_with(suite: dict[str, Any]) ->
 def test_headline_metrics_lead(suite: dict[str, Any]) -> None:
     overview = _section(suite["md"], "Overview")
     # 2 tasks x 2 headline metrics; the second task has 1 seed a side: undecided
-    assert "On the 4 headline metrics" in overview and "undecided on 2" in overview
+    assert "On the 4 directed headline metrics" in overview and "undecided on 2" in overview
     assert overview.index(f"| {TITLE} | test_acc |") < overview.index(f"| {TITLE} | train_acc |")
     lines = _section(suite["md"], TITLE).splitlines()
     rows = [x.split("|")[1].strip() for x in lines if x.startswith("| ")]

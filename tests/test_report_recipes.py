@@ -132,7 +132,7 @@ def test_a_changed_default_supersedes_the_old_recipe(monkeypatch: pytest.MonkeyP
     assert {row.tasks for row in report.aggregate(groups)} == {1}
     md = report.to_markdown(report.report_sections(old + new, None, "x"), "t", Path("."))
     overview = md.split("## Overview\n", 1)[1].split("\n## ", 1)[0]
-    assert "On the 2 headline metrics" in overview
+    assert "On the 2 directed headline metrics" in overview
     assert "superseded" not in overview.split("Method.")[0]
     assert f"## {BENCH} · lr: conv 0.01, CoordConv 0.005 · superseded" in md
 

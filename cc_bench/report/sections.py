@@ -216,21 +216,30 @@ def _overview(
     blocks: list[Block] = [
         Text(f"{len(records)} runs in {len(groups)} groups from `{source}`: {status}; {made}.")
     ]
-    verdicts = [
-        g.compare(m).verdict(g.higher(m))
-        for g in current(groups)
-        for m in g.headline
-        if g.finished("conv") and g.finished("coordconv")
-    ]
+    # Counted over the rows of the table below: directed headline metrics with values.
+    verdicts = []
+    undefined = []
+    for g in current(groups):
+        if not (g.finished("conv") and g.finished("coordconv")):
+            continue
+        for m in g.headline:
+            cmp = g.compare(m)
+            if g.higher(m) is None:
+                continue
+            if not (cmp.n_a or cmp.n_b):
+                undefined.append(f"`{m}`")
+                continue
+            verdicts.append(cmp.verdict(g.higher(m)))
     if verdicts:
         c = stats.count_verdicts(verdicts)
-        blocks.append(
-            Text(
-                f"On the {len(verdicts)} headline metrics of tasks with runs of both sides, "
-                f"CoordConv is better on {c['better']}, similar on {c['similar']}, worse on "
-                f"{c['worse']}, undecided on {c['undecided']} (fewer than 2 seeds a side)."
-            )
+        text = (
+            f"On the {len(verdicts)} directed headline metrics of tasks with runs of both "
+            f"sides, CoordConv is better on {c['better']}, similar on {c['similar']}, worse on "
+            f"{c['worse']}, undecided on {c['undecided']} (fewer than 2 seeds a side)."
         )
+        if undefined:
+            text += f" Undefined in every run (left out): {', '.join(sorted(set(undefined)))}."
+        blocks.append(Text(text))
     table = _headline_table(current(groups))
     if table is not None:
         blocks += [Text("Headline metrics per task (means over seeds, 95% CI):"), table]
