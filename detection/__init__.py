@@ -38,7 +38,9 @@ register_benchmark(
         "params": "neither",
     },
     headline=("rpn_mean_iou", "mean_iou", "map_50"),
-    curve_x="step",
+    curve_x="step",  # logged once an epoch, at step = epochs done
+    curve_x_label="epoch",
+    curves=("test/rpn_mean_iou", "test/mean_iou", "test/map_50", "test/map", "train/loss"),
 )
 
 # A few seconds a run: a handful of canvases, one epoch, small proposal counts.
