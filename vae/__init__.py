@@ -67,8 +67,8 @@ _SMOKE = {
     "n_pairs": 2,
     "n_frames": 4,
 }
-# Measured on the shared 2-core CPU (docs/vae.md): run with `--workers 2` (one thread each).
-# 32 minutes there: 13.5 for the seed-0 pair, then 18.5 for the other four, under load.
+# Measured (docs/vae.md): run with `--workers 2` (one thread each). 18.5 minutes on an idle
+# 2-core Zen 3 VM; 32 to 46 on a shared Zen 5 one under load.
 _LAPTOP = {
     "width": 0.125,
     "n_train": 3_000,
@@ -84,8 +84,8 @@ register_suite(
     Suite(
         "vae-laptop",
         "vae.sort_of_clevr, conv/conv vs coordconv/coordconv, 3 seeds, width 1/8, 3,000 scenes, "
-        "20 epochs: about 32 minutes with --workers 2 on a 2-core AMD EPYC (family 26 model 2) "
-        "shared with other jobs (load average 10 to 24)",
+        "20 epochs: 18.5 minutes with --workers 2 on an idle 2-core AMD EPYC (family 25 model "
+        "1, Zen 3); 32 to 46 on a Zen 5 one shared with other jobs",
         (SuiteEntry("vae.sort_of_clevr", seeds=3, fixed=_LAPTOP),),
     )
 )
