@@ -138,6 +138,8 @@ def parse_args() -> tuple[argparse.Namespace, list[A2CConfig], torch.device]:
             A2CConfig(env_id=args.env_id, n_envs=args.n_envs, vec_env=vec, seed=0)
             for vec in vec_envs
         ]
+        for cfg in cfgs:
+            cfg.check_inputs()  # an unknown game
     except (UserError, RuntimeError) as exc:  # torch.device("gpu") is a RuntimeError
         parser.error(str(exc).splitlines()[0])
     return args, cfgs, device
