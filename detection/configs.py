@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from cc_bench.config import BenchConfig, bounded
@@ -129,16 +128,10 @@ class DetectionConfig(BenchConfig):
     def check_inputs(self) -> None:
         """torchvision's MNIST files under `data_root` (source `mnist`, no `--download`):
         missing, one line naming the folder before a run folder is made or a launch plans."""
-        if self.source != "mnist" or self.download or self.data_root is None:
-            return
-        raw = Path(self.data_root).expanduser() / "MNIST" / "raw"
-        files = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
-        files += ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-        if not all((raw / f).is_file() for f in files):
-            raise UserError(
-                f"MNIST not found under data_root={self.data_root!r} (torchvision expects "
-                f"{raw}); pass --download to fetch it there, or use source='mnist5k' (offline)"
-            )
+        if self.source == "mnist" and not self.download and self.data_root is not None:
+            from cc_bench.envs.mnist_scatter import check_mnist_root
+
+            check_mnist_root(self.data_root)
 
     def __post_init__(self) -> None:
         super().__post_init__()

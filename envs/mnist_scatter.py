@@ -112,6 +112,24 @@ def mnist5k_pools() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {"train": (x[~test], y[~test]), "test": (x[test], y[test])}
 
 
+def _not_found(data_root: str, raw: Path) -> str:
+    return (
+        f"MNIST not found under data_root={data_root!r} (torchvision expects {raw}); pass "
+        "--download to fetch it there, or use source='mnist5k' (offline)"
+    )
+
+
+def check_mnist_root(data_root: str) -> None:
+    """A UserError naming the folder unless torchvision's MNIST files are under `data_root`
+    (the files `torchvision.datasets.MNIST` looks for, without downloading)."""
+    from torchvision.datasets import MNIST
+
+    raw = Path(data_root).expanduser() / "MNIST" / "raw"
+    names = [os.path.splitext(name)[0] for name, _ in MNIST.resources]  # without .gz
+    if not all((raw / name).is_file() for name in names):
+        raise UserError(_not_found(data_root, raw))
+
+
 def _torchvision_mnist(split: str, data_root: str | None, download: bool) -> tuple:
     if data_root is None:
         raise UserError(
@@ -135,11 +153,7 @@ def _torchvision_mnist(split: str, data_root: str | None, download: bool) -> tup
             ) from None
         if not isinstance(exc, RuntimeError) or "not found" not in str(exc).lower():
             raise
-        raise UserError(
-            f"MNIST not found under data_root={data_root!r} (torchvision expects "
-            f"{raw}); pass --download to fetch it there, "
-            "or use source='mnist5k' (offline)"
-        ) from None
+        raise UserError(_not_found(data_root, raw)) from None
     return data.data.numpy().astype(np.uint8), data.targets.numpy().astype(np.int64)
 
 

@@ -260,9 +260,11 @@ def generate_scenes(
 def to_uint8_images(images: Any) -> np.ndarray:
     """Images as uint8 (n, H, W, 3): from uint8 (n, H, W, 3), or from floats in [-1, 1] laid
     out (n, 3, H, W) (a model's output; a torch tensor is fine) or (n, H, W, 3)."""
-    if hasattr(images, "detach"):  # a torch tensor; a uint8 one stays uint8
+    if hasattr(images, "detach"):  # a torch tensor (so torch is imported); uint8 stays uint8
+        import torch
+
         images = images.detach().cpu()
-        images = (images if str(images.dtype) == "torch.uint8" else images.float()).numpy()
+        images = (images if images.dtype == torch.uint8 else images.float()).numpy()
     images = np.asarray(images)
     if images.ndim != 4:
         raise ValueError(f"images must be (n, H, W, 3) or (n, 3, H, W), got {images.shape}")
@@ -497,6 +499,9 @@ def interpolation_measures(
         teleport_frac_valid: share of the qualifying transitions that teleport (robust rule);
         valid_transitions_frac: share of the transitions that qualify for the robust rule
             (bridged gaps included);
+        interp_valid_frac: share of the frames that are valid scenes (1 for lists of
+            objects): read the robust rule with it, as a generator that draws blurs along
+            every line never teleports by the plain rule;
         appear_vanish_frac: share of transitions in which an object appears or vanishes;
         mean_step_px, max_jump_px: mean and largest centre step of the matched objects;
         steps_over_4px_frac, steps_over_8px_frac: shares of those steps over 4 and 8 px;
@@ -512,11 +517,14 @@ def interpolation_measures(
         sequences = [parsed[k * shape[1] : (k + 1) * shape[1]] for k in range(shape[0])]
     transitions = teleports = appear_vanish = 0
     qualifying = robust_teleports = 0
+    frames = valid_frames = 0
     steps: list[float] = []
     endpoints: list[float] = []
     for seq in sequences:
         tracks = _tracks(seq)
         valid = [s.valid if isinstance(s, ParsedScene) else True for s in seq]
+        frames += len(valid)
+        valid_frames += sum(valid)
         if tracks:
             first, last = tracks[0], tracks[-1]
             endpoints += [_distance(first[c], last[c]) for c in set(first) & set(last)]
@@ -566,6 +574,7 @@ def interpolation_measures(
         "teleport_frac": teleports / transitions,
         "teleport_frac_valid": robust_teleports / qualifying if qualifying else float("nan"),
         "valid_transitions_frac": qualifying / transitions,
+        "interp_valid_frac": valid_frames / frames,
         "appear_vanish_frac": appear_vanish / transitions,
         "mean_step_px": float(step_array.mean()) if steps else 0.0,
         "max_jump_px": float(step_array.max()) if steps else 0.0,

@@ -107,10 +107,10 @@ def evaluate(
     sequences = [
         parsed_frames[k * interp_steps : (k + 1) * interp_steps] for k in range(len(frames))
     ]
-    metrics.update(interpolation_measures(sequences, jump_px=jump_px, jump_ratio=jump_ratio))
     # A generator that draws one scene whatever z is never teleports by the plain rule: the
-    # robust one leaves it unscored; read both with this, endpoint_px and the coverage.
-    metrics["interp_valid_frac"] = float(np.mean([p.valid for p in parsed_frames]))
+    # robust one leaves it unscored; read both with interp_valid_frac (among these),
+    # endpoint_px and the coverage.
+    metrics.update(interpolation_measures(sequences, jump_px=jump_px, jump_ratio=jump_ratio))
     metrics.update({f"freq_{k.replace('/', '_')}": v for k, v in freqs.items()})
     return Evaluation(metrics, samples, parsed, frames)
 

@@ -100,7 +100,7 @@ class ImageFolderConfig(GanConfig):
         """The data folder exists, is a folder, can be read and holds image files (one line
         naming it if not), before a run folder is made for it. (Whether the images decode is
         found when they load.)"""
-        if check_data_dir(self.data_dir) is not None:
+        if not self.data_dir.startswith("synthetic:"):  # a known one: __post_init__ checked
             from cc_bench.gan.image_folder_data import list_images
 
-            list_images(self.data_dir)
+            list_images(self.data_dir)  # checks the folder, then lists its images

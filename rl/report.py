@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from cc_bench.config import NON_IDENTITY_FIELDS
 from cc_bench.report.curves import resample
 from cc_bench.report.document import Figure, Section, Table, Text
-from cc_bench.report.groups import Group
+from cc_bench.report.groups import Group, describe_sides
 from cc_bench.rl.scores import human_bounds
 
 RETURN = "charts/episodic_return"
@@ -46,53 +45,36 @@ def normalised_curve(run: Any, grid: np.ndarray) -> np.ndarray | None:
     return (resample(steps, returns, grid, SMOOTH_EPISODES) - low) / (high - low)
 
 
-Recipe = tuple[str, tuple[str, ...], tuple[str, ...]]
+def _recipe(group: Group) -> str:
+    """What a group trained with apart from its game (per field, each side's value)."""
+    values = describe_sides(group)
+    values.pop("env_id", None)
+    return json.dumps(values, sort_keys=True)
 
 
-def _recipe(group: Group) -> Recipe:
-    """What a group trained with apart from its games and seeds: its benchmark, then its conv
-    side's and its CoordConv side's configs with `env_id` and `seed` left out."""
-    sides: dict[str, set[str]] = {side: set() for side in SIDES}
-    for r in group.runs:
-        values = dict(r.resolved or r.config)
-        for key in ("env_id", "seed", *NON_IDENTITY_FIELDS):
-            values.pop(key, None)
-        sides.setdefault(str(values.get("conv")), set()).add(json.dumps(values, sort_keys=True))
-    return group.benchmark, tuple(sorted(sides["conv"])), tuple(sorted(sides["coordconv"]))
-
-
-def _differences(recipes: Sequence[Recipe]) -> list[str]:
-    """For each recipe, the fields whose values set it apart from the others ("where=all"),
-    read on the CoordConv side (the conv side is often shared), else on the conv side."""
-    for side in (2, 1):
-        values: list[dict[str, str]] = []
-        for recipe in recipes:
-            fields: dict[str, set[str]] = {}
-            for text in recipe[side]:
-                for k, v in json.loads(text).items():
-                    fields.setdefault(k, set()).add(str(v))
-            values.append({k: "/".join(sorted(v)) for k, v in fields.items()})
-        keys = sorted({k for v in values for k in v if len({w.get(k) for w in values}) > 1})
-        if keys:
-            return [", ".join(f"{k}={v.get(k, '-')}" for k in keys) for v in values]
-    return ["" for _ in recipes]
+def _label(recipe: str, others: Sequence[str]) -> str:
+    """The fields that set `recipe` apart from `others` ("where=all"), by the CoordConv
+    side's value (the conv side is often shared between recipes)."""
+    mine, theirs = json.loads(recipe), [json.loads(o) for o in others]
+    keys = sorted(k for k in mine if any(o.get(k) != mine[k] for o in theirs))
+    return ", ".join(f"{k}={mine[k].get('coordconv', next(iter(mine[k].values())))}" for k in keys)
 
 
 def aggregate_curves(groups: Sequence[Group], out_dir: Path | None) -> list[Section]:
     """A section per benchmark and recipe (A2C and DQN apart, a `where=all` comparison apart
     from a `where=first` one): IQM over games and seeds of the human-normalised return."""
-    recipes: dict[Recipe, list[Group]] = {}
+    recipes: dict[tuple[str, str], list[Group]] = {}
     for g in groups:
-        recipes.setdefault(_recipe(g), []).append(g)
+        recipes.setdefault((g.benchmark, _recipe(g)), []).append(g)
     sections = []
-    for benchmark in dict.fromkeys(k[0] for k in recipes):
-        keys = [k for k in recipes if k[0] == benchmark]
-        for n, (key, label) in enumerate(zip(keys, _differences(keys), strict=True)):
+    for benchmark in dict.fromkeys(b for b, _ in recipes):
+        mine = [r for b, r in recipes if b == benchmark]
+        for n, recipe in enumerate(mine):
             title = f"Atari, {benchmark}: human-normalised return across games"
-            if len(keys) > 1:
-                title += f" ({label or f'recipe {n + 1}'})"
+            if len(mine) > 1:
+                title += f" ({_label(recipe, mine[:n] + mine[n + 1 :]) or f'recipe {n + 1}'})"
             stem = f"rl_aggregate_{benchmark.replace('.', '_')}_{n}"
-            sections += _aggregate(recipes[key], out_dir, title, stem)
+            sections += _aggregate(recipes[benchmark, recipe], out_dir, title, stem)
     return sections
 
 

@@ -305,6 +305,7 @@ def test_interpolation_invalid_frames_are_bridged_by_the_robust_rule():
     m = interpolation_measures([frames])
     assert m["teleport_frac"] == pytest.approx(2 / 7)  # into and out of the glitch
     assert m["teleport_frac_valid"] == 0.0 and m["valid_transitions_frac"] == 1.0
+    assert m["interp_valid_frac"] == pytest.approx(7 / 8)
     # a real jump between two valid frames still counts
     frames[6] = _scene(True, _obj("red", 20, 60), _obj("blue", 45, 45))
     m = interpolation_measures([frames])

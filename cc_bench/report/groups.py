@@ -374,8 +374,9 @@ def _wandb_group(records: Sequence[RunRecord]) -> str:
     return ", ".join(names)
 
 
-def _describe(group: Group) -> dict[str, dict[str, str]]:
-    """A group's config as its title may show it: per field, each side's value."""
+def describe_sides(group: Group) -> dict[str, dict[str, str]]:
+    """A group's config as its title may show it (conv and seed aside): per field, each
+    side's value."""
     source = "resolved" if group.exact else "config"
     out: dict[str, dict[str, str]] = {}
     for r in group.runs:
@@ -390,7 +391,7 @@ def _title_groups(groups: Sequence[Group]) -> None:
     (`lr=0.01`, or per side: `lr: conv 0.01, CoordConv 0.005`), and `superseded` for a
     comparison of an older recipe. A current group's title is set apart from the other
     current groups only."""
-    described = {id(g): _describe(g) for g in groups}
+    described = {id(g): describe_sides(g) for g in groups}
     for g in groups:
         # a current group is told apart from the current ones (older recipes do not
         # lengthen its title); a superseded one from every group of its benchmark

@@ -8,7 +8,7 @@ group: what it trained with, its runs, its table, curves, final metrics and pict
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from cc_bench import stats
@@ -175,14 +175,21 @@ def aggregate_section(rows: Sequence[AggregateRow], out_dir: Path | None) -> Sec
 # -- the overview ----------------------------------------------------------------------------
 
 
-def _headline_table(groups: Sequence[Group]) -> Table | None:
-    """One row per task and headline metric: each side's mean, the difference, the verdict."""
-    rows = []
+def _headline_comparisons(
+    groups: Sequence[Group],
+) -> Iterator[tuple[Group, str, stats.Comparison | None]]:
+    """(group, headline metric, comparison), the comparison None where no run has a value."""
     for g in groups:
         for metric in g.headline:
             cmp = g.compare(metric)
-            if not (cmp.n_a or cmp.n_b):
-                continue
+            yield g, metric, cmp if (cmp.n_a or cmp.n_b) else None
+
+
+def _headline_table(groups: Sequence[Group]) -> Table | None:
+    """One row per task and headline metric: each side's mean, the difference, the verdict."""
+    rows = []
+    for g, metric, cmp in _headline_comparisons(groups):
+        if cmp is not None:
             rows.append(
                 [
                     g.title,
@@ -216,19 +223,14 @@ def _overview(
     blocks: list[Block] = [
         Text(f"{len(records)} runs in {len(groups)} groups from `{source}`: {status}; {made}.")
     ]
-    # Counted over the rows of the table below: directed headline metrics with values.
-    verdicts = []
-    undefined = []
-    for g in current(groups):
-        if not (g.finished("conv") and g.finished("coordconv")):
+    # Counted over the directed rows of the table below, of tasks with runs of both sides.
+    verdicts, undefined = [], []
+    for g, m, cmp in _headline_comparisons(current(groups)):
+        if g.higher(m) is None or not (g.finished("conv") and g.finished("coordconv")):
             continue
-        for m in g.headline:
-            cmp = g.compare(m)
-            if g.higher(m) is None:
-                continue
-            if not (cmp.n_a or cmp.n_b):
-                undefined.append(f"`{m}`")
-                continue
+        if cmp is None:
+            undefined.append(f"`{m}`")
+        else:
             verdicts.append(cmp.verdict(g.higher(m)))
     if verdicts:
         c = stats.count_verdicts(verdicts)
