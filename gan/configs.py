@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from cc_bench.config import BenchConfig, bounded
 
@@ -57,3 +57,12 @@ class GanConfig(BenchConfig):
     """Robust rule (`teleport_frac_valid`): a step over this many times the object's median step along its interpolation (and over `jump_px`) is a jump."""
     channels_last: bool = True
     """Run the networks channels-last (faster convs on CPU; the same numbers)."""
+
+    # A side left at `same` resolves to `conv`'s value, so the two sides of one comparison
+    # differ in them: the report shows them per side and does not group on them.
+    conv_dependent: ClassVar[frozenset[str]] = frozenset({"g_conv", "d_conv"})
+
+    def resolve_auto(self) -> dict[str, Any]:
+        """A side left at `same` takes `conv`'s value, so that the resolved config (the run id,
+        `config.json`'s `resolved`, the report's config line) names each network's kind."""
+        return {name: self.conv for name in ("g_conv", "d_conv") if getattr(self, name) == "same"}

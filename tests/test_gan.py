@@ -13,6 +13,7 @@ import torch
 from conftest import cc_bench, kill_after_checkpoint, last_json, run_folder
 from PIL import Image
 
+from cc_bench.config import run_id
 from cc_bench.envs.sort_of_clevr import generate_scenes
 from cc_bench.gan.configs import GanConfig
 from cc_bench.gan.evaluation import Reference, evaluate, interpolate
@@ -37,6 +38,17 @@ def test_conv_sets_both_sides_unless_told():
     assert sides(GanConfig(conv="coordconv")) == ("coordconv", "coordconv")
     assert sides(GanConfig(conv="conv", g_conv="coordconv")) == ("coordconv", "conv")
     assert sides(GanConfig(conv="coordconv", d_conv="conv")) == ("coordconv", "conv")
+
+
+def test_the_resolved_config_names_each_side() -> None:
+    cfg = GanConfig(conv="coordconv", d_conv="conv").resolve()
+    assert (cfg.g_conv, cfg.d_conv) == ("coordconv", "conv")
+    assert cfg.resolve() == cfg and sides(cfg) == ("coordconv", "conv")
+    # `same` and the value it stands for are one recipe: one run id.
+    assert run_id(BENCH, GanConfig(conv="conv")) == run_id(
+        BENCH, GanConfig(conv="conv", g_conv="conv", d_conv="conv")
+    )
+    assert GanConfig.per_conv_fields() >= {"g_conv", "d_conv"}
 
 
 def test_model_input_and_interpolation():

@@ -71,6 +71,11 @@ def test_conv_sets_both_sides_and_same_follows_it() -> None:
     assert (cfg.encoder_conv, cfg.decoder_conv) == ("coordconv", "coordconv")
     cfg = VAEConfig(conv="coordconv", dec_conv="conv")
     assert (cfg.encoder_conv, cfg.decoder_conv) == ("coordconv", "conv")
+    resolved = cfg.resolve()
+    assert (resolved.enc_conv, resolved.dec_conv) == ("coordconv", "conv")
+    assert resolved.resolve() == resolved
+    assert (resolved.encoder_conv, resolved.decoder_conv) == ("coordconv", "conv")
+    assert VAEConfig.per_conv_fields() >= {"enc_conv", "dec_conv"}
 
 
 def test_the_gaussian_scale_is_learned_only_when_asked() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from cc_bench.config import BenchConfig, bounded
 from cc_bench.errors import UserError
@@ -62,6 +62,18 @@ class VAEConfig(BenchConfig):
             raise UserError(
                 f"invalid n_pairs={self.n_pairs}: needs 2 * n_pairs <= n_test={self.n_test}"
             )
+
+    # A side left at `same` resolves to `conv`'s value, so the two sides of one comparison
+    # differ in them: the report shows them per side and does not group on them.
+    conv_dependent: ClassVar[frozenset[str]] = frozenset({"enc_conv", "dec_conv"})
+
+    def resolve_auto(self) -> dict[str, Any]:
+        """A side left at `same` takes `conv`'s value, so that the resolved config (the run id,
+        `config.json`'s `resolved`, the report's config line) names the encoder's and the
+        decoder's kind."""
+        return {
+            name: self.conv for name in ("enc_conv", "dec_conv") if getattr(self, name) == "same"
+        }
 
     @property
     def encoder_conv(self) -> str:
