@@ -169,7 +169,7 @@ def run(cfg: DetectionConfig, tracker: Tracker) -> dict[str, Any]:
     epoch, batch, order = 0, 0, None
     running: dict[str, float] = {}
     metrics: dict[str, float] = {}  # the last epoch's
-    train_s, images_seen = 0.0, 0
+    train_s, images_seen, timed_images = 0.0, 0, 0
     state = tracker.resume_state
     if state is not None:
         model.load_state_dict(state["model"])
@@ -178,6 +178,7 @@ def run(cfg: DetectionConfig, tracker: Tracker) -> dict[str, Any]:
         restore_rng_state(state["rng"])
         epoch, batch, order = state["epoch"], state["batch"], state["order"]
         running, train_s, images_seen = state["running"], state["train_s"], state["images_seen"]
+        timed_images = state["timed_images"]
         metrics = state["metrics"]
 
     def checkpoint() -> None:
@@ -193,6 +194,7 @@ def run(cfg: DetectionConfig, tracker: Tracker) -> dict[str, Any]:
                 "running": running,
                 "train_s": train_s,
                 "images_seen": images_seen,
+                "timed_images": timed_images,
                 "metrics": metrics,
             },
             # In epochs, the unit of the logged steps: a resume keeps the lines logged up to
@@ -213,6 +215,7 @@ def run(cfg: DetectionConfig, tracker: Tracker) -> dict[str, Any]:
         tracker.log_image("data/canvases", figure, step=0)
         _close(figure)
     bar = tracker.progress(cfg.epochs, desc=desc, initial=epoch)
+    warm = False
     while epoch < cfg.epochs:
         if order is None:
             order = torch.randperm(len(train))
@@ -236,8 +239,11 @@ def run(cfg: DetectionConfig, tracker: Tracker) -> dict[str, Any]:
             schedule.step()
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            train_s += time.perf_counter() - start
             images_seen += len(idx)
+            if warm:  # this process's first step (CoordConv's autotune, allocations) is untimed
+                train_s += time.perf_counter() - start
+                timed_images += len(idx)
+            warm = True
             for name, value in {"loss": loss, **losses}.items():
                 running[name] = running.get(name, 0.0) + float(value.detach()) * len(idx)
             running["n"] = running.get("n", 0.0) + len(idx)
@@ -250,7 +256,7 @@ def run(cfg: DetectionConfig, tracker: Tracker) -> dict[str, Any]:
         metrics = {"train/loss": running.pop("loss") / seen}
         metrics.update({f"losses/{k}": v / seen for k, v in running.items()})
         metrics.update({f"test/{k}": v for k, v in scores.items()})
-        metrics["perf/images_per_s"] = images_seen / max(train_s, 1e-9)
+        metrics["perf/images_per_s"] = _rate(timed_images, train_s)
         metrics["train/images_seen"] = images_seen
         tracker.log(metrics, step=epoch)
         running = {}
@@ -286,8 +292,13 @@ def run(cfg: DetectionConfig, tracker: Tracker) -> dict[str, Any]:
         "train_loss": metrics.get("train/loss", float("nan")),
         "params": sum(p.numel() for p in model.parameters()),
         "wall_s": round(tracker.elapsed_s, 3),
-        "images_per_s": images_seen / max(train_s, 1e-9),
+        "images_per_s": _rate(timed_images, train_s),
     }
+
+
+def _rate(images: int, seconds: float) -> float:
+    """Training images per second; NaN when no step was timed (a run of a single step)."""
+    return images / seconds if images else float("nan")
 
 
 def _close(figure: Any) -> None:

@@ -315,6 +315,9 @@ def test_benchmark_end_to_end_on_a_tiny_budget(runs_dir: Path, env: dict[str, st
         lines[0]
     )
     assert {"test/rpn_mean_iou", "test/precision_50", "test/detections_per_image"} <= set(lines[0])
+    # Two batches of 8: both count as seen; the first, CoordConv's autotune, is not timed.
+    assert lines[0]["train/images_seen"] == 16
+    assert metrics["images_per_s"] > 0 and lines[0]["perf/images_per_s"] == metrics["images_per_s"]
     assert list((folder / "media").glob("test_detections_*.png"))
     assert (folder / "media" / "data_canvases_0.png").exists()
 
