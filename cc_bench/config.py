@@ -23,8 +23,9 @@ from cc_bench.errors import UserError
 C = TypeVar("C", bound="BenchConfig")
 
 # Fields that say where and how fast a run computes, not what: left out of its id, so a run
-# started on a GPU can be resumed on a CPU, or with another thread count.
-NON_IDENTITY_FIELDS = frozenset({"device", "torch_threads"})
+# started on a GPU can be resumed on a CPU, or with another thread count (or, for RL, with
+# its games in subprocesses: the same games, the same frames).
+NON_IDENTITY_FIELDS = frozenset({"device", "torch_threads", "vec_env"})
 
 
 def bounded(

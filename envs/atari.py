@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import os
 from typing import TYPE_CHECKING, Any, Literal
 
 from cc_bench.errors import UserError
@@ -29,7 +30,9 @@ FRAME_SKIP = 4
 FRAME_STACK = 4
 """Frames stacked into one observation."""
 
-VecEnvKind = Literal["dummy", "subproc"]
+VecEnvKind = Literal["auto", "dummy", "subproc"]
+SUBPROC_MIN_CPUS = 4
+"""`auto` runs the games in subprocesses when this process may use at least this many CPUs."""
 
 
 @functools.cache
@@ -42,10 +45,32 @@ def ale_ids() -> tuple[str, ...]:
     return tuple(sorted(k for k in gym.registry if k.startswith("ALE/")))
 
 
+@functools.cache
+def zoo_ids() -> tuple[str, ...]:
+    """The `<Game>NoFrameskip-v4` ids rl-baselines3-zoo trained on (no sticky actions)."""
+    import ale_py
+    import gymnasium as gym
+
+    gym.register_envs(ale_py)
+    return tuple(sorted(k for k in gym.registry if k.endswith("NoFrameskip-v4")))
+
+
+def resolve_vec_env(kind: VecEnvKind, n_envs: int) -> Literal["dummy", "subproc"]:
+    """What `auto` stands for here: `subproc` when there are several games and this process
+    may use at least `SUBPROC_MIN_CPUS` CPUs (a cluster job), else `dummy`. On 2 cores the
+    16 game processes and the frames sent between them cost more than they give once two
+    runs share the machine (docs/rl.md); on a many-core node the games run in parallel."""
+    if kind != "auto":
+        return kind
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return "subproc" if n_envs > 1 and (cpus or 1) >= SUBPROC_MIN_CPUS else "dummy"
+
+
 def check_env_id(env_id: str) -> str:
-    """`env_id` if gymnasium has it as an ALE game; else a UserError naming close ids."""
+    """`env_id` if gymnasium has it as an ALE v5 game or a zoo `NoFrameskip-v4` one; else a
+    UserError naming close v5 ids."""
     ids = ale_ids()
-    if env_id in ids:
+    if env_id in ids or env_id in zoo_ids():
         return env_id
     # Also match on the bare game name, so "MsPacman" or "mspacman-v5" find ALE/MsPacman-v5.
     by_name = {i.removeprefix("ALE/").lower(): i for i in ids}
@@ -56,6 +81,7 @@ def check_env_id(env_id: str) -> str:
     raise UserError(
         f"unknown Atari game env_id={env_id!r}; "
         + (f"close names: {hint}" if hint else f"e.g. {', '.join(ids[:4])}")
+        + " (or the zoo's <Game>NoFrameskip-v4)"
         + f' ({len(ids)} ALE ids in all: python -c "import gymnasium as gym, ale_py; '
         "gym.register_envs(ale_py); print([k for k in gym.registry if k.startswith('ALE/')])\")"
     )
@@ -76,7 +102,7 @@ def make_atari(
     n_envs: int = 1,
     seed: int = 0,
     *,
-    vec_env: VecEnvKind = "dummy",
+    vec_env: VecEnvKind = "auto",
     frame_stack: int = FRAME_STACK,
     terminal_on_life_loss: bool = True,
     clip_reward: bool = True,
@@ -86,12 +112,14 @@ def make_atari(
     """`n_envs` seeded copies of an ALE game with the AtariWrapper defaults and stacked frames.
 
     Args:
-        env_id: a gymnasium ALE id such as `ALE/MsPacman-v5`.
+        env_id: a gymnasium ALE id such as `ALE/MsPacman-v5`, or rl-baselines3-zoo's
+            `MsPacmanNoFrameskip-v4` (the same game without sticky actions).
         n_envs: parallel environments; environment i is seeded with `seed + i`.
         seed: the seed of the first environment.
         vec_env: `dummy` steps them one after the other in this process, `subproc` each in
             its own process (faster only when stepping the games costs more than sending
-            their frames between processes; see docs/rl.md for this machine).
+            their frames between processes; see docs/rl.md), `auto` as `resolve_vec_env`
+            says. The games and their frames are the same either way.
         frame_stack: frames stacked into one observation (channels last; SB3's policies
             transpose it to (C, H, W) themselves).
         terminal_on_life_loss, clip_reward: the AtariWrapper's; evaluation keeps the
@@ -119,6 +147,10 @@ def make_atari(
             "terminal_on_life_loss": terminal_on_life_loss,
             "clip_reward": clip_reward,
         },
-        vec_env_cls=SubprocVecEnv if vec_env == "subproc" and n_envs > 1 else DummyVecEnv,
+        vec_env_cls=(
+            SubprocVecEnv
+            if resolve_vec_env(vec_env, n_envs) == "subproc" and n_envs > 1
+            else DummyVecEnv
+        ),
     )
     return VecFrameStack(venv, n_stack=frame_stack)

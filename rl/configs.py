@@ -22,7 +22,8 @@ class AtariConfig(BenchConfig):
 
     env_id: str = "ALE/MsPacman-v5"
     """Gymnasium ALE id (v5: sticky actions 0.25; made with frameskip=1 under SB3's
-    AtariWrapper, as rl-baselines3-zoo does), e.g. ALE/Breakout-v5."""
+    AtariWrapper, as rl-baselines3-zoo does), e.g. ALE/Breakout-v5; or the zoo's own
+    BreakoutNoFrameskip-v4 (no sticky actions), for numbers comparable with its tables."""
     total_steps: int = bounded(10_000_000, ge=1)
     """Training budget in emulator frames, frame skip included (4 frames per agent step);
     the run stops at the first whole update at or past it."""
@@ -34,9 +35,10 @@ class AtariConfig(BenchConfig):
     """Parallel environments; in an attempt that starts at frame f, env i of seed s is
     seeded with `env_seed(s, f) + i` (rl/training.py): no seed shared between runs, new
     games in a resumed attempt."""
-    vec_env: Literal["dummy", "subproc"] = "dummy"
-    """`dummy`: the games stepped in this process; `subproc`: one process each (7-50% faster
-    for one run alone on a busy 2-core CPU, but two runs at a time already fill it: docs/rl.md)."""
+    vec_env: Literal["auto", "dummy", "subproc"] = "auto"
+    """`dummy`: the games stepped in this process; `subproc`: one process each; `auto`:
+    `subproc` where the run may use 4 or more CPUs, else `dummy` (docs/rl.md). Not part of
+    the run's id: the games and their frames are the same either way."""
     eval_episodes: int = bounded(10, ge=1)
     """Games played at the end with the trained agent (its stochastic policy), episode i on
     a fresh environment seeded eval_seed + i, the same for every run."""

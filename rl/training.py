@@ -37,7 +37,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
-from cc_bench.envs.atari import FRAME_SKIP, make_atari
+from cc_bench.envs.atari import FRAME_SKIP, make_atari, resolve_vec_env
 from cc_bench.rl.configs import AtariConfig
 from cc_bench.rl.extractor import coordconv_policy_kwargs
 from cc_bench.runtime import resolve_device, seed_everything
@@ -246,12 +246,14 @@ def train_agent(
     total_agent_steps = math.ceil(cfg.total_steps / FRAME_SKIP)
     state = tracker.resume_state
     frames = tracker.resume_step or 0
+    vec_env = resolve_vec_env(cfg.vec_env, cfg.n_envs)
     print(
         f"{name}: {cfg.env_id}, {cfg.total_steps:,} env frames ({total_agent_steps:,} agent "
-        f"steps x frame skip {FRAME_SKIP}); `step` in the logs counts frames",
+        f"steps x frame skip {FRAME_SKIP}); `step` in the logs counts frames; "
+        f"{cfg.n_envs} games ({vec_env})",
         file=sys.stderr,
     )
-    env = make_atari(cfg.env_id, cfg.n_envs, env_seed(cfg.seed, frames), vec_env=cfg.vec_env)
+    env = make_atari(cfg.env_id, cfg.n_envs, env_seed(cfg.seed, frames), vec_env=vec_env)
     try:
         model, progress = start_agent(cfg, algo, build, env, device, state, frames)
 

@@ -5,8 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cc_bench.envs.atari import FRAME_SKIP, ale_ids, check_env_id, make_atari
+from cc_bench.config import run_id
+from cc_bench.envs.atari import (
+    FRAME_SKIP,
+    ale_ids,
+    check_env_id,
+    make_atari,
+    resolve_vec_env,
+)
 from cc_bench.errors import UserError
+from cc_bench.rl.configs import A2CConfig
 
 
 def _play(env, steps: int, seed: int = 0) -> list[np.ndarray]:
@@ -77,5 +85,28 @@ def test_an_unknown_game_names_close_ids(bad: str, suggested: str) -> None:
 def test_known_ids_and_bad_counts() -> None:
     assert "ALE/MsPacman-v5" in ale_ids() and len(ale_ids()) > 50
     assert check_env_id("ALE/Pong-v5") == "ALE/Pong-v5"
+    # The zoo's ids: the same game, no sticky actions.
+    assert check_env_id("BreakoutNoFrameskip-v4") == "BreakoutNoFrameskip-v4"
+    zoo = make_atari("BreakoutNoFrameskip-v4", 1, 0)
+    try:
+        game = zoo.unwrapped.envs[0].unwrapped
+        assert game.spec.id == "BreakoutNoFrameskip-v4"
+        assert game.spec.kwargs["repeat_action_probability"] == 0.0
+        assert zoo.reset().shape == (1, 84, 84, 4)
+    finally:
+        zoo.close()
     with pytest.raises(UserError, match="n_envs=0"):
         make_atari("ALE/Pong-v5", 0)
+
+
+def test_auto_vec_env_follows_the_cpus_this_process_may_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert resolve_vec_env("dummy", 16) == "dummy" and resolve_vec_env("subproc", 16) == "subproc"
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1})
+    assert resolve_vec_env("auto", 16) == "dummy"
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)))
+    assert resolve_vec_env("auto", 16) == "subproc"
+    assert resolve_vec_env("auto", 1) == "dummy"
+    # Not part of a run's id: the same games either way (the test above).
+    assert run_id("rl.a2c", A2CConfig(vec_env="subproc")) == run_id("rl.a2c", A2CConfig())
