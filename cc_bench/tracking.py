@@ -55,6 +55,14 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def _step_of(line: str) -> tuple[str, int | None]:
+    """A `metrics.jsonl` line and its step; None for a blank line or one cut by a kill."""
+    try:
+        return line, int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return line, None
+
+
 def _is_loss(name: str) -> bool:
     return "loss" in name.rsplit("/", 1)[-1]
 
@@ -89,6 +97,10 @@ class Tracker:
         self._metrics_path = self.run_dir / "metrics.jsonl"
         self._metrics = None
         self._wandb = None
+        # The last step an interrupted attempt logged: W&B has it, and a resumed attempt logs
+        # again from its checkpoint; W&B only gets the steps after it, so its curves go on
+        # from where they stopped instead of doubling back (metrics.jsonl is rewritten).
+        self._wandb_sent_step: int | None = None
         if wandb_mode != "disabled":
             self._start_wandb(wandb_mode, dict(wandb_init or {}))
 
@@ -164,7 +176,14 @@ class Tracker:
         for name, value in values.items():
             if _is_loss(name) and not math.isfinite(value):
                 raise NonFiniteLossError(name, value, int(step))
-        self._wandb_call("log", lambda run: run.log({"step": int(step), **values}))
+        if self._new_to_wandb(step):
+            self._wandb_call("log", lambda run: run.log({"step": int(step), **values}))
+
+    def _new_to_wandb(self, step: int) -> bool:
+        """Whether W&B is live and has nothing at `step` from an interrupted attempt."""
+        return self._wandb is not None and (
+            self._wandb_sent_step is None or int(step) > self._wandb_sent_step
+        )
 
     def log_image(self, key: str, image: Any, step: int, caption: str | None = None) -> Path:
         """Save an image (a matplotlib figure, a PIL image or an HxW[xC] uint8 array) as PNG."""
@@ -177,7 +196,7 @@ class Tracker:
 
             pil = image if isinstance(image, Image.Image) else Image.fromarray(image)
             pil.save(path)
-        if self._wandb is not None:
+        if self._new_to_wandb(step):
 
             def log_image(run: Any) -> None:
                 import wandb
@@ -190,7 +209,7 @@ class Tracker:
     def log_animation(self, key: str, path: Path, step: int, caption: str | None = None) -> Path:
         """Mirror an animation already written (a GIF in `media_dir`) to W&B as a video."""
         path = Path(path)
-        if self._wandb is not None:
+        if self._new_to_wandb(step):
 
             def log_video(run: Any) -> None:
                 import wandb
@@ -232,7 +251,8 @@ class Tracker:
         """Load the last checkpoint, if any, into `resume_state`; returns its step.
 
         Metrics logged after that step by the interrupted attempt are dropped from
-        `metrics.jsonl`, since the run will log them again.
+        `metrics.jsonl`, since the run will log them again; W&B, which cannot drop them,
+        gets only the steps after the last one the interrupted attempt logged.
         """
         import torch
 
@@ -248,10 +268,12 @@ class Tracker:
             self._elapsed_before = float(payload["elapsed_s"])
             self._start = time.monotonic()
         if self._metrics_path.exists():
+            logged = [_step_of(line) for line in self._metrics_path.read_text().splitlines()]
+            steps = [at for _, at in logged if at is not None]
+            if steps and (step is None or max(steps) > step):
+                self._wandb_sent_step = max(steps)
             kept = [
-                line
-                for line in self._metrics_path.read_text().splitlines()
-                if line.strip() and step is not None and json.loads(line)["step"] <= step
+                line for line, at in logged if step is not None and at is not None and at <= step
             ]
             self._metrics_path.write_text("".join(line + "\n" for line in kept))
         return step

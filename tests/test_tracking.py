@@ -101,6 +101,42 @@ def test_wandb_that_fails_to_log_warns_once_and_the_run_goes_on(tmp_path, capsys
     assert steps == [1, 2, 3]
 
 
+def test_a_resumed_attempt_sends_wandb_only_the_steps_after_the_interrupted_one(
+    tmp_path: Path,
+) -> None:
+    first = Tracker(tmp_path)  # killed after logging step 5, its checkpoint at step 2
+    for step in range(1, 6):
+        first.log({"train/loss": float(step)}, step=step)
+        if step == 2:
+            first.save_checkpoint({"epoch": 2}, step=2)
+    first.close()
+    with (tmp_path / "metrics.jsonl").open("a") as f:
+        f.write('{"step": 6, "train/lo')  # the line the kill cut
+
+    again = Tracker(
+        tmp_path, wandb_mode="offline", wandb_init={"project": "cc-bench-tests", "id": "t-res"}
+    )
+    assert again.restore() == 2
+    for step in range(3, 9):
+        again.log({"train/loss": float(step)}, step=step)
+        if step in (4, 7):
+            again.log_image("samples", np.zeros((4, 4, 3), np.uint8), step=step)
+    again.finish({"status": "finished", "metrics": {}})
+
+    local = [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert local == list(range(1, 9))  # every step once, the cut line gone
+    (file,) = tmp_path.glob("wandb/offline-run-*/run-*.wandb")
+    history = [
+        {item.key or "/".join(item.nested_key): item.value_json for item in r.history.item}
+        for r in read_wandb_records(file)
+        if r.WhichOneof("record_type") == "history"
+    ]
+    # W&B already holds steps 1-5 from the interrupted attempt: its curve goes on from 6.
+    assert [int(h["step"]) for h in history if "train/loss" in h] == [6, 7, 8]
+    assert [int(h["step"]) for h in history if "samples/_type" in h] == [7]
+    assert (tmp_path / "media" / "samples_4.png").exists()
+
+
 @pytest.mark.parametrize(
     ("env", "no_wandb", "expected"),
     [
