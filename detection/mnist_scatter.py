@@ -178,7 +178,7 @@ def run(cfg: DetectionConfig, tracker: Tracker) -> dict[str, Any]:
         restore_rng_state(state["rng"])
         epoch, batch, order = state["epoch"], state["batch"], state["order"]
         running, train_s, images_seen = state["running"], state["train_s"], state["images_seen"]
-        timed_images = state["timed_images"]
+        timed_images = state.get("timed_images", images_seen)  # older checkpoints: all timed
         metrics = state["metrics"]
 
     def checkpoint() -> None:
