@@ -6,7 +6,7 @@ them: `config` as given, `resolved` as `BenchConfig.resolve()` made it when the 
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from cc_bench import report, stats
-from cc_bench.config import config_to_dict
+from cc_bench.config import config_to_dict, run_id
 from cc_bench.report.runs import RunRecord
 from cc_bench.report.tables import fmt_interval, fmt_num
 from cc_bench.toy.configs import ClassificationConfig, RegressionConfig
@@ -29,10 +29,9 @@ def record(
 ) -> RunRecord:
     """A finished run of `cfg` as the runner records it with the code loaded now."""
     resolved = config_to_dict(cfg.resolve())
-    text = json.dumps({k: v for k, v in resolved.items() if k != "device"}, sort_keys=True)
     return RunRecord(
         benchmark=bench,
-        run_id=f"{cfg.conv}_seed{cfg.seed}_{hashlib.sha1(text.encode()).hexdigest()[:8]}",
+        run_id=run_id(bench, cfg),
         config=config_to_dict(cfg),
         status="finished",
         summary={"test_acc": acc, "train_acc": acc, "test_loss": 1 - acc},
@@ -104,6 +103,22 @@ def test_a_group_never_pools_two_recipes_of_one_side() -> None:
             assert len(recipes) <= 1
     alone = next(g for g in groups if len(g.runs) == 3)
     assert not alone.finished("conv") and alone.title == f"{BENCH} · lr: CoordConv 0.02"
+
+
+def test_a_seed_run_under_an_older_id_and_again_counts_once() -> None:
+    # A folder made when a field was still part of the id (as vec_env was) and its rerun:
+    # one seed twice in one recipe. The run with the id the code gives now is kept, even
+    # though the other is newer; the other is shown in a superseded comparison.
+    conv, coordconv = launch("conv"), launch("coordconv")
+    old = dataclasses.replace(
+        conv[0], run_id="conv_seed0_0123abcd", created=DAY2, summary={"test_acc": 0.5}
+    )
+    groups = report.group_runs([old, *conv, *coordconv])
+    assert [g.superseded for g in groups] == [False, True]
+    current, superseded = groups
+    assert sorted(r.seed for r in current.finished("conv")) == [0, 1, 2]
+    assert old not in current.runs and conv[0] in current.runs
+    assert old in superseded.runs
 
 
 def _changed_default(monkeypatch: pytest.MonkeyPatch, **sides: dict[str, Any]) -> None:

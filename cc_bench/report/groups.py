@@ -22,7 +22,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from cc_bench import stats
-from cc_bench.config import NON_IDENTITY_FIELDS, config_from_dict, config_to_dict, group_name
+from cc_bench.config import (
+    NON_IDENTITY_FIELDS,
+    config_from_dict,
+    config_to_dict,
+    group_name,
+    run_id,
+)
 from cc_bench.errors import UserError
 from cc_bench.report.runs import HISTORY_SKIP, LABELS, SIDES, STATUS_ORDER, RunRecord, is_number
 
@@ -306,7 +312,7 @@ def recipes(records: Iterable[RunRecord]) -> list[Recipe]:
         )
         recipe.runs.append(r)
         recipe.commands.add(_text(_values(r.config, IGNORED)))
-    out = list(by_key.values())
+    out = [part for recipe in by_key.values() for part in _one_run_per_seed(recipe)]
     newest: dict[tuple[str, str, str], Recipe] = {}
     for recipe in out:
         if registered(recipe.benchmark) is not None:
@@ -322,6 +328,45 @@ def recipes(records: Iterable[RunRecord]) -> list[Recipe]:
                 newest[recipe.benchmark, recipe.side, c] is recipe for c in recipe.commands
             )
     return out
+
+
+def _one_run_per_seed(recipe: Recipe) -> list[Recipe]:
+    """The recipe with at most one run per seed, and a recipe of older ids for the others.
+
+    Two runs of one seed in one recipe are one run twice: a run made under an older run id
+    (a field has since left the identity, as `vec_env` did) and its rerun, or a folder copied
+    into two runs folders. The run whose id the current code gives its config is kept, else
+    the newest; the others form an older recipe (shown superseded), so a seed never counts
+    twice in a comparison.
+    """
+    bench = registered(recipe.benchmark)
+    by_seed: dict[Any, list[RunRecord]] = {}
+    for r in recipe.runs:
+        by_seed.setdefault(r.config.get("seed"), []).append(r)
+    if bench is None or all(len(rs) == 1 for rs in by_seed.values()):
+        return [recipe]
+
+    def now_id(r: RunRecord) -> str | None:
+        try:
+            return run_id(r.benchmark, config_from_dict(bench.config_cls, r.config))
+        except (UserError, TypeError, ValueError):
+            return None
+
+    kept, older = [], []
+    for rs in by_seed.values():
+        best = max(rs, key=lambda r: (now_id(r) == r.run_id, r.created))
+        kept.append(best)
+        older += [r for r in rs if r is not best]
+    recipe.runs = kept
+    old = Recipe(
+        recipe.benchmark,
+        recipe.side,
+        recipe.key + " · older run ids",
+        recipe.shared,
+        older,
+        {_text(_values(r.config, IGNORED)) for r in older},
+    )
+    return [recipe, old]
 
 
 def _pairs(rs: Sequence[Recipe]) -> list[tuple[Recipe, ...]]:
