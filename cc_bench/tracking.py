@@ -95,6 +95,7 @@ class Tracker:
         self._start = time.monotonic()
         self._last_checkpoint = self._start
         self._metrics_path = self.run_dir / "metrics.jsonl"
+        self._logged_step_path = self.run_dir / ".logged_step"
         self._metrics = None
         self._wandb = None
         # The last step an interrupted attempt logged: W&B has it, and a resumed attempt logs
@@ -269,9 +270,15 @@ class Tracker:
             self._start = time.monotonic()
         if self._metrics_path.exists():
             logged = [_step_of(line) for line in self._metrics_path.read_text().splitlines()]
+            # The last step any earlier attempt logged: this file's, or an attempt's before
+            # it whose later lines an earlier restore dropped (kept in `.logged_step`).
             steps = [at for _, at in logged if at is not None]
-            if steps and (step is None or max(steps) > step):
-                self._wandb_sent_step = max(steps)
+            if self._logged_step_path.exists():
+                steps.append(_step_of(self._logged_step_path.read_text())[1] or 0)
+            last = max(steps, default=None)
+            if last is not None and (step is None or last > step):
+                self._wandb_sent_step = last
+                self._logged_step_path.write_text(json.dumps({"step": last}))
             kept = [
                 line for line, at in logged if step is not None and at is not None and at <= step
             ]

@@ -112,6 +112,10 @@ def test_a_resumed_attempt_sends_wandb_only_the_steps_after_the_interrupted_one(
     first.close()
     with (tmp_path / "metrics.jsonl").open("a") as f:
         f.write('{"step": 6, "train/lo')  # the line the kill cut
+    second = Tracker(tmp_path)  # resumed, killed again after logging step 3
+    assert second.restore() == 2
+    second.log({"train/loss": 3.0}, step=3)
+    second.close()
 
     again = Tracker(
         tmp_path, wandb_mode="offline", wandb_init={"project": "cc-bench-tests", "id": "t-res"}
@@ -131,7 +135,7 @@ def test_a_resumed_attempt_sends_wandb_only_the_steps_after_the_interrupted_one(
         for r in read_wandb_records(file)
         if r.WhichOneof("record_type") == "history"
     ]
-    # W&B already holds steps 1-5 from the interrupted attempt: its curve goes on from 6.
+    # W&B already holds steps 1-5 from the first attempt: its curve goes on from 6.
     assert [int(h["step"]) for h in history if "train/loss" in h] == [6, 7, 8]
     assert [int(h["step"]) for h in history if "samples/_type" in h] == [7]
     assert (tmp_path / "media" / "samples_4.png").exists()
