@@ -48,7 +48,10 @@ def normalised_curve(run: Any, grid: np.ndarray) -> np.ndarray | None:
 def _recipe(group: Group) -> str:
     """What a group trained with apart from its game (per field, each side's value)."""
     values = describe_sides(group)
-    values.pop("env_id", None)
+    env_ids = values.pop("env_id", {})
+    # The zoo's NoFrameskip-v4 games have no sticky actions: never pooled with the v5 ones.
+    zoo = any(str(e).endswith("NoFrameskip-v4") for e in env_ids.values())
+    values["ale_ids"] = {"coordconv": "NoFrameskip-v4" if zoo else "v5"}
     return json.dumps(values, sort_keys=True)
 
 

@@ -100,3 +100,21 @@ def test_a2c_dqn_and_each_where_are_aggregated_apart(tmp_path: Path) -> None:
         "rl_aggregate_rl_a2c_1.png",
         "rl_aggregate_rl_dqn_0.png",
     ]
+
+
+def test_zoo_ids_and_v5_ids_are_aggregated_apart(tmp_path: Path) -> None:
+    """Breakout with sticky actions (v5) and without (the zoo's NoFrameskip-v4): two recipes."""
+    groups = []
+    for env_id, score in (("ALE/Breakout-v5", 10.0), ("BreakoutNoFrameskip-v4", 20.0)):
+        runs = [run(env_id, side, s, score) for side in SIDES for s in range(2)]
+        groups.append(Group(env_id, "rl.a2c", runs))
+    sections = [s for s in extra_sections(groups, tmp_path) if s.title.startswith("Atari")]
+    assert [s.title for s in sections] == [
+        "Atari, rl.a2c: human-normalised return across games (ale_ids=v5)",
+        "Atari, rl.a2c: human-normalised return across games (ale_ids=NoFrameskip-v4)",
+    ]
+    low, high = ATARI_SCORES["breakout"]
+    for section, score in zip(sections, (10.0, 20.0), strict=True):
+        table = next(b for b in section.blocks if isinstance(b, Table))
+        rows = {row[0]: row for row in table.rows}
+        assert float(rows["coordconv"][3]) == pytest.approx((score - low) / (high - low), rel=1e-3)
