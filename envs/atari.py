@@ -56,14 +56,24 @@ def zoo_ids() -> tuple[str, ...]:
 
 
 def resolve_vec_env(kind: VecEnvKind, n_envs: int) -> Literal["dummy", "subproc"]:
-    """What `auto` stands for here: `subproc` when there are several games and this process
-    may use at least `SUBPROC_MIN_CPUS` CPUs (a cluster job), else `dummy`. On 2 cores the
-    16 game processes and the frames sent between them cost more than they give once two
-    runs share the machine (docs/rl.md); on a many-core node the games run in parallel."""
+    """What `auto` stands for here: `subproc` when there are several games and this run
+    may use at least `SUBPROC_MIN_CPUS` CPUs, else `dummy`. A run's CPUs: its share of the
+    cores under `cc-bench launch` (`CC_BENCH_CPUS`: the cores over `--workers`), else the
+    CPUs this process may run on (a Slurm job's `--cpus-per-job`). On 2 cores the 16 game
+    processes and the frames sent between them cost more than they give once two runs share
+    the machine (docs/rl.md); with cores to spare the games run in parallel."""
     if kind != "auto":
         return kind
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return "subproc" if n_envs > 1 and (cpus or 1) >= SUBPROC_MIN_CPUS else "dummy"
+    return "subproc" if n_envs > 1 and run_cpus() >= SUBPROC_MIN_CPUS else "dummy"
+
+
+def run_cpus() -> int:
+    """The CPUs this run may use: `CC_BENCH_CPUS` if set, else the process's affinity."""
+    if (share := os.environ.get("CC_BENCH_CPUS", "")).isdigit() and int(share) > 0:
+        return int(share)
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def check_env_id(env_id: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -103,10 +105,35 @@ def test_auto_vec_env_follows_the_cpus_this_process_may_use(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert resolve_vec_env("dummy", 16) == "dummy" and resolve_vec_env("subproc", 16) == "subproc"
+    monkeypatch.delenv("CC_BENCH_CPUS", raising=False)
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1})
     assert resolve_vec_env("auto", 16) == "dummy"
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)))
     assert resolve_vec_env("auto", 16) == "subproc"
     assert resolve_vec_env("auto", 1) == "dummy"
+    # Under `cc-bench launch --workers 8` on those 16 cores, a run's share is 2.
+    monkeypatch.setenv("CC_BENCH_CPUS", "2")
+    assert resolve_vec_env("auto", 16) == "dummy"
+    monkeypatch.setenv("CC_BENCH_CPUS", "4")
+    assert resolve_vec_env("auto", 16) == "subproc"
     # Not part of a run's id: the same games either way (the test above).
     assert run_id("rl.a2c", A2CConfig(vec_env="subproc")) == run_id("rl.a2c", A2CConfig())
+
+
+def test_a_local_job_tells_its_runs_their_share_of_the_cores(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    import torch
+
+    from cc_bench.launch.jobs import CPUS_ENV, RunBatch
+
+    monkeypatch.delenv(CPUS_ENV, raising=False)
+    threads = torch.get_num_threads()
+    try:
+        assert RunBatch([], str(tmp_path), "s", threads=1)() == []
+        assert os.environ[CPUS_ENV] == "1"
+        monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)))
+        assert resolve_vec_env("auto", 16) == "dummy"
+    finally:
+        torch.set_num_threads(threads)
+        os.environ.pop(CPUS_ENV, None)

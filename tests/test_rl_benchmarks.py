@@ -27,7 +27,7 @@ from cc_bench.rl.training import evaluate, load_agent, save_agent, start_agent
 from cc_bench.suites import expand, get_suite
 
 TINY = [
-    "--env-id", "ALE/Breakout-v5", "--n-envs", "2", "--eval-episodes", "1",
+    "--env-id", "ALE/Breakout-v5", "--n-envs", "2", "--vec-env", "dummy", "--eval-episodes", "1",
     "--eval-max-steps", "50", "--gif-steps", "20", "--torch-threads", "1",
 ]  # fmt: skip
 

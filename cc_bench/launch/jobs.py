@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from cc_bench.runner import RunResult, run_dir_for
 from cc_bench.suites import PlannedRun
 
 SUBMITIT_DIR = ".submitit"
+CPUS_ENV = "CC_BENCH_CPUS"
+"""Set in a local job to its share of the cores (read by `cc_bench.envs.atari.run_cpus`)."""
 
 
 def first_line(exc: BaseException) -> str:
@@ -46,6 +49,8 @@ class RunBatch:
             import torch
 
             torch.set_num_threads(self.threads)
+            # This job's share of the cores, for choices made by CPU count (RL's vec_env).
+            os.environ[CPUS_ENV] = str(self.threads)
 
         results = []
         for benchmark, cfg in self.runs:
