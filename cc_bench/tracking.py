@@ -180,10 +180,13 @@ class Tracker:
         if self._new_to_wandb(step):
             self._wandb_call("log", lambda run: run.log({"step": int(step), **values}))
 
-    def _new_to_wandb(self, step: int) -> bool:
-        """Whether W&B is live and has nothing at `step` from an interrupted attempt."""
+    def _new_to_wandb(self, step: int, media: bool = False) -> bool:
+        """Whether W&B is live and has nothing at `step` from an interrupted attempt. Media
+        at the interrupted attempt's last step are sent again: a kill may have come between
+        that step's metrics and its pictures (a picture twice beats the final one missing)."""
+        sent = self._wandb_sent_step
         return self._wandb is not None and (
-            self._wandb_sent_step is None or int(step) > self._wandb_sent_step
+            sent is None or int(step) > sent or (media and int(step) == sent)
         )
 
     def log_image(self, key: str, image: Any, step: int, caption: str | None = None) -> Path:
@@ -197,7 +200,7 @@ class Tracker:
 
             pil = image if isinstance(image, Image.Image) else Image.fromarray(image)
             pil.save(path)
-        if self._new_to_wandb(step):
+        if self._new_to_wandb(step, media=True):
 
             def log_image(run: Any) -> None:
                 import wandb
@@ -210,7 +213,7 @@ class Tracker:
     def log_animation(self, key: str, path: Path, step: int, caption: str | None = None) -> Path:
         """Mirror an animation already written (a GIF in `media_dir`) to W&B as a video."""
         path = Path(path)
-        if self._new_to_wandb(step):
+        if self._new_to_wandb(step, media=True):
 
             def log_video(run: Any) -> None:
                 import wandb

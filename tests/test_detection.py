@@ -318,6 +318,8 @@ def test_benchmark_end_to_end_on_a_tiny_budget(runs_dir: Path, env: dict[str, st
     # Two batches of 8: both count as seen; the first, CoordConv's autotune, is not timed.
     assert lines[0]["train/images_seen"] == 16
     assert metrics["images_per_s"] > 0 and lines[0]["perf/images_per_s"] == metrics["images_per_s"]
+    state = torch.load(folder / "checkpoint.pt", weights_only=False)["state"]
+    assert (state["images_seen"], state["timed_images"]) == (16, 8)
     assert list((folder / "media").glob("test_detections_*.png"))
     assert (folder / "media" / "data_canvases_0.png").exists()
 
