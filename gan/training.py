@@ -31,9 +31,8 @@ _STATS = ("losses/d_loss", "losses/g_loss", "train/d_real", "train/d_fake")
 
 def sides(cfg: GanConfig) -> tuple[str, str]:
     """The generator's and the discriminator's kind, `same` resolved to `conv`."""
-    g = cfg.conv if cfg.g_conv == "same" else cfg.g_conv
-    d = cfg.conv if cfg.d_conv == "same" else cfg.d_conv
-    return g, d
+    resolved = cfg.resolve()  # `same` resolved by the config itself (resolve_auto)
+    return resolved.g_conv, resolved.d_conv
 
 
 def to_model_input(batch: Tensor) -> Tensor:

@@ -78,9 +78,9 @@ class VAEConfig(BenchConfig):
     @property
     def encoder_conv(self) -> str:
         """The encoder's conv kind, `same` resolved."""
-        return self.conv if self.enc_conv == "same" else self.enc_conv
+        return self.resolve_auto().get("enc_conv", self.enc_conv)
 
     @property
     def decoder_conv(self) -> str:
         """The decoder's conv kind, `same` resolved."""
-        return self.conv if self.dec_conv == "same" else self.dec_conv
+        return self.resolve_auto().get("dec_conv", self.dec_conv)
