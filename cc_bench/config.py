@@ -110,8 +110,13 @@ class BenchConfig:
     # conv when the run resolves it (the deconv baseline and the CoordConv model want
     # different budgets and rates); see `resolve`.
     conv_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
-    # Fields besides those of `conv_defaults` whose resolved value follows `conv` (an `auto`
-    # that `resolve_auto` sets to the run's conv): they differ between the two sides of one
+    # Fields that choose the conv of one part of the model (a GAN's generator, a detector's
+    # RPN head), each with its sentinel: {field: "same"} or {field: "auto"}. Left at the
+    # sentinel, the part takes the config's `conv`; `resolve` writes that kind in, so the run
+    # id and the report name every part's conv, and `conv_at` reads one part's.
+    follows_conv: ClassVar[Mapping[str, str]] = {}
+    # Other fields whose resolved value depends on `conv` (set by an override of `resolve`
+    # or `resolve_auto`). Like those above, they differ between the two sides of one
     # comparison, so reports show them per side and do not group on them.
     conv_dependent: ClassVar[frozenset[str]] = frozenset()
 
@@ -141,9 +146,9 @@ class BenchConfig:
     def resolve(self: C) -> C:
         """The config the run trains with: per-conv defaults and derived values filled in.
 
-        A field listed in `conv_defaults` and left at 0 takes the value for the config's conv;
-        then every value `resolve_auto` derives (an `auto` choice made from the other fields)
-        is set. Run functions train with the resolved config, and a run's id is a hash of it,
+        A field listed in `conv_defaults` and left at 0 takes the value for the config's conv,
+        a field of `follows_conv` left at its sentinel takes the conv itself; then every value
+        `resolve_auto` derives (an `auto` choice made from the other fields) is set. Run functions train with the resolved config, and a run's id is a hash of it,
         so a default or an `auto` rule changed in the code means new runs, never a finished
         run of the old recipe. Resolving a resolved config changes nothing.
         """
@@ -151,6 +156,8 @@ class BenchConfig:
         for name, value in self.conv_defaults.get(self.conv, {}).items():
             if getattr(out, name) == 0:
                 object.__setattr__(out, name, value)
+        for name in self.follows_conv:
+            object.__setattr__(out, name, self.conv_at(name))
         for name, value in out.resolve_auto().items():
             if name not in {f.name for f in dataclasses.fields(out)}:
                 raise TypeError(f"{type(out).__name__}.resolve_auto set unknown field {name!r}")
@@ -160,8 +167,16 @@ class BenchConfig:
     @classmethod
     def per_conv_fields(cls) -> frozenset[str]:
         """The fields whose resolved value may differ between the conv and CoordConv runs of
-        one comparison: those with per-conv defaults and the declared `conv_dependent` ones."""
-        return frozenset(k for d in cls.conv_defaults.values() for k in d) | cls.conv_dependent
+        one comparison: those with per-conv defaults, those that follow `conv` and the declared
+        `conv_dependent` ones."""
+        per_conv = {k for d in cls.conv_defaults.values() for k in d}
+        return frozenset(per_conv | set(cls.follows_conv) | cls.conv_dependent)
+
+    def conv_at(self, name: str) -> Literal["conv", "coordconv"]:
+        """The conv kind of the part that field `name` (one of `follows_conv`) chooses: the
+        field's value, or the config's `conv` where it is left at its sentinel."""
+        value = getattr(self, name)
+        return self.conv if value == self.follows_conv[name] else value
 
     def check_inputs(self) -> None:
         """Check what the config names on this machine (a data folder, say): UserError if bad.

@@ -176,8 +176,12 @@ def _run_meta(
 ) -> dict[str, Any]:
     """`config.json` for a (re)start: the first start's config, version and commit stay; a
     restart by other code adds its version and commit to `resumed_with`, so a report can
-    tell a run trained by two versions of the code from one trained by one."""
+    tell a run trained by two versions of the code from one trained by one. Every attempt
+    adds where it computes to `machines` (`cc_bench.machine.machine_record`)."""
+    from cc_bench.machine import machine_record
+
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    machine = {"at": now, **machine_record(cfg.device, getattr(cfg, "torch_threads", None))}
     code = {"version": _package_version(), "git_commit": git_commit()}
     meta = dict(meta)
     if "version" in meta:
@@ -191,6 +195,7 @@ def _run_meta(
         meta.setdefault(key, value)
     meta.setdefault("wandb_id", f"{run_dir.name}-{uuid.uuid4().hex[:6]}")
     meta.setdefault("created", now)
+    meta["machines"] = [*meta.get("machines", []), machine]
     return meta
 
 
@@ -216,6 +221,7 @@ def _wandb_init_kwargs(
             "version": meta["version"],
             "git_commit": meta["git_commit"],
             "resumed_with": meta.get("resumed_with", []),
+            "machines": meta["machines"],
         },
         "tags": [bench.name, bench.name.split(".")[0], cfg.conv, meta["suite"], *tags],
     }

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cc_bench.errors import NonFiniteLossError
+from cc_bench.rundir import read_json
 
 CHECKPOINT_INTERVAL_S = 60.0
 _WANDB_MODES = ("online", "offline", "disabled")
@@ -152,6 +153,21 @@ class Tracker:
     def wandb_run(self) -> Any:
         """The live W&B run, or None when W&B is off or has failed."""
         return self._wandb
+
+    def record_machine(self, **values: Any) -> None:
+        """Record a choice this attempt made for this machine that the config left open (RL's
+        `vec_env` under `auto`): into the attempt's entry of `config.json`'s `machines` and
+        the W&B config (`machines`), beside the CPU and device the runner put there."""
+        path = self.run_dir / "config.json"
+        meta = read_json(path)
+        if not isinstance(meta, dict) or not meta.get("machines"):
+            return  # a Tracker used outside the runner: no config.json to add to
+        meta["machines"][-1].update(values)
+        write_json_atomic(path, meta)
+        self._wandb_call(
+            "record the machine",
+            lambda run: run.config.update({"machines": meta["machines"]}, allow_val_change=True),
+        )
 
     # -- time ------------------------------------------------------------------------------
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from cc_bench.config import BenchConfig, bounded
 from cc_bench.errors import UserError
@@ -122,8 +123,8 @@ class DetectionConfig(BenchConfig):
     """CPU threads for torch (0: as the process has them). On this busy 2-core CPU, 2 threads
     trained 7x slower than 1 (2.2 against 15 images/s)."""
 
-    # `auto` placements resolve to the run's conv: they differ between the two sides.
-    conv_dependent: ClassVar[frozenset[str]] = frozenset(PLACES)
+    # A place left at `auto` takes `conv`'s kind (`BenchConfig.follows_conv`).
+    follows_conv: ClassVar[Mapping[str, str]] = dict.fromkeys(PLACES, "auto")
 
     def check_inputs(self) -> None:
         """torchvision's MNIST files under `data_root` (source `mnist`, no `--download`):
@@ -165,12 +166,3 @@ class DetectionConfig(BenchConfig):
             raise UserError(f"invalid widths={self.widths!r}: positive integers")
         if any(not 0 < f < 1 for f in self.lr_drops):
             raise UserError(f"invalid lr_drops={self.lr_drops!r}: fractions between 0 and 1")
-
-    def resolve_auto(self) -> dict[str, Any]:
-        """Each placement left at `auto` takes `conv`'s value, so that the resolved config (the
-        run id, `config.json`'s `resolved`, the report) names the conv at every place."""
-        return {name: self.conv for name in PLACES if getattr(self, name) == "auto"}
-
-    def placement(self, where: Placement) -> Literal["conv", "coordconv"]:
-        """The conv kind at one place: the field's own value, or `conv`'s when it is `auto`."""
-        return self.conv if where == "auto" else where

@@ -54,8 +54,8 @@ def build_model(cfg: DetectionConfig, image_mean: float, image_std: float) -> nn
     """The Faster R-CNN with conv or CoordConv at each of the three places, as `cfg` says."""
     from cc_bench.layers import CoordConv2d
 
-    def layer(where: Any) -> Any:
-        if cfg.placement(where) == "conv":
+    def layer(place: str) -> Any:
+        if cfg.conv_at(place) == "conv":
             return nn.Conv2d
         return (lambda *a, **k: CoordConv2d(*a, with_r=True, **k)) if cfg.with_r else CoordConv2d
 
@@ -64,9 +64,9 @@ def build_model(cfg: DetectionConfig, image_mean: float, image_std: float) -> nn
         image_size=cfg.crop,
         image_mean=image_mean,
         image_std=image_std,
-        backbone_conv=layer(cfg.backbone_conv),
-        rpn_conv=layer(cfg.rpn_conv),
-        box_conv=layer(cfg.box_conv),
+        backbone_conv=layer("backbone_conv"),
+        rpn_conv=layer("rpn_conv"),
+        box_conv=layer("box_conv"),
         widths=cfg.widths,
         anchor_sizes=cfg.anchor_sizes,
         aspect_ratios=cfg.aspect_ratios,

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import difflib
 import functools
-import os
 from typing import TYPE_CHECKING, Any, Literal
 
 from cc_bench.errors import UserError
+from cc_bench.machine import run_cpus
 
 if TYPE_CHECKING:
     from stable_baselines3.common.vec_env import VecEnv
@@ -65,15 +65,6 @@ def resolve_vec_env(kind: VecEnvKind, n_envs: int) -> Literal["dummy", "subproc"
     if kind != "auto":
         return kind
     return "subproc" if n_envs > 1 and run_cpus() >= SUBPROC_MIN_CPUS else "dummy"
-
-
-def run_cpus() -> int:
-    """The CPUs this run may use: `CC_BENCH_CPUS` if set, else the process's affinity."""
-    if (share := os.environ.get("CC_BENCH_CPUS", "")).isdigit() and int(share) > 0:
-        return int(share)
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def check_env_id(env_id: str) -> str:

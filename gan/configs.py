@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from cc_bench.config import BenchConfig, bounded
 
@@ -58,11 +59,5 @@ class GanConfig(BenchConfig):
     channels_last: bool = True
     """Run the networks channels-last (faster convs on CPU; the same numbers)."""
 
-    # A side left at `same` resolves to `conv`'s value, so the two sides of one comparison
-    # differ in them: the report shows them per side and does not group on them.
-    conv_dependent: ClassVar[frozenset[str]] = frozenset({"g_conv", "d_conv"})
-
-    def resolve_auto(self) -> dict[str, Any]:
-        """A side left at `same` takes `conv`'s value, so that the resolved config (the run id,
-        `config.json`'s `resolved`, the report's config line) names each network's kind."""
-        return {name: self.conv for name in ("g_conv", "d_conv") if getattr(self, name) == "same"}
+    # A network left at `same` takes `conv`'s kind (`BenchConfig.follows_conv`).
+    follows_conv: ClassVar[Mapping[str, str]] = {"g_conv": "same", "d_conv": "same"}

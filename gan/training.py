@@ -31,8 +31,7 @@ _STATS = ("losses/d_loss", "losses/g_loss", "train/d_real", "train/d_fake")
 
 def sides(cfg: GanConfig) -> tuple[str, str]:
     """The generator's and the discriminator's kind, `same` resolved to `conv`."""
-    resolved = cfg.resolve()  # `same` resolved by the config itself (resolve_auto)
-    return resolved.g_conv, resolved.d_conv
+    return cfg.conv_at("g_conv"), cfg.conv_at("d_conv")
 
 
 def to_model_input(batch: Tensor) -> Tensor:

@@ -247,6 +247,7 @@ def train_agent(
     state = tracker.resume_state
     frames = tracker.resume_step or 0
     vec_env = resolve_vec_env(cfg.vec_env, cfg.n_envs)
+    tracker.record_machine(vec_env=vec_env)  # an `auto` resolved here, not in the run id
     print(
         f"{name}: {cfg.env_id}, {cfg.total_steps:,} env frames ({total_agent_steps:,} agent "
         f"steps x frame skip {FRAME_SKIP}); `step` in the logs counts frames; "

@@ -125,7 +125,8 @@ def test_a_local_job_tells_its_runs_their_share_of_the_cores(
 ) -> None:
     import torch
 
-    from cc_bench.launch.jobs import CPUS_ENV, RunBatch
+    from cc_bench.launch.jobs import RunBatch
+    from cc_bench.machine import CPUS_ENV
 
     monkeypatch.delenv(CPUS_ENV, raising=False)
     threads = torch.get_num_threads()

@@ -16,6 +16,7 @@ import pytest
 
 from cc_bench import report, stats
 from cc_bench.config import config_to_dict, run_id
+from cc_bench.errors import UserError
 from cc_bench.report.runs import RunRecord
 from cc_bench.report.tables import fmt_interval, fmt_num
 from cc_bench.toy.configs import ClassificationConfig, RegressionConfig
@@ -266,3 +267,43 @@ def test_a_restart_by_other_code_is_recorded_not_overwritten(
     (run_dir / "config.json").write_text(json.dumps(again))
     read = report.read_run_folder(run_dir)
     assert read.mixed_code and read.code.endswith(f"resumed by {read.version} at {'b' * 12}")
+
+
+def test_every_attempt_records_its_machine_and_the_report_names_a_mix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from cc_bench import runner
+    from cc_bench.machine import cpu_name
+    from cc_bench.registry import get_benchmark
+    from cc_bench.report.document import to_markdown
+    from cc_bench.report.sections import report_sections
+
+    bench, cfg, run_dir = get_benchmark(BENCH), ClassificationConfig(), tmp_path / "t" / "r1"
+    first = runner._run_meta({}, bench, cfg, run_dir, "t")
+    (machine,) = first["machines"]
+    assert machine["cpu"] == cpu_name() and machine["device"] == "cpu"
+    assert machine["threads"] == torch.get_num_threads() and machine["torch"] == torch.__version__
+    resumed = runner._run_meta(first, bench, cfg, run_dir, "t")  # a resume adds its own
+    assert len(resumed["machines"]) == 2 and resumed["machines"][0] == machine
+    if not torch.cuda.is_available():  # asking for an absent GPU: one line, before a start
+        with pytest.raises(UserError, match="CUDA is not available"):
+            runner._run_meta({}, bench, ClassificationConfig(device="cuda"), run_dir, "t")
+
+    runs = launch("conv") + launch("coordconv")
+    zen3 = {"cpu": "AMD EPYC (family 25 model 1, 2 logical CPUs)", "threads": 1, "device": "cpu"}
+    for r in runs:
+        r.machines = [dict(zen3)]
+    (group,) = report.group_runs(runs)
+    assert not any("machines" in n for n in group.notes)  # one machine: nothing to say
+    overview = to_markdown(report_sections(runs, None), "t", None)
+    assert f"computed on cpu on {zen3['cpu']}, 1 thread." in overview
+    runs[-1].machines = [dict(zen3), {"device": "cuda:0", "gpu": "NVIDIA H200"}]
+    (group,) = report.group_runs(runs)
+    (note,) = [n for n in group.notes if "different machines" in n]
+    assert f"cpu on {zen3['cpu']}, 1 thread (conv seeds 0, 1, 2; CoordConv seeds 0, 1)" in note
+    assert "cpu on AMD EPYC (family 25 model 1, 2 logical CPUs), 1 thread, resumed on " in note
+    assert "cuda:0 (NVIDIA H200) (CoordConv seed 2)" in note
+    overview = to_markdown(report_sections(runs, None), "t", None)
+    assert "computed on 2 machines (groups whose runs differ say so)" in overview

@@ -88,6 +88,9 @@ def test_a_killed_run_resumes_to_the_same_total_with_a_continuous_curve(tmp_path
     assert all(b - a <= 240 for a, b in zip(steps, steps[1:], strict=False))
     assert {"losses/value_loss", "losses/policy_loss", "losses/entropy_loss"} <= set(lines[-1])
     assert list((folder / "media").glob("*.gif")) and list((folder / "media").glob("*.png"))
+    # each attempt records where it ran, with the games' vec_env that `auto` chose there
+    machines = json.loads((folder / "config.json").read_text())["machines"]
+    assert [(m["vec_env"], m["threads"]) for m in machines] == [("dummy", 1), ("dummy", 1)]
 
 
 @pytest.fixture

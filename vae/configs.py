@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from cc_bench.config import BenchConfig, bounded
 from cc_bench.errors import UserError
@@ -63,24 +64,15 @@ class VAEConfig(BenchConfig):
                 f"invalid n_pairs={self.n_pairs}: needs 2 * n_pairs <= n_test={self.n_test}"
             )
 
-    # A side left at `same` resolves to `conv`'s value, so the two sides of one comparison
-    # differ in them: the report shows them per side and does not group on them.
-    conv_dependent: ClassVar[frozenset[str]] = frozenset({"enc_conv", "dec_conv"})
-
-    def resolve_auto(self) -> dict[str, Any]:
-        """A side left at `same` takes `conv`'s value, so that the resolved config (the run id,
-        `config.json`'s `resolved`, the report's config line) names the encoder's and the
-        decoder's kind."""
-        return {
-            name: self.conv for name in ("enc_conv", "dec_conv") if getattr(self, name) == "same"
-        }
+    # A network left at `same` takes `conv`'s kind (`BenchConfig.follows_conv`).
+    follows_conv: ClassVar[Mapping[str, str]] = {"enc_conv": "same", "dec_conv": "same"}
 
     @property
     def encoder_conv(self) -> str:
         """The encoder's conv kind, `same` resolved."""
-        return self.resolve_auto().get("enc_conv", self.enc_conv)
+        return self.conv_at("enc_conv")
 
     @property
     def decoder_conv(self) -> str:
         """The decoder's conv kind, `same` resolved."""
-        return self.resolve_auto().get("dec_conv", self.dec_conv)
+        return self.conv_at("dec_conv")

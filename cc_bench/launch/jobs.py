@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from cc_bench.config import BenchConfig
+from cc_bench.machine import CPUS_ENV
 from cc_bench.rundir import FAILED
 from cc_bench.runner import RunResult, run_dir_for
 from cc_bench.suites import PlannedRun
 
 SUBMITIT_DIR = ".submitit"
-CPUS_ENV = "CC_BENCH_CPUS"
-"""Set in a local job to its share of the cores (read by `cc_bench.envs.atari.run_cpus`)."""
 
 
 def first_line(exc: BaseException) -> str:

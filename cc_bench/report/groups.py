@@ -476,6 +476,21 @@ def _note_versions(group: Group) -> None:
         )
 
 
+def _note_machines(group: Group) -> None:
+    """Runs of one group on different machines (or thread counts): their speeds differ by
+    machine as well as by layer, which a reader must know before comparing them."""
+    machines: dict[str, list[RunRecord]] = {}
+    for r in group.runs:
+        if r.machines:
+            machines.setdefault(r.machine, []).append(r)
+    if len(machines) > 1:
+        made = ", ".join(f"{m} ({describe(runs)})" for m, runs in machines.items())
+        group.notes.append(
+            f"Runs of this group computed on different machines: {made}. Their speed figures "
+            "(wall time, steps or images per second) compare machines as well as layers."
+        )
+
+
 def _note_superseded(group: Group, parts: Sequence[Recipe]) -> None:
     if not group.superseded:
         return
@@ -516,4 +531,5 @@ def group_runs(records: Iterable[RunRecord]) -> list[Group]:
     for group in groups:
         group.runs.sort(key=lambda r: (r.conv, str(r.seed), r.run_id))
         _note_versions(group)
+        _note_machines(group)
     return sorted(groups, key=lambda g: (g.benchmark, g.superseded, g.title))

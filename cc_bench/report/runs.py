@@ -27,6 +27,7 @@ _WANDB_META_KEYS = frozenset(
         "created",
         "resolved",
         "resumed_with",
+        "machines",
     }
 )
 _WANDB_STATES = {"running": "running", "failed": "failed", "crashed": "failed"}
@@ -57,6 +58,8 @@ class RunRecord:
         wall_s: the wall seconds the run trained (finished runs).
         resumed_with: the code that resumed the run, where it was not the code that started
             it (`config.json`'s `resumed_with`: version and git commit per resume).
+        machines: where each attempt computed (`config.json`'s `machines`: CPU, threads,
+            device, GPU), first start first.
     """
 
     benchmark: str
@@ -74,6 +77,7 @@ class RunRecord:
     created: str = ""
     wall_s: float | None = None
     resumed_with: list[dict[str, Any]] = field(default_factory=list)
+    machines: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.resolved:
@@ -92,6 +96,15 @@ class RunRecord:
         return first + (f", resumed by {', '.join(later)}" if later else "")
 
     @property
+    def machine(self) -> str:
+        """Where the run computed, as speed depends on it: `cpu on AMD EPYC (family 25 model
+        1, 2 logical CPUs), 2 threads` or `cuda:0 (NVIDIA H200)`; attempts on different
+        machines joined by `, resumed on`; `unknown machine` for runs made before 0.1 kept
+        the record."""
+        names = dict.fromkeys(_machine(m) for m in self.machines)
+        return ", resumed on ".join(names) or "unknown machine"
+
+    @property
     def mixed_code(self) -> bool:
         """Whether code other than the one that started the run resumed it."""
         return self.code != _code(self.version, self.git_commit)
@@ -105,6 +118,15 @@ class RunRecord:
     def seed(self) -> Any:
         """The run's seed."""
         return self.config.get("seed")
+
+
+def _machine(record: dict[str, Any]) -> str:
+    device = str(record.get("device", "cpu"))
+    if record.get("gpu"):
+        return f"{device} ({record['gpu']})"
+    threads = record.get("threads", "?")
+    plural = "" if threads == 1 else "s"
+    return f"{device} on {record.get('cpu', 'an unknown CPU')}, {threads} thread{plural}"
 
 
 def _code(version: str | None, commit: str | None) -> str:
@@ -159,6 +181,7 @@ def read_run_folder(run_dir: Path) -> RunRecord | None:
         created=str(meta.get("created") or ""),
         wall_s=_wall_s(summary),
         resumed_with=list(meta.get("resumed_with") or []),
+        machines=list(meta.get("machines") or []),
     )
 
 
@@ -266,6 +289,7 @@ def wandb_record(run: Any, media_dir: Path | None = None) -> RunRecord | None:
         created=str(getattr(run, "created_at", "") or raw.get("created") or ""),
         wall_s=_wall_s(summary) if status == "finished" else None,
         resumed_with=list(raw.get("resumed_with") or []),
+        machines=list(raw.get("machines") or []),
     )
 
 

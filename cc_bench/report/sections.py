@@ -220,6 +220,11 @@ def _overview(
         if len(codes) == 1
         else f"made by {len(codes)} code versions (groups whose runs differ say so)"
     )
+    machines = sorted({r.machine for r in records if r.machines})
+    if len(machines) == 1:
+        made += f"; computed on {machines[0]}"
+    elif machines:
+        made += f"; computed on {len(machines)} machines (groups whose runs differ say so)"
     blocks: list[Block] = [
         Text(f"{len(records)} runs in {len(groups)} groups from `{source}`: {status}; {made}.")
     ]
