@@ -35,6 +35,7 @@ from cc_bench.errors import UserError
 from cc_bench.machine import cpu_name
 from cc_bench.rl.a2c import build_agent
 from cc_bench.rl.configs import A2CConfig
+from cc_bench.rl.training import quiet_logger
 from cc_bench.runtime import resolve_device
 
 # Each variant is rl.a2c's own agent (`build_agent`, the zoo's settings from `A2CConfig`).
@@ -107,7 +108,7 @@ def build(name: str, cfg: A2CConfig, device: torch.device) -> Variant:
     """rl.a2c's agent for the variant `name` on `cfg`'s game, on timed environments."""
     cfg = dataclasses.replace(cfg, **VARIANTS[name])
     env = TimedVecEnv(make_atari(cfg.env_id, cfg.n_envs, seed=0, vec_env=cfg.vec_env))
-    return Variant(name, cfg.vec_env, build_agent(cfg, env, device), env)
+    return Variant(name, cfg.vec_env, quiet_logger(build_agent(cfg, env, device)), env)
 
 
 def parse_args() -> tuple[argparse.Namespace, list[A2CConfig], torch.device]:

@@ -205,6 +205,16 @@ def load_agent(algo: type[BaseAlgorithm], state: dict[str, Any], env: Any, devic
     return model
 
 
+def quiet_logger(model: BaseAlgorithm) -> BaseAlgorithm:
+    """Give `model` an SB3 logger without outputs: the callback reads its values and logs them
+    through the Tracker, where SB3's default one would make an empty `SB3-<date>` folder in
+    the temporary directory at every `learn`."""
+    from stable_baselines3.common.logger import Logger
+
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    return model
+
+
 def end_last_transition(buffer: Any) -> None:
     """Mark a loaded replay buffer's last transition as the end of its game (no bootstrap).
 
@@ -311,6 +321,7 @@ def start_agent(
         model, progress = build(env, device), Progress()
     else:
         model, progress = load_agent(algo, state, env, device), Progress(**state["progress"])
+    quiet_logger(model)
     seed_attempt(model, cfg.seed, frames)
     return model, progress
 

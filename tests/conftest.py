@@ -21,7 +21,8 @@ def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
     (no timing) so that a resumed run and its uninterrupted reference compute bit for bit
     alike on a busy machine; tests/test_layers.py covers the timing."""
     return {
-        **os.environ,
+        # SB3_LOGDIR (below) is the tests' own: `cc-bench` must leave no SB3 folder without it
+        **{k: v for k, v in os.environ.items() if k != "SB3_LOGDIR"},
         "WANDB_MODE": "disabled",
         "WANDB_SILENT": "true",
         "CC_BENCH_COORDCONV_AUTOTUNE": "0",
@@ -84,6 +85,13 @@ def run_folder(stdout: str) -> Path:
     """The run folder the command printed."""
     line = next(x for x in stdout.splitlines() if x.startswith("run folder: "))
     return Path(line.removeprefix("run folder: "))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _sb3_logs_in_pytest_s_temporary_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """SB3's default logger makes a folder at every `learn` in the system's temporary
+    directory: the agents the tests train directly keep theirs in pytest's."""
+    os.environ["SB3_LOGDIR"] = str(tmp_path_factory.mktemp("sb3"))
 
 
 @pytest.fixture

@@ -71,8 +71,11 @@ def test_a_killed_run_resumes_to_the_same_total_with_a_continuous_curve(tmp_path
     banked = torch.load(checkpoint, weights_only=False)["state"]["progress"]["train_s"]
     assert banked > 0
 
-    resumed = cc_bench(*args)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    resumed = cc_bench(*args, env={"TMPDIR": str(tmp)})
     assert resumed.returncode == 0, resumed.stderr
+    assert not list(tmp.glob("SB3-*"))  # SB3 left no log folder in the temporary directory
     assert f"resuming {folder.name} from step" in resumed.stderr
     start = int(resumed.stderr.split(" from step ")[1].split()[0])
     assert 0 < start < 4000
