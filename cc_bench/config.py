@@ -148,9 +148,10 @@ class BenchConfig:
 
         A field listed in `conv_defaults` and left at 0 takes the value for the config's conv,
         a field of `follows_conv` left at its sentinel takes the conv itself; then every value
-        `resolve_auto` derives (an `auto` choice made from the other fields) is set. Run functions train with the resolved config, and a run's id is a hash of it,
-        so a default or an `auto` rule changed in the code means new runs, never a finished
-        run of the old recipe. Resolving a resolved config changes nothing.
+        `resolve_auto` derives (an `auto` choice made from the other fields) is set. Run
+        functions train with the resolved config, and a run's id is a hash of it, so a default
+        or an `auto` rule changed in the code means new runs, never a finished run of the old
+        recipe. Resolving a resolved config changes nothing.
         """
         out = dataclasses.replace(self)
         for name, value in self.conv_defaults.get(self.conv, {}).items():

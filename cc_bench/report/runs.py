@@ -97,10 +97,9 @@ class RunRecord:
 
     @property
     def machine(self) -> str:
-        """Where the run computed, as speed depends on it: `cpu on AMD EPYC (family 25 model
-        1, 2 logical CPUs), 2 threads` or `cuda:0 (NVIDIA H200)`; attempts on different
-        machines joined by `, resumed on`; `unknown machine` for runs made before 0.1 kept
-        the record."""
+        """Where the run computed, as speed depends on it: `AMD EPYC (family 25 model 1, 2
+        logical CPUs), 2 threads` or `cuda:0 (NVIDIA H200)`; attempts on different machines
+        joined by `, resumed on`; `unknown machine` for a run that predates the record."""
         names = dict.fromkeys(_machine(m) for m in self.machines)
         return ", resumed on ".join(names) or "unknown machine"
 
@@ -121,12 +120,13 @@ class RunRecord:
 
 
 def _machine(record: dict[str, Any]) -> str:
+    """One attempt's machine: the GPU it trained on, else the CPU and torch's threads."""
     device = str(record.get("device", "cpu"))
     if record.get("gpu"):
         return f"{device} ({record['gpu']})"
     threads = record.get("threads", "?")
-    plural = "" if threads == 1 else "s"
-    return f"{device} on {record.get('cpu', 'an unknown CPU')}, {threads} thread{plural}"
+    cpu = f"{record.get('cpu', 'an unknown CPU')}, {threads} thread{'' if threads == 1 else 's'}"
+    return cpu if device == "cpu" else f"{device} on {cpu}"
 
 
 def _code(version: str | None, commit: str | None) -> str:
