@@ -132,7 +132,10 @@ def coord_grid(
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
     dtype = dtype if dtype is not None else torch.get_default_dtype()
-    return _cached_grid(tuple(int(n) for n in spatial_shape), bool(with_r), device, dtype)
+    key = (tuple(int(n) for n in spatial_shape), bool(with_r), device, dtype)
+    if torch.compiler.is_compiling():  # traced into the graph, not looked up in a cache
+        return _cached_grid.__wrapped__(*key)
+    return _cached_grid(*key)
 
 
 # Coordinate patches (see _CoordConvNd._coords_response): at most this many elements each,
@@ -144,6 +147,8 @@ _patch_lock = threading.Lock()
 
 
 def _cached_patches(key: Hashable, build: Callable[[], Tensor]) -> Tensor:
+    if torch.compiler.is_compiling():  # a lock would break the graph: build it in the graph
+        return build()
     with _patch_lock:
         patches = _patch_cache.get(key)
         if patches is not None:
@@ -279,7 +284,9 @@ class _BatchBroadcast(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
-        if torch.is_grad_enabled():  # double backward: out= is not differentiable
+        # Double backward (out= is not differentiable) and torch.compile (one graph: the
+        # compiler chooses the reduction) take torch's own sum.
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():
             return grad.sum(0, keepdim=True), None
         total = torch.empty_like(grad[:1])  # the gradient's layout
         n = total.numel()
@@ -434,6 +441,10 @@ class _CoordConvNd:
                     f"{', '.join(self.strategies())}, got {self.strategy!r}"
                 )
             return self.strategy
+        if torch.compiler.is_compiling():
+            # One graph the compiler can fuse: the concatenation and the convolution (the
+            # split forms' caches and autograd.Functions would break it into several).
+            return "concat-fusedbias"
         if not _can_time(x, self.weight, self.bias):
             return self._default_strategy()
         w, b = self.weight, self.bias

@@ -449,6 +449,30 @@ def test_torch_compile_traces(channels: int) -> None:
     torch.testing.assert_close(grad, layer.weight.grad, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("cls", [CoordConv1d, CoordConv2d, CoordConvTranspose2d])
+def test_torch_compile_makes_one_graph(cls: type[nn.Module]) -> None:
+    """No graph break (each would split a compiled model): the default and every forced
+    strategy trace into one graph, with the eager layer's output and gradients."""
+    torch.manual_seed(0)
+    layer = cls(3, 4, 3, padding=1, with_r=True)
+    x = torch.randn(2, 3, *((9,) if cls is CoordConv1d else (6, 7)))
+    for strategy in (None, *layer.strategies()):
+        layer.strategy = strategy
+        torch._dynamo.reset()
+        explained = torch._dynamo.explain(layer)(x)
+        breaks = [b.reason.splitlines()[0] for b in explained.break_reasons]
+        assert (explained.graph_count, explained.graph_break_count) == (1, 0), (strategy, breaks)
+        compiled = torch.compile(layer, backend="aot_eager", fullgraph=True)
+        out = compiled(x)
+        out.square().sum().backward()
+        grad, layer.weight.grad = layer.weight.grad, None
+        eager = layer(x)
+        eager.square().sum().backward()
+        torch.testing.assert_close(out, eager, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(grad, layer.weight.grad, rtol=1e-5, atol=1e-5)
+        layer.weight.grad = None
+
+
 @pytest.mark.parametrize("channels", [3, 1], ids=["split", "concat"])
 @pytest.mark.parametrize("cls", [CoordConv2d, CoordConvTranspose2d])
 def test_double_backward(channels: int, cls: type[nn.Module]) -> None:
