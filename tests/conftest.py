@@ -88,10 +88,16 @@ def run_folder(stdout: str) -> Path:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _sb3_logs_in_pytest_s_temporary_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+def _sb3_logs_in_pytest_s_temporary_folder(tmp_path_factory: pytest.TempPathFactory):
     """SB3's default logger makes a folder at every `learn` in the system's temporary
     directory: the agents the tests train directly keep theirs in pytest's."""
+    before = os.environ.get("SB3_LOGDIR")
     os.environ["SB3_LOGDIR"] = str(tmp_path_factory.mktemp("sb3"))
+    yield
+    if before is None:
+        os.environ.pop("SB3_LOGDIR", None)
+    else:
+        os.environ["SB3_LOGDIR"] = before
 
 
 @pytest.fixture

@@ -306,3 +306,7 @@ def test_every_attempt_records_its_machine_and_the_report_names_a_mix(
     assert f"{zen3['cpu']}, 1 thread, resumed on cuda:0 (NVIDIA H200) (CoordConv seed 2)" in note
     overview = to_markdown(report_sections(runs, None), "t", None)
     assert "computed on 2 machines (groups whose runs differ say so)" in overview
+    # machines are counted one by one, not by the runs' histories of them
+    runs[0].machines = [{"device": "cuda:0", "gpu": "NVIDIA H200"}]
+    overview = to_markdown(report_sections(runs, None), "t", None)
+    assert "computed on 2 machines (groups whose runs differ say so)" in overview

@@ -482,7 +482,7 @@ def _note_machines(group: Group) -> None:
     machines: dict[str, list[RunRecord]] = {}
     for r in group.runs:
         if r.machines:
-            machines.setdefault(r.machine, []).append(r)
+            machines.setdefault(", resumed on ".join(r.machines_used), []).append(r)
     if len(machines) > 1:
         made = ", ".join(f"{m} ({describe(runs)})" for m, runs in machines.items())
         group.notes.append(

@@ -96,12 +96,11 @@ class RunRecord:
         return first + (f", resumed by {', '.join(later)}" if later else "")
 
     @property
-    def machine(self) -> str:
-        """Where the run computed, as speed depends on it: `AMD EPYC (family 25 model 1, 2
-        logical CPUs), 2 threads` or `cuda:0 (NVIDIA H200)`; attempts on different machines
-        joined by `, resumed on`; `unknown machine` for a run that predates the record."""
-        names = dict.fromkeys(_machine(m) for m in self.machines)
-        return ", resumed on ".join(names) or "unknown machine"
+    def machines_used(self) -> list[str]:
+        """Each machine the run computed on, as speed depends on it, first start first:
+        `AMD EPYC (family 25 model 1, 2 logical CPUs), 2 threads` or `cuda:0 (NVIDIA H200)`;
+        none for a run that predates the record."""
+        return list(dict.fromkeys(_machine(m) for m in self.machines))
 
     @property
     def mixed_code(self) -> bool:

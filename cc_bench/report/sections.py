@@ -220,7 +220,7 @@ def _overview(
         if len(codes) == 1
         else f"made by {len(codes)} code versions (groups whose runs differ say so)"
     )
-    machines = sorted({r.machine for r in records if r.machines})
+    machines = sorted({name for r in records for name in r.machines_used})
     if len(machines) == 1:
         made += f"; computed on {machines[0]}"
     elif machines:
