@@ -140,10 +140,16 @@ def _torchvision_mnist(split: str, data_root: str | None, download: bool) -> tup
     from torchvision.datasets import MNIST
 
     # The folders a failed download would leave behind, empty: remove the ones it creates.
-    raw = Path(data_root) / "MNIST" / "raw"
-    created = next((d for d in (Path(data_root), raw.parent, raw) if not d.exists()), None)
+    root = Path(data_root).expanduser()  # as torchvision expands it
+    raw = root / "MNIST" / "raw"
+    created = next((d for d in (root, raw.parent, raw) if not d.exists()), None)
     try:
         data = MNIST(data_root, train=split == "train", download=download)
+    except (AssertionError, ValueError) as exc:  # torchvision's checks of the files' headers
+        raise UserError(
+            f"unreadable MNIST files under {raw}: {exc or type(exc).__name__} (replace them "
+            "with torchvision's originals, or pass --download into an empty folder)"
+        ) from None
     except (RuntimeError, OSError) as exc:
         if download:  # torchvision tried every mirror, or could not write
             if created is not None:
@@ -177,10 +183,11 @@ def data_fingerprint(source: Source, data_root: str | None) -> dict[str, Any]:
     every file's size and modification time under its MNIST/raw; nothing for `mnist5k`."""
     if source != "mnist" or data_root is None:
         return {}
-    raw = Path(data_root).resolve() / "MNIST" / "raw"
+    root = Path(data_root).expanduser().resolve()  # `~` as torchvision reads it
+    raw = root / "MNIST" / "raw"
     files = sorted(f for f in raw.rglob("*") if f.is_file()) if raw.is_dir() else []
     return {
-        "data_root": str(Path(data_root).resolve()),
+        "data_root": str(root),
         "files": [[str(f.relative_to(raw)), f.stat().st_size, f.stat().st_mtime_ns] for f in files],
     }
 
@@ -214,6 +221,13 @@ def _check(**values: Any) -> None:
         )
     if values["n"] < 0 or values["n_digits"] < 0:
         raise UserError("n and n_digits must be >= 0")
+    if values["min_visible"] < 1:
+        raise UserError(
+            f"invalid min_visible={values['min_visible']}: a digit needs at least 1 visible "
+            "pixel for a box"
+        )
+    if values["seed"] < 0:
+        raise UserError(f"invalid seed={values['seed']}: must be >= 0")
 
 
 def _resize(digit: np.ndarray, height: int, width: int) -> np.ndarray:

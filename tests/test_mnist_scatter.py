@@ -131,6 +131,10 @@ def test_bad_parameters_and_missing_mnist_are_user_errors(tmp_path: Path) -> Non
     assert not missing.exists()  # nothing downloaded unless asked
     with pytest.raises(UserError, match="min_size"):
         make_mnist_scatter(2, 0, min_size=30, max_size=20)
+    with pytest.raises(UserError, match="min_visible=0"):
+        make_mnist_scatter(200, 0, min_visible=0)
+    with pytest.raises(UserError, match="seed=-1"):
+        make_mnist_scatter(2, -1)
 
 
 def test_picture_of_canvases_draws_every_box_and_label(official: MnistScatter) -> None:
@@ -245,6 +249,28 @@ def test_mnist_cache_follows_the_data_root_and_its_files(tmp_path: Path, cache: 
     changed = make_mnist_scatter(4, 0, source="mnist", data_root=str(root))
     assert not torch.equal(first.images, changed.images)
     assert len(list(cache.rglob("*.pt"))) == 3
+
+
+def test_a_home_relative_data_root_follows_its_files_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: Path
+) -> None:
+    # torchvision expands `~`; the cache's fingerprint must read the same files.
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    fake_mnist(tmp_path / "home" / "data", 0)
+    first = make_mnist_scatter(4, 0, source="mnist", data_root="~/data")
+    fake_mnist(tmp_path / "home" / "data", 1)
+    changed = make_mnist_scatter(4, 0, source="mnist", data_root="~/data")
+    assert not torch.equal(first.images, changed.images)
+    assert len(list(cache.rglob("*.pt"))) == 2
+
+
+def test_damaged_mnist_files_are_a_user_error_naming_the_folder(tmp_path: Path) -> None:
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    fake_mnist(tmp_path / "data", 0)
+    for f in raw.iterdir():
+        f.write_bytes(b"not an idx file")
+    with pytest.raises(UserError, match=f"unreadable MNIST files under {raw}"):
+        make_mnist_scatter(2, 0, source="mnist", data_root=str(tmp_path / "data"))
 
 
 @pytest.mark.parametrize("root_exists", [False, True])
