@@ -160,15 +160,36 @@ def execute(
     elif summary and summary.get("status") == "finished":
         print(f"{run_dir.name}: already finished, skipping (--fresh runs it again)", file=log)
         return RunResult(run_dir, "skipped", summary.get("metrics") or {})
+    new = not run_dir.exists()
     run_dir.mkdir(exist_ok=True)
 
-    with _RunLock(run_dir):
-        if summary is not None:  # a failed run: try again from its last checkpoint
-            print(f"{run_dir.name}: it failed before ({summary.get('error')}); retrying", file=log)
-            (run_dir / "summary.json").unlink()
-        meta = _run_meta(read_json(run_dir / "config.json") or {}, bench, cfg, run_dir, suite)
-        write_json_atomic(run_dir / "config.json", meta)
-        return _run_in_folder(bench, cfg, run_dir, meta, no_wandb, wandb_project, tags, log)
+    try:
+        with _RunLock(run_dir):
+            if summary is not None:  # a failed run: try again from its last checkpoint
+                print(
+                    f"{run_dir.name}: it failed before ({summary.get('error')}); retrying", file=log
+                )
+                (run_dir / "summary.json").unlink()
+            meta = _run_meta(read_json(run_dir / "config.json") or {}, bench, cfg, run_dir, suite)
+            write_json_atomic(run_dir / "config.json", meta)
+            return _run_in_folder(bench, cfg, run_dir, meta, no_wandb, wandb_project, tags, log)
+    except UserError:
+        # Input the benchmark rejected once it looked (data it could not read): a folder this
+        # attempt made and that holds nothing of a run is not left behind as "unfinished".
+        if new and _holds_no_run(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _holds_no_run(run_dir: Path) -> bool:
+    """No checkpoint, no logged step, no picture: nothing a resumed run would continue."""
+    metrics = run_dir / "metrics.jsonl"
+    media = run_dir / "media"
+    return (
+        not (run_dir / "checkpoint.pt").exists()
+        and (not metrics.exists() or metrics.stat().st_size == 0)
+        and (not media.exists() or not any(media.iterdir()))
+    )
 
 
 def _run_meta(

@@ -198,3 +198,32 @@ def test_nan_loss_fails_the_run_with_its_step(runs_dir: Path) -> None:
     assert summary["status"] == "failed"
     assert "nan" in summary["error"] and summary["step"] >= 1
     assert f"at step {summary['step']}" in summary["error"]
+
+
+def _rejects_its_data(cfg, tracker):  # a benchmark that finds its input bad once it looks
+    from cc_bench.errors import UserError
+
+    if cfg.epochs == 1:  # logs a step first: a run that a later attempt could resume
+        tracker.log({"train/loss": 1.0}, step=1)
+    raise UserError("the data folder /nowhere holds no images")
+
+
+def test_input_rejected_inside_a_run_leaves_no_empty_folder(runs_dir: Path) -> None:
+    from cc_bench.errors import UserError
+    from cc_bench.registry import Benchmark
+    from cc_bench.runner import execute
+    from cc_bench.toy.configs import ClassificationConfig
+
+    bench = Benchmark("toy.rejects", ClassificationConfig, "test_cli:_rejects_its_data", "")
+    cfg = ClassificationConfig(conv="conv", epochs=1)
+    with pytest.raises(UserError, match="holds no images"):
+        execute(
+            bench, ClassificationConfig(conv="conv", epochs=2), runs_dir=runs_dir, no_wandb=True
+        )
+    assert not any((runs_dir / "adhoc" / "toy.rejects").iterdir())  # nothing to resume
+    # A run that logged a step before its input was rejected keeps its folder.
+    with pytest.raises(UserError):
+        execute(bench, cfg, runs_dir=runs_dir, no_wandb=True)
+    (kept,) = (runs_dir / "adhoc" / "toy.rejects").iterdir()
+    assert (kept / "metrics.jsonl").read_text().strip()
+    assert (kept / "config.json").exists()

@@ -444,3 +444,22 @@ def test_a_run_killed_inside_an_epoch_resumes_as_if_never_stopped(
         assert resumed[key] == pytest.approx(reference[key], rel=1e-5, abs=1e-6), key
     lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines] == [1, 2]
+
+
+def test_suites_compare_conv_with_coordconv_at_their_budgets() -> None:
+    from cc_bench.suites import expand, get_suite
+
+    def grid(suite: str) -> tuple[set[tuple[str, int]], set[tuple[int, int, int]]]:
+        runs = expand(get_suite(suite))
+        assert {r.benchmark for r in runs} == {"detection.mnist_scatter"}
+        pairs = {(r.cfg.conv, r.cfg.seed) for r in runs}
+        return pairs, {(r.cfg.n_train, r.cfg.n_test, r.cfg.epochs) for r in runs}
+
+    laptop, budget = grid("det-laptop")
+    assert laptop == {(c, s) for c in ("conv", "coordconv") for s in range(3)}
+    assert budget == {(2400, 500, 8)}
+    paper, budget = grid("det-paper")
+    assert {c for c, _ in paper} == {"conv", "coordconv"} and len(paper) >= 2 * 3
+    assert budget == {(9000, 1000, 24)}  # the official canvases
+    smoke, _ = grid("det-smoke")
+    assert smoke == {("conv", 0), ("coordconv", 0)}

@@ -97,6 +97,21 @@ def test_expand_counts_the_grid() -> None:
     assert {r.cfg.resolve().lr for r in runs if r.cfg.conv == "conv"} == {conv_lr}
 
 
+def test_default_workers_count_the_threads_a_run_pins(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cc_bench.launch.local import default_workers
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    det = get_suite("det-laptop")
+    runs = expand(det)
+    assert {r.cfg.torch_threads for r in runs} == {1}
+    assert default_workers([], runs) == 8  # one pinned thread each: a run per core
+    assert default_workers([], expand(GRID_SUITE)) == 4  # nothing pinned: a run per 2 cores
+    assert default_workers([], []) == 4
+    two = expand(det, sets=parse_sets(det, ["torch_threads=2"]))
+    assert default_workers([], two) == 4
+    assert default_workers([0, 1], runs) == 2  # one run per GPU
+
+
 def test_run_folders_follow_the_layout(tmp_path: Path) -> None:
     for run in expand(GRID_SUITE, runs_dir=tmp_path):
         assert run.run_dir == tmp_path / GRID_SUITE.name / BENCH / run.run_id

@@ -34,9 +34,14 @@ def visible_gpus() -> list[int]:
     return list(range(torch.cuda.device_count()))
 
 
-def default_workers(gpus: Sequence[int]) -> int:
-    """One run per GPU; without GPUs, one per two CPU cores (a run uses a core or two)."""
-    return len(gpus) if gpus else max(1, (os.cpu_count() or 2) // 2)
+def default_workers(gpus: Sequence[int], runs: Sequence[PlannedRun] = ()) -> int:
+    """One run per GPU; without GPUs, one per two CPU cores (a run uses a core or two), or
+    one per `torch_threads` cores where every run pins that many threads."""
+    if gpus:
+        return len(gpus)
+    pinned = [getattr(run.cfg, "torch_threads", 0) or 0 for run in runs]
+    per_run = max(pinned) if pinned and all(pinned) else 2
+    return max(1, (os.cpu_count() or 2) // per_run)
 
 
 class Overview:
@@ -149,7 +154,7 @@ def run_local(steps: Sequence[Step], opts: LaunchOptions, workers: int | None, o
         print("nothing to run: every run is finished or running", file=out)
         return 0
     gpus = visible_gpus()
-    workers = workers or default_workers(gpus)
+    workers = workers or default_workers(gpus, [s.run for s in todo])
     print(f"running {len(todo)} runs, {workers} at a time; logs in {opts.submitit_dir}", file=out)
     # Runs at once share the cores: more threads than cores stalls every one of them.
     threads = None if gpus else max(1, (os.cpu_count() or 1) // workers)
