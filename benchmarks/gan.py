@@ -6,7 +6,7 @@ again, G's update; the real batch comes from uint8 images on the device, convert
 The four pairs (G conv/coordconv x D conv/coordconv) run round-robin inside every repeat, so
 load from other processes hits all alike; each figure is the median over repeats.
 
-    python benchmarks/gan.py [--device cpu|cuda] [--width 0.125] [--batch-size 32]
+    python benchmarks/gan.py [--device cpu|cuda|auto] [--width 0.125] [--batch-size 32]
                              [--steps 5] [--repeats 5] [--threads N] [--no-channels-last]
 """
 
@@ -34,7 +34,9 @@ def _positive_float(text: str) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--device", default="cpu", help="a torch device (cpu, cuda, cuda:1, mps) or auto"
+    )
     p.add_argument("--width", type=_positive_float, default=0.125)
     p.add_argument("--batch-size", type=int_at_least(1), default=32)
     p.add_argument(
@@ -50,14 +52,21 @@ def main() -> None:
     import torch
 
     from cc_bench.envs.sort_of_clevr import generate_scenes
+    from cc_bench.errors import UserError
     from cc_bench.gan.training import to_model_input, train_step, uniform_z
     from cc_bench.machine import cpu_name
     from cc_bench.nets import build_discriminator, build_generator, count_params
+    from cc_bench.runtime import resolve_device
 
+    try:
+        device = resolve_device(args.device)
+    except UserError as exc:  # a device this machine does not have
+        p.error(f"--device: {exc}")
+    except RuntimeError:  # a name torch does not know
+        p.error(f"--device: {args.device!r} is not a device; use cpu, cuda, cuda:N, mps or auto")
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
-    device = torch.device(args.device)
     fmt = torch.contiguous_format if args.no_channels_last else torch.channels_last
     images, _ = generate_scenes(max(args.batch_size * args.steps, 256), seed=0)
     data = torch.from_numpy(images).to(device)  # (n, 64, 64, 3) uint8
@@ -79,7 +88,8 @@ def main() -> None:
         start = time.perf_counter()
         for k in range(args.steps):
             idx = torch.arange(k * args.batch_size, (k + 1) * args.batch_size) % len(data)
-            real = to_model_input(data[idx.to(device)])
+            # (B, 3, H, W) in the networks' memory format, as the training loop gives it
+            real = to_model_input(data[idx.to(device)]).contiguous(memory_format=fmt)
             stats = train_step(g, d, opt_g, opt_d, real, uniform_z(args.batch_size, 256, device))
         stats.tolist()  # wait for the device
         return time.perf_counter() - start
@@ -91,7 +101,10 @@ def main() -> None:
         for key, parts in pairs.items():
             times[key].append(steps(*parts))
 
-    where = cpu_name() if device.type == "cpu" else torch.cuda.get_device_name(device)
+    if device.type == "cuda":
+        where = torch.cuda.get_device_name(device)
+    else:
+        where = cpu_name() if device.type == "cpu" else str(device)  # mps: no name to ask for
     print(
         f"device: {where} ({torch.get_num_threads()} threads), torch {torch.__version__}, "
         f"width {args.width}, batch {args.batch_size}, "

@@ -24,9 +24,11 @@ connected component.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -213,7 +215,7 @@ def generate_scenes(
                 arrays = {
                     name: f[name] for name in ("images", "centres", "colors", "shapes", "areas")
                 }
-        except (OSError, ValueError, KeyError):  # a half-written or stale file: generate again
+        except Exception:  # a damaged, half-written or stale file (any error): generate again
             arrays = None
     if arrays is None:
         rng = np.random.default_rng(seed)
@@ -233,10 +235,7 @@ def generate_scenes(
             "areas": areas,
         }
         if cache:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-            np.savez(tmp, **arrays)
-            os.replace(tmp, path)
+            _save_atomic(arrays, path)
     names = list(PALETTE)
     scenes = [
         [
@@ -252,6 +251,19 @@ def generate_scenes(
         )
     ]
     return arrays["images"], scenes
+
+
+def _save_atomic(arrays: Mapping[str, np.ndarray], path: Path) -> None:
+    """Write the cache file whole or not at all; an unwritable cache only costs regenerating."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # nothing to remove, or no folder to hold it
+            tmp.unlink()
+        print(f"warning: Sort-of-CLEVR scenes not cached ({exc})", file=sys.stderr)
 
 
 # -- the parser -----------------------------------------------------------------------------
@@ -457,6 +469,40 @@ def _distance(a: SceneObject, b: SceneObject) -> float:
     return float(np.hypot(i1 - i0, j1 - j0))
 
 
+_FRAMES_ARE = (
+    "sequences must be images (K, T, ...) as one array or a list of K arrays, or K sequences "
+    "of T parsed scenes (ParsedScene or lists of SceneObject)"
+)
+
+
+def _as_sequences(sequences: Any, parse_kwargs: Mapping[str, Any]) -> list[Sequence[Any]]:
+    """K sequences of parsed scenes, from any form `interpolation_measures` takes."""
+    if not hasattr(sequences, "shape"):
+        if not isinstance(sequences, Sequence):
+            raise TypeError(f"{_FRAMES_ARE}; got {type(sequences).__name__}")
+        arrays = [hasattr(seq, "shape") for seq in sequences]
+        if any(arrays):
+            if not all(arrays):
+                raise TypeError(f"{_FRAMES_ARE}; got a list mixing arrays and other things")
+            sequences = np.stack([np.asarray(seq) for seq in sequences])  # (K, T, ...)
+    if hasattr(sequences, "shape"):
+        shape = tuple(sequences.shape)
+        if len(shape) != 5:
+            raise ValueError(f"image sequences must be (K, T, ...) 5-D, got {shape}")
+        flat = sequences.reshape(shape[0] * shape[1], *shape[2:])
+        parsed = parse_scenes(flat, **parse_kwargs)
+        return [parsed[k * shape[1] : (k + 1) * shape[1]] for k in range(shape[0])]
+    for seq in sequences:
+        if not isinstance(seq, Sequence):
+            raise TypeError(f"{_FRAMES_ARE}; got a sequence of type {type(seq).__name__}")
+        for scene in seq:
+            if not isinstance(scene, ParsedScene) and not (
+                isinstance(scene, Sequence) and all(isinstance(o, SceneObject) for o in scene)
+            ):
+                raise TypeError(f"{_FRAMES_ARE}; got a frame of type {type(scene).__name__}")
+    return list(sequences)
+
+
 def interpolation_measures(
     sequences: Any,
     *,
@@ -487,8 +533,9 @@ def interpolation_measures(
       score, not the best.
 
     Args:
-        sequences: images (K, T, H, W, 3) uint8 or (K, T, 3, H, W) floats in [-1, 1], or K
-            sequences of T parsed scenes (`ParsedScene` or lists of `SceneObject`).
+        sequences: images (K, T, H, W, 3) uint8 or (K, T, 3, H, W) floats in [-1, 1] (one
+            array, or a list of K arrays of T frames), or K sequences of T parsed scenes
+            (`ParsedScene` or lists of `SceneObject`).
         jump_px: the largest step of a smooth move (the plain rule), and the least step that
             can be a jump (the robust rule).
         jump_ratio: a step this many times the object's median step is a jump (robust rule).
@@ -508,13 +555,7 @@ def interpolation_measures(
         endpoint_px: mean distance between an object's centres in the first and the last
             frame (objects in both): how far the interpolations move things (0: collapse).
     """
-    if hasattr(sequences, "shape"):
-        shape = tuple(sequences.shape)
-        if len(shape) != 5:
-            raise ValueError(f"image sequences must be (K, T, ...) 5-D, got {shape}")
-        flat = sequences.reshape(shape[0] * shape[1], *shape[2:])
-        parsed = parse_scenes(flat, **parse_kwargs)
-        sequences = [parsed[k * shape[1] : (k + 1) * shape[1]] for k in range(shape[0])]
+    sequences = _as_sequences(sequences, parse_kwargs)
     transitions = teleports = appear_vanish = 0
     qualifying = robust_teleports = 0
     frames = valid_frames = 0

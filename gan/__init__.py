@@ -40,6 +40,11 @@ register_benchmark(
         "empty_cells_frac": "lower",
         "shape_tv": "lower",
         "color_tv": "lower",
+        # the shares themselves: a distance from the data's is shape_tv / color_tv
+        "freq_shape_circle": "neither",
+        "freq_shape_square": "neither",
+        "freq_color_red": "neither",
+        "freq_color_blue": "neither",
         "max_jump_px": "neither",
         "mean_step_px": "neither",
         "d_loss": "neither",
@@ -72,8 +77,9 @@ _SMOKE = {
     "n_pairs": 2,
     "interp_steps": 4,
 }
-# About 30 minutes on this shared 2-core CPU with `--workers 3` (one thread a run: the conv
-# pair trains at about 78 images/s, the CoordConv pair at about 22; docs/gan.md).
+# 11 minutes on an idle 2-core CPU with `--workers 3`, 26 to 30 under heavy load (one thread a
+# run; idle, a conv run trained 260 images/s, a CoordConv run 63: docs/gan.md, "What the
+# laptop suite measured").
 _LAPTOP = {
     "width": 0.125,
     "n_train": 5_000,

@@ -154,5 +154,6 @@ def log_data_pictures(tracker: Tracker, images: np.ndarray, title: str) -> None:
 
 
 def summary_metrics(ev: Evaluation) -> dict[str, Any]:
-    """The evaluation's metrics for the run's summary (the raw frequencies stay in the curves)."""
-    return {k: v for k, v in ev.metrics.items() if not k.startswith("freq_")}
+    """The evaluation's metrics for the run's summary: all of them, the shape and colour
+    shares (`freq_shape_circle`, `freq_color_red`, ...) included."""
+    return dict(ev.metrics)

@@ -16,7 +16,7 @@ from PIL import Image
 from cc_bench.config import run_id
 from cc_bench.envs.sort_of_clevr import generate_scenes
 from cc_bench.gan.configs import GanConfig
-from cc_bench.gan.evaluation import Reference, evaluate, interpolate
+from cc_bench.gan.evaluation import Reference, evaluate, interpolate, summary_metrics
 from cc_bench.gan.training import sides, to_model_input, train_step
 from cc_bench.nets import build_discriminator, build_generator
 from cc_bench.registry import get_benchmark
@@ -106,6 +106,13 @@ def test_evaluation_of_a_perfect_generator():
     # ... which is what a generator that ignores z does: the robust rule does not score it
     assert np.isnan(m["teleport_frac_valid"]) and m["endpoint_px"] == 0.0
     assert ev.frames.shape == (2, 5, 64, 64, 3)
+    # the summary keeps the shares (the data's own: every scene has one red, one blue)
+    summary = summary_metrics(ev)
+    circles = np.mean([o.shape == "circle" for scene in scenes for o in scene])
+    assert summary["freq_color_red"] == summary["freq_color_blue"] == 0.5
+    assert summary["freq_shape_circle"] == pytest.approx(circles)
+    assert summary["freq_shape_square"] == pytest.approx(1 - circles)
+    assert set(summary) <= set(get_benchmark(BENCH).metrics)  # each one declared
     # z 3.0, 3.2, 3.4, 3.6, 3.8 rounds to scenes 3, 3, 3, 4, 4: one jump in 4 transitions
     pairs = torch.tensor([[[3.0]], [[3.8]]])
     m = evaluate(_Replay(images), fixed, pairs, Reference.of(scenes), interp_steps=5, jump_px=4.0)

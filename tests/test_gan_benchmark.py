@@ -6,12 +6,15 @@ must be the batch over the ms/step it prints, and the parameter counts the netwo
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+import cc_bench.gan.training
 from cc_bench.nets import build_discriminator, build_generator, count_params
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gan.py"
@@ -48,6 +51,12 @@ def test_table_has_every_pair_and_consistent_rates(tmp_path: Path, monkeypatch) 
         ("--batch-size", "0"),
         ("--width", "0"),
         ("--threads", "x"),
+        ("--device", "foo"),
+        pytest.param(
+            "--device",
+            "cuda",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is here"),
+        ),
     ],
 )
 def test_bad_values_are_one_line_and_exit_2(option: str, value: str) -> None:
@@ -60,3 +69,29 @@ def test_bad_values_are_one_line_and_exit_2(option: str, value: str) -> None:
     assert proc.returncode == 2, proc.stderr
     assert option in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stdout == ""  # nothing ran
+
+
+@pytest.mark.parametrize(
+    ("flags", "fmt"),
+    [([], torch.channels_last), (["--no-channels-last"], torch.contiguous_format)],
+    ids=["channels-last", "contiguous"],
+)
+def test_the_timed_batch_is_in_the_networks_memory_format(
+    flags: list[str], fmt: torch.memory_format, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("CC_BENCH_CACHE", str(tmp_path))
+    args = ["--width", "0.0625", "--batch-size", "2", "--steps", "1", "--repeats", "1"]
+    monkeypatch.setattr(sys, "argv", [str(SCRIPT), *args, "--threads", "1", *flags])
+    seen = []
+    train_step = cc_bench.gan.training.train_step
+
+    def recording(g, d, opt_g, opt_d, real, z):
+        seen.append(real.is_contiguous(memory_format=fmt))
+        return train_step(g, d, opt_g, opt_d, real, z)
+
+    monkeypatch.setattr(cc_bench.gan.training, "train_step", recording)
+    spec = importlib.util.spec_from_file_location("gan_benchmark", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    script.main()
+    assert seen == [True] * 8  # 4 pairs, a warm-up and a timed repeat each

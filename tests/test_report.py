@@ -363,6 +363,24 @@ def test_headline_metrics_lead(suite: dict[str, Any]) -> None:
     assert across.index("Other metrics:") < across.index("| test_loss |")
 
 
+def test_metrics_with_a_direction_come_before_those_declared_neither(
+    suite: dict[str, Any],
+) -> None:
+    from dataclasses import replace
+
+    group = report.group_runs(report.load_runs(suite["runs_dir"]))[0]
+    spec = group.spec
+    declared = {**spec.metrics, "a_share": "neither", "z_gain": "higher"}
+    group.__dict__["spec"] = replace(spec, metrics=declared)  # the cached registry entry
+    for r in group.runs:
+        if r.summary:
+            r.summary.update(a_share=0.5, z_gain=1.0, b_extra=2.0)
+    order = group.metrics()
+    assert order[: len(spec.headline)] == list(spec.headline)
+    assert order.index("z_gain") < order.index("a_share") < order.index("b_extra")
+    assert order[-1] == "b_extra"  # undeclared last
+
+
 def test_one_seed_a_side_has_no_interval(suite: dict[str, Any]) -> None:
     section = _section(suite["md"], TITLE_2)
     row = _row(section, "test_loss")

@@ -3,6 +3,8 @@ against hand-made scenes and sequences whose answers are known."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -80,6 +82,42 @@ def test_generator_is_seeded_and_cached(tmp_path):
     assert list((tmp_path / "cache" / "sort_of_clevr").glob("*.npz"))
 
 
+def test_a_corrupt_cache_file_is_regenerated(tmp_path):
+    fresh, scenes = generate_scenes(20, seed=3, cache=False)
+    generate_scenes(20, seed=3)
+    (path,) = (tmp_path / "cache" / "sort_of_clevr").glob("*.npz")
+    path.write_bytes(path.read_bytes()[:100])  # truncated: not a zip file any more
+    images, found = generate_scenes(20, seed=3)
+    assert (images == fresh).all() and found == scenes
+    with np.load(path) as f:  # and written again, whole
+        assert (f["images"] == fresh).all()
+
+
+def test_an_unwritable_cache_only_costs_regenerating(tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("CC_BENCH_CACHE", str(blocker))
+    fresh, scenes = generate_scenes(20, seed=3, cache=False)
+    images, found = generate_scenes(20, seed=3)
+    assert (images == fresh).all() and found == scenes
+    err = capsys.readouterr().err
+    assert err.startswith("warning: Sort-of-CLEVR scenes not cached") and err.count("\n") == 1
+    assert blocker.read_text() == "not a folder"
+    # a folder that takes no files: the temporary file is not left behind
+    monkeypatch.setenv("CC_BENCH_CACHE", str(tmp_path / "cache"))
+    target = tmp_path / "cache" / "sort_of_clevr"
+    target.mkdir(parents=True)
+
+    def refuse(file, **arrays):
+        Path(file).write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", refuse)
+    images, _ = generate_scenes(20, seed=3)
+    assert (images == fresh).all() and list(target.iterdir()) == []
+    assert "No space left on device" in capsys.readouterr().err
+
+
 def test_generator_other_parameters():
     images, scenes = generate_scenes(
         20,
@@ -142,7 +180,15 @@ def test_parser_hand_made_scenes():
     specks = clean.copy()
     for k in range(16):  # sixteen 2x2 red specks: 64 stray pixels
         specks[2 + 4 * k : 4 + 4 * k, 60:62] = PALETTE["red"]
-    p = parse_scenes(np.stack([clean, three, bar, blank, specks]))
+    two_reds = _draw(64, [("red", "circle", 20, 20, 10), ("red", "square", 45, 40, 10)])
+    # the clean sizes of an object of `object_size` 10: between half a disc's area (157 px)
+    # and 1.3 squares' (573 px); squares of half-side 6 (169 px) and 11 (529) pass, 5 (121)
+    # and 12 (625) do not
+    sized = [
+        _draw(64, [("red", "square", 16, 16, r), ("blue", "circle", 46, 46, 10)])
+        for r in (5, 6, 11, 12)
+    ]
+    p = parse_scenes(np.stack([clean, three, bar, blank, specks, two_reds, *sized]))
     assert p[0].valid and {(o.color, o.shape) for o in p[0].objects} == {
         ("red", "circle"),
         ("blue", "square"),
@@ -152,6 +198,14 @@ def test_parser_hand_made_scenes():
     assert not p[2].valid
     assert not p[3].valid and p[3].objects == []
     assert not p[4].valid and p[4].stray_px == 64 and "stray" in p[4].problem
+    assert not p[5].valid and p[5].problem == "a colour twice"
+    assert [o.color for o in p[5].objects] == ["red", "red"]
+    too_small, smallest, largest, too_large = p[6:]
+    assert smallest.valid and largest.valid
+    assert not too_small.valid and too_small.problem == "red: not a clean shape"
+    assert not too_large.valid and too_large.problem == "red: not a clean shape"
+    red_areas = [next(o.area for o in q.objects if o.color == "red") for q in p[6:]]
+    assert red_areas == [121.0, 169.0, 529.0, 625.0]  # squares keep every pixel
 
 
 @pytest.mark.parametrize(
@@ -251,9 +305,23 @@ def test_interpolation_on_images():
     )
     m = interpolation_measures(frames[None])  # (1, 8, 64, 64, 3)
     assert m["teleport_frac"] == 0 and m["max_jump_px"] == pytest.approx(2.0)
+    smooth = frames.copy()
     frames[5:] = frames[0]  # the square jumps back 8 px at 4->5 (j 23 -> 15)
     m = interpolation_measures(frames[None])
     assert m["teleport_frac"] == pytest.approx(1 / 7) and m["max_jump_px"] == pytest.approx(8.0)
+    # a list of K arrays (T, H, W, 3), as K separate interpolations give them
+    m = interpolation_measures([smooth, frames])
+    assert m["teleport_frac"] == pytest.approx(1 / 14) and m["max_jump_px"] == pytest.approx(8.0)
+
+
+@pytest.mark.parametrize(
+    "sequences",
+    [5, "frames", [np.zeros((2, 8, 8, 3), np.uint8), [_obj("red", 1, 1)]], [[1, 2]], [3]],
+    ids=["number", "string", "mixed", "frames-of-numbers", "sequence-a-number"],
+)
+def test_interpolation_rejects_what_is_not_frames(sequences):
+    with pytest.raises(TypeError, match="sequences must be images"):
+        interpolation_measures(sequences)
 
 
 def _scene(valid: bool, *objects: SceneObject) -> ParsedScene:

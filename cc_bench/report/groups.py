@@ -129,7 +129,8 @@ class Group:
 
     def metrics(self) -> list[str]:
         """The final metrics with a number in some finished run: headline metrics first (in
-        the declared order), then the other declared ones, then undeclared ones."""
+        the declared order), then the other metrics with a direction, then those declared
+        `neither` (shares, step sizes: read, not judged), then undeclared ones."""
         names = {
             k
             for side in SIDES
@@ -137,9 +138,11 @@ class Group:
             for k, v in r.summary.items()
             if is_number(v)
         }
+        rest = names - {m for m in self.headline}
         head = [m for m in self.headline if m in names]
-        declared = sorted(m for m in names - set(head) if self.direction(m))
-        return head + declared + sorted(names - set(head) - set(declared))
+        directed = sorted(m for m in rest if self.direction(m) in ("higher", "lower"))
+        neither = sorted(m for m in rest if self.direction(m) == "neither")
+        return head + directed + neither + sorted(rest - set(directed) - set(neither))
 
     def curve_metrics(self) -> list[str]:
         """The logged metrics of the finished runs, in the order first logged."""
