@@ -57,7 +57,8 @@ def run(cfg: ImageFolderConfig, tracker: Tracker) -> dict[str, Any]:
     """Read the folder, train the GAN, evaluate every `eval_every` epochs; the final metrics."""
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
-    images = load_data(cfg.data_dir, cfg.n_train, seed=cfg.data_seed)  # uint8 (N, 64, 64, 3)
+    # uint8 (N, 64, 64, 3); a progress bar on a terminal while a large folder decodes
+    images = load_data(cfg.data_dir, cfg.n_train, seed=cfg.data_seed, progress=tracker.progress)
     g_kind, d_kind = sides(cfg)
     title = f"gan.image_folder G {g_kind} / D {d_kind} seed {cfg.seed}"
     if tracker.resume_state is None:

@@ -97,10 +97,10 @@ class ImageFolderConfig(GanConfig):
             object.__setattr__(self, "data_dir", real)
 
     def check_inputs(self) -> None:
-        """The data folder exists, is a folder, can be read and holds image files (one line
-        naming it if not), before a run folder is made for it. (Whether the images decode is
-        found when they load.)"""
+        """The data folder exists, is a folder, can be read and at least 2 of its first 64
+        image files decode (one line naming it if not), before a run folder is made for it.
+        (The other files are decoded when they load; unreadable ones are skipped then.)"""
         if not self.data_dir.startswith("synthetic:"):  # a known one: __post_init__ checked
-            from cc_bench.gan.image_folder_data import list_images
+            from cc_bench.gan.image_folder_data import check_decodes
 
-            list_images(self.data_dir)  # checks the folder, then lists its images
+            check_decodes(self.data_dir)  # checks the folder, lists its images, decodes some

@@ -7,9 +7,11 @@ resized so its shorter side is `size` and centre-cropped to `size` x `size` (tor
 `Resize` + `CenterCrop`), then kept in memory as uint8 (N, size, size, 3) RGB: the training
 loop converts batches on the device, so reading is paid once.
 
-Nothing here downloads. A missing, empty or unreadable folder, or one with fewer than 2 images
-that decode, is a `UserError` naming the folder and what it must hold. `SYNTHETIC_SORT_OF_CLEVR` is a test and demo source: a small
-folder of Sort-of-CLEVR PNGs written on the fly, read back through the same path.
+Nothing here downloads. A missing, empty or unreadable folder (or class subfolder), or one
+with fewer than 2 images that decode, is a `UserError` naming the folder and what it must
+hold; `check_decodes` finds the last before a run folder is made. `SYNTHETIC_SORT_OF_CLEVR`
+is a test and demo source: a small folder of Sort-of-CLEVR PNGs written on the fly, read back
+through the same path.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +33,11 @@ from cc_bench.gan.image_folder_config import (
     check_data_dir,
 )
 
+DECODE_CHECK_FILES = 64
+"""`check_decodes` tries at most this many of a folder's image files (in `list_images`' order)."""
+ProgressFn = Callable[[int, str], Any]
+"""(total, desc) -> a bar with `update(n)` and `close()`, as `Tracker.progress` makes one."""
+
 
 def image_extensions() -> tuple[str, ...]:
     """The file endings torchvision's ImageFolder takes as images."""
@@ -37,45 +46,68 @@ def image_extensions() -> tuple[str, ...]:
     return tuple(IMG_EXTENSIONS)
 
 
-def list_images(data_dir: str | Path) -> list[Path]:
-    """The image files of `data_dir`, in a fixed order; a UserError when there are none.
+def _scan(root: Path) -> tuple[list[Path], list[str]]:
+    """The image files of `root` (see `list_images`), and its class subfolders that cannot be
+    read (skipped: os.walk would skip them without a word)."""
+    from torchvision.datasets import ImageFolder
 
-    With subfolders that hold images, those are read as torchvision's `ImageFolder` does
-    (one class per subfolder, recursively); otherwise the folder's own images.
-    """
+    extensions = image_extensions()
+    classes = [e for e in sorted(os.scandir(root), key=lambda e: e.name) if e.is_dir()]
+    locked = [c.name for c in classes if not os.access(c.path, os.R_OK | os.X_OK)]
+    readable = [c for c in classes if c.name not in locked]
+    files: list[Path] = []
+    if readable:
+        try:
+            samples = ImageFolder.make_dataset(
+                str(root),
+                {c.name: k for k, c in enumerate(readable)},
+                extensions=extensions,
+                allow_empty=True,
+            )
+            files = [Path(path) for path, _ in samples]
+        except (FileNotFoundError, PermissionError):
+            files = []
+    if not files:  # a flat folder (or class folders without images)
+        files = sorted(
+            Path(e.path)
+            for e in os.scandir(root)
+            if e.is_file() and e.name.lower().endswith(extensions)
+        )
+    return files, locked
+
+
+def _list(data_dir: str | Path) -> tuple[Path, list[Path], list[str]]:
+    """The checked folder, its image files and its unreadable class subfolders; a UserError
+    when it holds no image files it can read."""
     root = check_data_dir(str(data_dir))
     if root is None:
         raise UserError(f"--data-dir {data_dir}: a synthetic source, not a folder to list")
-    extensions = image_extensions()
     try:
-        from torchvision.datasets import ImageFolder
-
-        classes = [e for e in sorted(os.scandir(root), key=lambda e: e.name) if e.is_dir()]
-        files: list[Path] = []
-        if classes:
-            try:
-                samples = ImageFolder.make_dataset(
-                    str(root),
-                    {c.name: k for k, c in enumerate(classes)},
-                    extensions=extensions,
-                    allow_empty=True,
-                )
-                files = [Path(path) for path, _ in samples]
-            except (FileNotFoundError, PermissionError):
-                files = []
-        if not files:  # a flat folder (or class folders without images)
-            files = sorted(
-                Path(e.path)
-                for e in os.scandir(root)
-                if e.is_file() and e.name.lower().endswith(extensions)
-            )
+        files, locked = _scan(root)
     except PermissionError as exc:
         raise UserError(
             f"--data-dir {root}: cannot be read ({exc.strerror}); {WHAT_IT_MUST_HOLD}"
         ) from None
+    if not files and locked:
+        raise UserError(
+            f"--data-dir {root}: its subfolder(s) {', '.join(locked)} cannot be read "
+            f"(permission denied) and it holds no other images; {WHAT_IT_MUST_HOLD}"
+        )
     if not files:
         raise UserError(f"--data-dir {root}: holds no images; {WHAT_IT_MUST_HOLD}")
-    return files
+    return root, files, locked
+
+
+def list_images(data_dir: str | Path) -> list[Path]:
+    """The image files of `data_dir`, in a fixed order; a UserError when there are none.
+
+    With subfolders that hold images, those are read as torchvision's `ImageFolder` does
+    (one class per subfolder, recursively); otherwise the folder's own images. Class
+    subfolders that cannot be read are skipped (`load_images` warns); when no images are
+    left, the UserError names them. (Unreadable folders deeper down are skipped silently, as
+    `ImageFolder` skips them.)
+    """
+    return _list(data_dir)[1]
 
 
 def _load_one(path: Path, size: int) -> np.ndarray | None:
@@ -93,36 +125,77 @@ def _load_one(path: Path, size: int) -> np.ndarray | None:
         return None  # unreadable, or too large to decode safely: skipped with the others
 
 
+def _too_few_decode(root: Path, good: int, tried: int, total: int, bad: list[Path]) -> UserError:
+    """The error for a folder where `good` (< 2) of the `tried` of its `total` files decode
+    and `bad` did not."""
+    which = f"its {total}" if tried == total else f"the first {tried} of its {total}"
+    if good == 0:
+        return UserError(
+            f"--data-dir {root}: none of {which} image files could be read "
+            f"(first: {bad[0].name}); {WHAT_IT_MUST_HOLD}"
+        )
+    return UserError(
+        f"--data-dir {root}: only 1 of {which} image files could be read; "
+        f"gan.image_folder needs at least 2 (samples are compared in pairs); {WHAT_IT_MUST_HOLD}"
+    )
+
+
+def check_decodes(data_dir: str | Path) -> None:
+    """At least 2 of the first `DECODE_CHECK_FILES` image files of `data_dir` decode: a
+    UserError naming the folder otherwise. Stops at the second that does (a few ms a folder,
+    so a launch can check each run it plans)."""
+    root, files, _ = _list(data_dir)
+    tried, good, bad = files[:DECODE_CHECK_FILES], 0, []
+    for path in tried:
+        if _load_one(path, 8) is None:
+            bad.append(path)
+        else:
+            good += 1
+            if good == 2:
+                return
+    raise _too_few_decode(root, good, len(tried), len(files), bad)
+
+
 def load_images(
-    data_dir: str | Path, n: int, size: int = 64, *, seed: int = 0, workers: int | None = None
+    data_dir: str | Path,
+    n: int,
+    size: int = 64,
+    *,
+    seed: int = 0,
+    workers: int | None = None,
+    progress: ProgressFn | None = None,
 ) -> np.ndarray:
     """Up to `n` images of `data_dir` as uint8 (N, size, size, 3), RGB, N >= 2.
 
     With more than `n` images, a fixed sample drawn with `seed` (the config's `data_seed`, not
-    the run's seed, so every run sees the same data) is taken. Unreadable files are skipped
-    with one warning; when fewer than 2 can be read (the diversity measure compares pairs), a
-    UserError.
+    the run's seed, so every run sees the same data) is taken. Unreadable files (and class
+    subfolders) are skipped with one warning; when fewer than 2 can be read (the diversity
+    measure compares pairs), a UserError. `progress` (e.g. `Tracker.progress`) shows one
+    step per file decoded.
     """
-    files = list_images(data_dir)
+    root, files, locked = _list(data_dir)
     if len(files) > n:
         keep = np.sort(np.random.default_rng(seed).choice(len(files), size=n, replace=False))
         files = [files[k] for k in keep]
     workers = workers or min(8, os.cpu_count() or 1)
+    bar = progress(len(files), f"reading {root}") if progress is not None else None
+    images: list[np.ndarray | None] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:  # PIL decodes outside the GIL
-        images = list(pool.map(lambda p: _load_one(p, size), files))
+        for image in pool.map(lambda p: _load_one(p, size), files):
+            images.append(image)
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
     bad = [f for f, im in zip(files, images, strict=True) if im is None]
     good = [im for im in images if im is not None]
-    root = Path(data_dir).expanduser()
-    if not good:
-        raise UserError(
-            f"--data-dir {root}: none of its {len(files)} image files could be read "
-            f"(first: {bad[0].name}); {WHAT_IT_MUST_HOLD}"
-        )
     if len(good) < 2:
-        raise UserError(
-            f"--data-dir {root}: only 1 of its {len(files)} image files could be read; "
-            f"gan.image_folder needs at least 2 (samples are compared in pairs); "
-            f"{WHAT_IT_MUST_HOLD}"
+        raise _too_few_decode(root, len(good), len(files), len(files), bad)
+    if locked:
+        print(
+            f"warning: skipped {len(locked)} subfolder(s) of {data_dir} that cannot be read: "
+            f"{', '.join(locked)}",
+            file=sys.stderr,
         )
     if bad:
         print(
@@ -145,11 +218,13 @@ def write_synthetic_folder(folder: Path, n: int, seed: int = 0) -> None:
         Image.fromarray(image).save(folder / f"scene_{k:05d}.png")
 
 
-def load_data(data_dir: str, n: int, size: int = 64, seed: int = 0) -> np.ndarray:
+def load_data(
+    data_dir: str, n: int, size: int = 64, seed: int = 0, progress: ProgressFn | None = None
+) -> np.ndarray:
     """`load_images` (its sample drawn with `seed`), or for `SYNTHETIC_SORT_OF_CLEVR` the same
     after writing `n` scenes drawn with `seed`."""
-    if data_dir != SYNTHETIC_SORT_OF_CLEVR:
-        return load_images(data_dir, n, size, seed=seed)  # checked there (unknown synthetic too)
+    if data_dir != SYNTHETIC_SORT_OF_CLEVR:  # checked there (unknown synthetic too)
+        return load_images(data_dir, n, size, seed=seed, progress=progress)
     with tempfile.TemporaryDirectory(prefix="cc_bench_synthetic_") as tmp:
         write_synthetic_folder(Path(tmp), n, seed)
-        return load_images(tmp, n, size)
+        return load_images(tmp, n, size, progress=progress)

@@ -80,10 +80,12 @@ def test_bad_folders_are_one_line_and_exit_code_2(tmp_path: Path, runs_dir: Path
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("no pictures")
+    corrupt = _corrupt_folder(tmp_path / "corrupt")
     cases = [
         ([], "data_dir is required (--data-dir DIR"),
         (["--data-dir", str(tmp_path / "absent")], f"{tmp_path / 'absent'}: no such folder"),
         (["--data-dir", str(empty)], f"{empty}: holds no images"),
+        (["--data-dir", str(corrupt)], f"{corrupt}: none of its 3 image files could be read"),
         (["--data-dir", "synthetic:lsun"], "unknown synthetic source"),
     ]
     for args, message in cases:
@@ -92,6 +94,34 @@ def test_bad_folders_are_one_line_and_exit_code_2(tmp_path: Path, runs_dir: Path
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], proc.stderr
     assert not list(runs_dir.rglob("config.json"))  # rejected before a run folder was made
+
+
+def _corrupt_folder(root: Path) -> Path:
+    """A folder of 3 files named as images that do not decode (a truncated JPEG, text)."""
+    root.mkdir()
+    (root / "a.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    (root / "b.png").write_bytes(b"not a png")
+    (root / "c.webp").write_bytes(b"")
+    return root
+
+
+def test_launch_rejects_a_folder_of_undecodable_images_before_any_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cc_bench.cli import main
+
+    corrupt = _corrupt_folder(tmp_path / "corrupt")
+    runs = tmp_path / "runs"
+    args = ["launch", "image-folder-laptop", "--set", f"data_dir={corrupt}", "--seeds", "1"]
+    for dry_run in (["--dry-run"], []):
+        code = main([*args, "--runs-dir", str(runs), *dry_run])
+        out, err = capsys.readouterr()
+        assert code == 2, (dry_run, out, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
+        assert f"{corrupt}: none of its 3 image files could be read" in lines[0]
+        assert "it must hold images" in lines[0]
+        assert not runs.exists()
 
 
 def test_fewer_than_two_images_fails_before_training(tmp_path: Path, runs_dir: Path) -> None:

@@ -19,9 +19,11 @@ from torchvision import transforms
 
 from cc_bench.config import config_from_dict, config_to_dict
 from cc_bench.errors import UserError
+from cc_bench.gan import image_folder_data
 from cc_bench.gan.image_folder_config import ImageFolderConfig
 from cc_bench.gan.image_folder_data import (
     SYNTHETIC_SORT_OF_CLEVR,
+    check_decodes,
     list_images,
     load_data,
     load_images,
@@ -231,6 +233,94 @@ def test_an_image_too_large_to_decode_safely_is_skipped(
     images = load_images(tmp_path, n=4)
     assert images.shape == (2, 64, 64, 3)
     assert "skipped 1 unreadable image file(s)" in capsys.readouterr().err
+
+
+def test_the_check_before_a_run_decodes_until_two_images_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tried: list[str] = []
+    real_load = image_folder_data._load_one
+    monkeypatch.setattr(
+        image_folder_data, "_load_one", lambda p, size: tried.append(p.name) or real_load(p, size)
+    )
+    for k in range(10):
+        (tmp_path / "ok" / f"{k}_bad.png").parent.mkdir(exist_ok=True)
+        (tmp_path / "ok" / f"{k}_bad.png").write_bytes(b"not a png")
+        _write(tmp_path / "ok" / f"{k}_good.png", 64, 64, k)
+    ImageFolderConfig(data_dir=str(tmp_path / "ok")).check_inputs()
+    assert tried == ["0_bad.png", "0_good.png", "1_bad.png", "1_good.png"]  # then it stops
+
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    for k in range(3):
+        (corrupt / f"{k}.jpg").write_bytes(b"\xff\xd8 truncated")
+    with pytest.raises(UserError, match=f"{corrupt}: none of its 3 image files could be read"):
+        ImageFolderConfig(data_dir=str(corrupt)).check_inputs()
+    _write(corrupt / "3.png", 64, 64, 0)
+    with pytest.raises(UserError, match="only 1 of its 4 image files could be read"):
+        check_decodes(corrupt)
+
+    late = tmp_path / "late"  # 64 corrupt files sort before the two good ones: given up
+    late.mkdir()
+    for k in range(64):
+        (late / f"a{k:02d}.png").write_bytes(b"not a png")
+    _write(late / "b1.png", 64, 64, 1)
+    _write(late / "b2.png", 64, 64, 2)
+    tried.clear()
+    with pytest.raises(UserError, match="none of the first 64 of its 66 image files could be"):
+        check_decodes(late)
+    assert len(tried) == 64
+    assert load_images(late, n=100).shape[0] == 2  # the run itself would have read them
+
+
+def _deny(monkeypatch: pytest.MonkeyPatch, *locked: Path) -> None:
+    """os.access says no for `locked`, as it does for a folder of mode 0 to anyone but root
+    (the tests run as root, who reads every folder)."""
+    real_access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda p, mode, **kw: Path(p) not in locked and real_access(p, mode, **kw)
+    )
+
+
+def test_an_unreadable_class_subfolder_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(tmp_path / "bedroom" / "a.png", 64, 64, 0)
+    _write(tmp_path / "bedroom" / "b.png", 64, 64, 1)
+    _deny(monkeypatch, tmp_path / "bedroom")
+    message = f"{tmp_path}: its subfolder\\(s\\) bedroom cannot be read"
+    with pytest.raises(UserError, match=message):
+        list_images(tmp_path)
+    with pytest.raises(UserError, match=message):
+        ImageFolderConfig(data_dir=str(tmp_path)).check_inputs()
+    # beside a readable class: that one is read, the other named in a warning
+    _write(tmp_path / "kitchen" / "c.png", 64, 64, 2)
+    _write(tmp_path / "kitchen" / "d.png", 64, 64, 3)
+    assert [p.name for p in list_images(tmp_path)] == ["c.png", "d.png"]
+    assert load_images(tmp_path, n=10).shape[0] == 2
+    err = capsys.readouterr().err
+    assert "skipped 1 subfolder(s)" in err and "cannot be read: bedroom" in err
+
+
+def test_reading_shows_one_progress_step_an_image(tmp_path: Path) -> None:
+    for k in range(5):
+        _write(tmp_path / f"{k}.png", 64, 64, k)
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    bars: list[dict] = []
+
+    class Bar:
+        def __init__(self, total: int, desc: str) -> None:
+            self.state = {"total": total, "desc": desc, "done": 0, "closed": False}
+            bars.append(self.state)
+
+        def update(self, n: int) -> None:
+            self.state["done"] += n
+
+        def close(self) -> None:
+            self.state["closed"] = True
+
+    assert load_images(tmp_path, n=4, progress=Bar).shape[0] in (3, 4)  # a sample of 4 of 6
+    assert bars == [{"total": 4, "desc": f"reading {tmp_path}", "done": 4, "closed": True}]
 
 
 def test_the_folder_not_the_words_typed_is_the_identity(tmp_path: Path, monkeypatch) -> None:

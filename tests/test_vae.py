@@ -4,7 +4,9 @@ line: every option path, resume after a kill, bad input one line and exit code 2
 from __future__ import annotations
 
 import json
+import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +18,11 @@ from cc_bench.envs.sort_of_clevr import SceneObject, generate_scenes, parse_scen
 from cc_bench.layers import CoordConv2d
 from cc_bench.nets import TiledGenerator
 from cc_bench.registry import get_benchmark
+from cc_bench.tracking import Tracker
 from cc_bench.vae.configs import VAEConfig
-from cc_bench.vae.evaluation import center_errors
-from cc_bench.vae.models import build_vae
+from cc_bench.vae.evaluation import EvalSet, center_errors, evaluate_scenes
+from cc_bench.vae.models import VAE, build_vae
+from cc_bench.vae.training import train_vae
 
 BENCH = "vae.sort_of_clevr"
 TINY = {
@@ -88,6 +92,66 @@ def test_the_gaussian_scale_is_learned_only_when_asked() -> None:
     assert names(likelihood="bernoulli") == set()
 
 
+class _Fitted(torch.nn.Module):
+    """A decoder that draws one fixed image whatever z is: (B, Z) -> (B, 3, 8, 8) logits."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        super().__init__()
+        self.logits = torch.nn.Parameter(logits)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.logits.expand(len(z), *self.logits.shape)
+
+
+def _fitting_vae(image: torch.Tensor, log_scale: float) -> VAE:
+    """A learned-scale Gaussian VAE whose decoder already draws `image` (3, 8, 8) in {0, 1}."""
+    encoder = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 4))
+    vae = VAE(encoder, _Fitted(image * 24 - 12), latent=2, likelihood="gaussian", learn_scale=True)
+    with torch.no_grad():
+        vae.log_scale.fill_(log_scale)
+    return vae
+
+
+def _max_gaussian_recon(values: int, sigma: float) -> float:
+    """The largest log N(x; x, sigma^2) summed over `values` pixels: the mean exactly right."""
+    return values * (-math.log(sigma) - 0.5 * math.log(2 * math.pi))
+
+
+def test_the_scale_floor_bounds_the_elbo_whatever_the_parameter_holds() -> None:
+    image = (torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    x = image.expand(4, 3, 8, 8)
+    vae = _fitting_vae(image, log_scale=-20.0)  # sigma 2e-9: the ELBO would be about 3,800
+    terms = vae(x)
+    mean = torch.sigmoid(terms["out"].detach())
+    expected = torch.distributions.Normal(mean, 1 / 255).log_prob(x).sum((1, 2, 3))
+    torch.testing.assert_close(terms["recon"].detach(), expected)
+    assert terms["recon"].max().item() <= _max_gaussian_recon(3 * 8 * 8, 1 / 255) + 1e-3
+    assert vae.log_sigma().item() == pytest.approx(math.log(1 / 255))
+    vae.log_scale.data.fill_(math.log(0.5))  # above the floor: the parameter as it is
+    assert vae.log_sigma().item() == pytest.approx(math.log(0.5))
+
+
+def test_training_keeps_a_learned_scale_on_its_floor_without_warnings(tmp_path: Path) -> None:
+    """A decoder that already draws the data drives sigma down every step (0.5 a step at this
+    learning rate: -2.3 to below the floor's -5.5 within 7 of the 20): the parameter stays on
+    the floor, and the held-out ELBO at its bound, not above it."""
+    image = (torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(1)) > 0.5).float()
+    vae = _fitting_vae(image, log_scale=math.log(0.1))
+    data = (image.permute(1, 2, 0) * 255).to(torch.uint8).expand(16, 8, 8, 3).contiguous()
+    tracker = Tracker(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # float() of a tensor that requires grad warns
+        fit = train_vae(
+            vae, tracker, train=data, test=data[:4], epochs=5, batch_size=4,
+            lr=0.5, beta=1.0, evaluate_fn=lambda epoch, last: {}, desc="floor",
+        )  # fmt: skip
+    tracker.close()
+    assert vae.log_scale.item() >= math.log(1 / 255) - 1e-6
+    assert fit.metrics["train/sigma"] == pytest.approx(1 / 255)
+    bound = _max_gaussian_recon(3 * 8 * 8, 1 / 255)
+    assert bound - 1 < fit.metrics["test/recon"] <= bound + 1e-3
+
+
 # -- the measures' wiring -------------------------------------------------------------------
 
 
@@ -100,6 +164,33 @@ def test_center_errors_of_the_data_itself_are_zero_and_a_shift_shows() -> None:
     assert found == 1.0 and err == pytest.approx(3.0, abs=0.5)
 
 
+def test_interpolations_start_and_end_at_the_decoded_posterior_means() -> None:
+    torch.manual_seed(0)
+    vae = build_vae(VAEConfig(conv="conv", width=0.0625, latent=3)).eval()
+    with torch.no_grad():  # DCGAN's N(0, 0.02) start decodes every z to one grey image
+        for param in vae.parameters():
+            param.normal_(0, 0.3)
+    images, scenes = generate_scenes(8, 2, cache=False)
+    data = torch.from_numpy(images)  # uint8 (8, 64, 64, 3)
+    eval_set = EvalSet(
+        recon_images=data[:2],
+        recon_scenes=scenes[:2],
+        pair_images=(data[2:5], data[5:8]),
+        reference=scenes,
+        z_prior=torch.randn(2, 3),
+        n_frames=5,
+    )
+    frames = evaluate_scenes(vae, eval_set)[1]["interpolations"]
+    assert frames.shape == (3, 5, 3, 64, 64)
+    with torch.no_grad():
+        for end, pair in ((0, data[2:5]), (-1, data[5:8])):
+            x = pair.permute(0, 3, 1, 2).float() / 255  # (3, 3, 64, 64) in [0, 1]
+            mu = vae.encoder(x * 2 - 1)[:, :3]  # the posterior means, read off the encoder
+            decoded = torch.sigmoid(vae.decoder(mu)) * 2 - 1
+            torch.testing.assert_close(frames[:, end], decoded, atol=1e-5, rtol=0)
+    assert (frames[:, 0] - frames[:, -1]).abs().amax() > 0.1
+
+
 def test_center_errors_count_missing_objects_as_not_found() -> None:
     blank = np.full((1, 64, 64, 3), 255, dtype=np.uint8)
     scene = [[SceneObject("red", "circle", (20.0, 20.0), 300.0)]]
@@ -109,16 +200,23 @@ def test_center_errors_count_missing_objects_as_not_found() -> None:
 # -- the command line ---------------------------------------------------------------------
 
 
-def test_the_benchmark_logs_every_epoch_pictures_and_a_gif(runs_dir: Path) -> None:
+@pytest.mark.parametrize("scale", ["learned", "fixed"])
+def test_the_benchmark_logs_every_epoch_pictures_and_a_gif(runs_dir: Path, scale: str) -> None:
     proc = cc_bench(
         "run", BENCH, "--conv", "coordconv", "--dec-conv", "conv", "--likelihood", "gaussian",
-        *_args(eval_every="5"), "--runs-dir", str(runs_dir),
+        "--gaussian-scale", scale, "--sigma", "0.2", *_args(eval_every="5"),
+        "--runs-dir", str(runs_dir),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
+    assert "Warning" not in proc.stderr, proc.stderr
     folder = run_folder(proc.stdout)
     metrics = last_json(proc.stdout)
     assert set(get_benchmark(BENCH).metrics) <= set(metrics)
-    assert metrics["sigma"] > 0 and np.isfinite(metrics["elbo"])
+    assert np.isfinite(metrics["elbo"])
+    if scale == "fixed":
+        assert metrics["sigma"] == pytest.approx(0.2, rel=1e-6)
+    else:
+        assert 1 / 255 <= metrics["sigma"] != pytest.approx(0.2, rel=1e-6)
     assert metrics["elbo"] == pytest.approx(metrics["recon"] - metrics["kl"], rel=1e-5)
     lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
     assert [x["epoch"] for x in lines] == [1, 2]
@@ -162,6 +260,7 @@ def test_a_killed_run_resumes_and_ends_as_if_never_stopped(tmp_path: Path) -> No
         (["--n-pairs", "9", "--n-test", "16"], "n_pairs=9"),
         (["--enc-conv", "dense"], "enc"),
         (["--beta", "-1"], "beta"),
+        (["--likelihood", "gaussian", "--sigma", "0.001"], "sigma=0.001"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(args: list[str], message: str) -> None:

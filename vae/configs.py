@@ -11,6 +11,12 @@ from cc_bench.errors import UserError
 
 ConvChoice = Literal["same", "conv", "coordconv"]
 
+SIGMA_FLOOR = 1 / 255
+"""The smallest standard deviation a learned Gaussian scale takes: one step of the 8-bit
+pixels. On these exactly-0-or-1 values the Gaussian ELBO grows without bound as sigma -> 0;
+with the floor it is at most -log(SIGMA_FLOOR) - log(2 pi) / 2 = 4.62 nats a value
+(docs/vae.md)."""
+
 
 @dataclass(frozen=True)
 class VAEConfig(BenchConfig):
@@ -31,9 +37,9 @@ class VAEConfig(BenchConfig):
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
     """p(x | z) per pixel and channel, on pixel values in [0, 1]: `bernoulli` (the scenes' channels are exactly 0 or 1, so this is a true discrete likelihood) or `gaussian`."""
     gaussian_scale: Literal["fixed", "learned"] = "learned"
-    """The Gaussian's standard deviation: `fixed` at `sigma`, or one `learned` scalar that starts at `sigma`."""
+    """The Gaussian's standard deviation: `fixed` at `sigma`, or one `learned` scalar that starts at `sigma` and is kept at or above 1/255 (one 8-bit step: below it the ELBO on 0/1 pixels has no bound)."""
     sigma: float = bounded(0.1, gt=0.0)
-    """The Gaussian likelihood's standard deviation (fixed), or its starting value (learned)."""
+    """The Gaussian likelihood's standard deviation (fixed), or its starting value (learned: at least 1/255)."""
     width: float = bounded(0.25, gt=0.0)
     """Channel multiplier of the encoder and decoder (1: the paper's GAN widths)."""
     epochs: int = bounded(20, ge=1)
@@ -62,6 +68,12 @@ class VAEConfig(BenchConfig):
         if self.n_pairs * 2 > self.n_test:
             raise UserError(
                 f"invalid n_pairs={self.n_pairs}: needs 2 * n_pairs <= n_test={self.n_test}"
+            )
+        learned = self.likelihood == "gaussian" and self.gaussian_scale == "learned"
+        if learned and self.sigma < SIGMA_FLOOR:
+            raise UserError(
+                f"invalid sigma={self.sigma}: a learned scale starts at or above its floor "
+                f"1/255 = {SIGMA_FLOOR:.5f} (or use --gaussian-scale fixed)"
             )
 
     # A network left at `same` takes `conv`'s kind (`BenchConfig.follows_conv`).

@@ -14,11 +14,13 @@ import torch
 from torch import Tensor, nn
 
 from cc_bench.nets import build_discriminator, build_generator, count_params
-from cc_bench.vae.configs import VAEConfig
+from cc_bench.vae.configs import SIGMA_FLOOR, VAEConfig
 from cc_bench.vae.elbo import elbo_terms, reparameterize
 
 LOGVAR_LIMIT = 12.0
 """The posterior's log-variance is squashed into (-LIMIT, LIMIT): a bad step cannot overflow exp."""
+LOG_SIGMA_FLOOR = math.log(SIGMA_FLOOR)
+"""A learned log scale is clamped here (`VAE.log_sigma`): the Gaussian ELBO stays bounded."""
 
 
 class VAE(nn.Module):
@@ -30,7 +32,8 @@ class VAE(nn.Module):
         latent: size of z.
         likelihood: `bernoulli` or `gaussian`.
         sigma: the Gaussian's standard deviation (its start when `learn_scale`).
-        learn_scale: train the Gaussian's log standard deviation (one scalar).
+        learn_scale: train the Gaussian's log standard deviation (one scalar), used clamped
+            at `LOG_SIGMA_FLOOR`.
     """
 
     def __init__(
@@ -46,11 +49,27 @@ class VAE(nn.Module):
         self.encoder, self.decoder = encoder, decoder
         self.latent = latent
         self.likelihood = likelihood
+        self.learn_scale = learn_scale
         log_sigma = torch.tensor(math.log(sigma))
         if learn_scale:
             self.log_scale = nn.Parameter(log_sigma)
         else:
             self.register_buffer("log_scale", log_sigma)
+
+    def log_sigma(self) -> Tensor:
+        """The Gaussian's log standard deviation, a scalar: a learned one clamped at the floor.
+
+        At the floor itself the clamp still passes the gradient, so a scale that
+        `clamp_scale_` put back there can rise again."""
+        if self.learn_scale:
+            return self.log_scale.clamp(min=LOG_SIGMA_FLOOR)
+        return self.log_scale
+
+    @torch.no_grad()
+    def clamp_scale_(self) -> None:
+        """Put a learned log scale that an optimizer step took below the floor back on it."""
+        if self.learn_scale:
+            self.log_scale.clamp_(min=LOG_SIGMA_FLOOR)
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Images in [0, 1], (B, 3, H, W) -> the posterior's mean and log-variance, each (B, Z).
@@ -68,7 +87,7 @@ class VAE(nn.Module):
         """One-sample ELBO terms per image (`recon`, `kl`, `elbo`, each (B,)) and `out`."""
         mu, logvar = self.encode(x)
         out = self.decode(reparameterize(mu, logvar))
-        terms = elbo_terms(out, x, mu, logvar, self.likelihood, self.log_scale)
+        terms = elbo_terms(out, x, mu, logvar, self.likelihood, self.log_sigma())
         return {**terms, "out": out}
 
 

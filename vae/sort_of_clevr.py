@@ -91,6 +91,6 @@ def run(cfg: VAEConfig, tracker: Tracker) -> dict[str, Any]:
     summary["train_elbo"] = m["train/elbo"]
     summary.update(param_counts(vae))
     if cfg.likelihood == "gaussian":
-        summary["sigma"] = float(vae.log_scale.exp())
+        summary["sigma"] = float(vae.log_sigma().detach().exp())
     summary["wall_s"] = round(tracker.elapsed_s, 3)
     return summary

@@ -45,7 +45,7 @@ def held_out_elbo(
         mu, logvar = vae.encode(x)
         eps = torch.randn(mu.shape, generator=gen, device=mu.device, dtype=mu.dtype)
         out = vae.decode(mu + eps * (0.5 * logvar).exp())
-        terms = elbo_terms(out, x, mu, logvar, vae.likelihood, vae.log_scale)
+        terms = elbo_terms(out, x, mu, logvar, vae.likelihood, vae.log_sigma())
         for name in TERMS:
             totals[name] += float(terms[name].sum())
     return {name: value / len(images) for name, value in totals.items()}
@@ -113,6 +113,7 @@ def train_vae(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            vae.clamp_scale_()  # projected: the scale's floor holds for the parameter too
             sums = {name: float(terms[name].detach().sum()) for name in TERMS}
             for name, value in {
                 **sums,
@@ -128,7 +129,7 @@ def train_vae(
         metrics = {"epoch": epoch, **{f"train/{k}": v / seen for k, v in running.items()}}
         metrics.update({f"test/{k}": v for k, v in held_out_elbo(vae, test).items()})
         if vae.likelihood == "gaussian":
-            metrics["train/sigma"] = float(vae.log_scale.exp())
+            metrics["train/sigma"] = float(vae.log_sigma().detach().exp())
         metrics.update(evaluate_fn(epoch, epoch == epochs))
         tracker.log(metrics, step=epoch * n_batches)
         running = {}
