@@ -80,9 +80,15 @@ class Variant:
     rates: list[float] = field(default_factory=list)
     total_s: float = 0.0
     env_s: float = 0.0
+    frames: int = 0
+    """Env frames of the last `run` (whole rollouts: possibly more than asked for)."""
 
     def run(self, frames: int) -> None:
-        """Train on `frames` more env frames; record the rate and where the time went."""
+        """Train on `frames` more env frames; record the rate and where the time went.
+
+        SB3 trains whole rollouts (16 x 5 agent steps), past `frames` when it is not a
+        multiple of one: the rate counts the frames the agent did step, from its step count.
+        """
         model, env = self.model, self.env
         train = model.train
         spent = [0.0]
@@ -93,12 +99,13 @@ class Variant:
             spent[0] += time.perf_counter() - start
 
         model.train = timed_train  # type: ignore[method-assign]
-        env_before = env.seconds
+        env_before, steps_before = env.seconds, model.num_timesteps
         start = time.perf_counter()
         model.learn(frames // FRAME_SKIP, reset_num_timesteps=False)
         elapsed = time.perf_counter() - start
         model.train = train  # type: ignore[method-assign]
-        self.rates.append(frames / elapsed)
+        self.frames = (model.num_timesteps - steps_before) * FRAME_SKIP
+        self.rates.append(self.frames / elapsed)
         self.total_s += elapsed
         self.env_s += env.seconds - env_before
         self.train_s += spent[0]

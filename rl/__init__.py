@@ -118,9 +118,10 @@ _TINY_DQN = {
     "target_update_interval": 50,
 }
 # The laptop budget: 1,000,000 frames a run (10% of atari9's), 12 runs, two at a time with
-# one torch thread each (`--workers 2`): about 45 minutes on an idle 2-core CPU (docs/rl.md
-# has the measured time). The agents learn in that budget (at 100,000 frames they still
-# play at random), but it is far too short to rank conv and CoordConv on final scores.
+# one torch thread each (`--workers 2`): 47 minutes on an idle 2-core Zen 5 EPYC, 73 on a
+# Zen 3 one (docs/rl.md has both runs). The agents learn in that budget (at 100,000 frames
+# they still play at random), but it is far too short to rank conv and CoordConv on final
+# scores.
 LAPTOP = {
     "total_steps": 1_000_000,
     "eval_episodes": 5,
@@ -143,8 +144,8 @@ register_suite(
     Suite(
         "atari-laptop",
         "A2C on Ms. Pac-Man and Breakout, conv vs CoordConv (first conv), 3 seeds, 1M "
-        "frames a run: about 45 minutes on an idle 2-core CPU with --workers 2 (laptop "
-        "budget: first learning, not the paper's)",
+        "frames a run: 47 to 73 minutes on an idle 2-core CPU with --workers 2 (47 on a "
+        "Zen 5 EPYC, 73 on a Zen 3; laptop budget: first learning, not the paper's)",
         (SuiteEntry("rl.a2c", grid={"env_id": (MS_PACMAN, "ALE/Breakout-v5")}, fixed=LAPTOP),),
     )
 )

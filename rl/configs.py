@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal, TypeVar
 
 from cc_bench.config import BenchConfig, bounded
+from cc_bench.errors import UserError
 
 A = TypeVar("A", bound="AtariConfig")
 
@@ -110,16 +111,21 @@ class A2CConfig(AtariConfig):
 class DQNConfig(AtariConfig):
     """DQN (Mnih et al. 2015) with rl-baselines3-zoo's Atari hyper-parameters.
 
-    One environment, a 10,000-step replay buffer stored without duplicated frames, Adam at
-    1e-4, batch 32, learning from agent step 100,000, a gradient step every 4 agent steps,
-    the target network copied every 1,000 agent steps, epsilon 1 -> 0.01 over the first 10%.
+    One environment, a 100,000-step replay buffer (each observation and next observation
+    stored: 5.6 GB), Adam at 1e-4, batch 32, learning from agent step 100,000, a gradient
+    step every 4 agent steps, the target network copied every 1,000 agent steps, epsilon
+    1 -> 0.01 over the first 10%.
     """
 
     n_envs: int = bounded(1, ge=1)
     """Parallel environments (the zoo: 1)."""
-    buffer_size: int = bounded(10_000, ge=1)
+    buffer_size: int = bounded(100_000, ge=1)
     """Replay buffer size in agent steps (kept in every checkpoint taken while training:
-    about 28 KB per step; the one taken when training ends leaves it out)."""
+    about 56 KB per step, 28 KB with --optimize-memory-usage; the one taken when training
+    ends leaves it out)."""
+    optimize_memory_usage: bool = False
+    """Store each observation once, a transition's next observation being the next slot's
+    (half the memory; SB3 then cannot tell time limits from game ends). The zoo: off."""
     learning_rate: float = bounded(1e-4, gt=0.0)
     """Adam learning rate."""
     batch_size: int = bounded(32, ge=1)
@@ -136,3 +142,16 @@ class DQNConfig(AtariConfig):
     """Final epsilon (also used in evaluation)."""
     gamma: float = bounded(0.99, gt=0.0, le=1.0)
     """Discount."""
+
+    def check_inputs(self) -> None:
+        """The game, and a replay buffer SB3 can sample from: it keeps `buffer_size //
+        n_envs` steps per environment, and with `optimize_memory_usage` never samples the
+        newest (its next observation is not stored yet), so it needs 2 there."""
+        super().check_inputs()
+        need = self.n_envs * (2 if self.optimize_memory_usage else 1)
+        if self.buffer_size < need:
+            raise UserError(
+                f"invalid buffer_size={self.buffer_size}: must be >= {need} (n_envs="
+                f"{self.n_envs}, {need // self.n_envs} agent steps per environment"
+                + (" with optimize_memory_usage)" if self.optimize_memory_usage else ")")
+            )

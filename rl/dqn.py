@@ -33,9 +33,9 @@ def build_agent(cfg: DQNConfig, env: Any, device: torch.device) -> DQN:
         target_update_interval=cfg.target_update_interval,
         exploration_fraction=cfg.exploration_fraction,
         exploration_final_eps=cfg.exploration_final_eps,
-        # Frames stored once, not twice (the zoo's setting); SB3 then needs this off.
-        optimize_memory_usage=True,
-        replay_buffer_kwargs={"handle_timeout_termination": False},
+        optimize_memory_usage=cfg.optimize_memory_usage,
+        # SB3 cannot tell a time limit from a game's end when it stores each frame once.
+        replay_buffer_kwargs={"handle_timeout_termination": not cfg.optimize_memory_usage},
         policy_kwargs=extractor_kwargs(cfg),
         seed=cfg.seed,
         device=device,

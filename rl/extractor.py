@@ -72,6 +72,36 @@ def check_image_space(
         )
 
 
+def min_image_size(convs: nn.Sequential) -> int:
+    """The smallest height (and width) for which `convs` leaves at least one pixel.
+
+    A conv maps a size `n` to `(n + 2 * padding - kernel) // stride + 1`; going back from one
+    output pixel, the smallest input that gives `m` outputs is `(m - 1) * stride + kernel -
+    2 * padding`: 36 for NatureCNN's 8/4, 4/2, 3/1 (36 -> 8 -> 3 -> 1).
+    """
+    size = 1
+    for conv in reversed([m for m in convs if isinstance(m, nn.Conv2d)]):  # CoordConv2d too
+        size = (size - 1) * conv.stride[0] + conv.kernel_size[0] - 2 * conv.padding[0]
+    return size
+
+
+def check_image_size(
+    observation_space: gym.Space, convs: nn.Sequential, name: str = "CoordConvNatureCNN"
+) -> None:
+    """Raise ObservationSpaceError if the images are too small for `convs` (`NatureCNN` fails
+    there inside torch, with a RuntimeError about the kernel size)."""
+    size = min_image_size(convs)
+    if min(observation_space.shape[1:]) < size:
+        geometry = ", ".join(
+            f"{m.kernel_size[0]}/{m.stride[0]}" for m in convs if isinstance(m, nn.Conv2d)
+        )
+        raise ObservationSpaceError(
+            f"{name} needs images of at least {size}x{size} for its convs (kernel/stride "
+            f"{geometry}), got shape {observation_space.shape}: give it larger frames (84x84 "
+            "is AtariWrapper's screen_size)"
+        )
+
+
 class CoordConvNatureCNN(BaseFeaturesExtractor):
     """`NatureCNN` with CoordConv: the first conv (`where="first"`) or every conv (`"all"`).
 
@@ -121,6 +151,7 @@ class CoordConvNatureCNN(BaseFeaturesExtractor):
             nn.ReLU(),
             nn.Flatten(),
         )
+        check_image_size(observation_space, self.cnn)
         # The flattened size from one sample, as NatureCNN does: no hard-coded input size.
         with torch.no_grad():
             sample = torch.as_tensor(observation_space.sample()[None]).float()  # (1, C, H, W)
@@ -135,6 +166,7 @@ def coordconv_policy_kwargs(
     where: Literal["first", "all"] = "first",
     with_r: bool = False,
     features_dim: int = 512,
+    normalized_image: bool | None = None,
     **policy_kwargs: Any,
 ) -> dict[str, Any]:
     """`policy_kwargs` for any SB3 `CnnPolicy` agent with `CoordConvNatureCNN` as its extractor.
@@ -142,17 +174,34 @@ def coordconv_policy_kwargs(
     It also sets `net_arch=[]` (unless given): SB3 puts no hidden layers between `NatureCNN`
     and the action, value or Q heads, but gives any other extractor two 64-unit layers per
     head by default, so without it the CoordConv agent would have a different, larger
-    network. Extra keyword arguments (`optimizer_class`, `net_arch`, ...) are passed on.
+    network. Extra keyword arguments (`optimizer_class`, `net_arch`, `normalize_images`,
+    ...) are passed on; entries of a `features_extractor_kwargs` among them are kept.
+
+    Args:
+        normalized_image: the extractor's (skip the uint8 checks); None: True exactly when
+            `normalize_images=False` is passed, as SB3 sets it for its own `NatureCNN` (but
+            not for other extractors, where the float images would be rejected).
     """
     if where not in WHERE:
         raise WhereError(f"invalid where={where!r} for CoordConvNatureCNN: must be one of {WHERE}")
+    if normalized_image is None:
+        normalized_image = policy_kwargs.get("normalize_images") is False
+    ours = {
+        "features_dim": features_dim,
+        "normalized_image": normalized_image,
+        "where": where,
+        "with_r": with_r,
+    }
+    theirs = dict(policy_kwargs.pop("features_extractor_kwargs", None) or {})
+    both = sorted(set(ours) & set(theirs))
+    if both:
+        raise TypeError(
+            f"coordconv_policy_kwargs got {both[0]} twice: pass {both[0]}=... to it, not in "
+            "features_extractor_kwargs"
+        )
     return {
         "net_arch": [],
         **policy_kwargs,
         "features_extractor_class": CoordConvNatureCNN,
-        "features_extractor_kwargs": {
-            "features_dim": features_dim,
-            "where": where,
-            "with_r": with_r,
-        },
+        "features_extractor_kwargs": {**theirs, **ours},
     }

@@ -14,17 +14,28 @@ import torch
 from conftest import cc_bench, kill_after_checkpoint, last_json
 from stable_baselines3 import A2C, DQN
 from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
 
 from cc_bench.config import run_id
 from cc_bench.envs.atari import ale_ids, make_atari
-from cc_bench.errors import UserError
+from cc_bench.errors import NonFiniteLossError, UserError
 from cc_bench.registry import get_benchmark
 from cc_bench.rl import ATARI9, MS_PACMAN, a2c, dqn
 from cc_bench.rl.configs import A2CConfig, DQNConfig
 from cc_bench.rl.dqn import build_agent
 from cc_bench.rl.scores import ATARI_SCORES, game_name, human_bounds
-from cc_bench.rl.training import evaluate, load_agent, save_agent, start_agent
+from cc_bench.rl.training import (
+    Progress,
+    TrackerCallback,
+    evaluate,
+    first_non_finite,
+    load_agent,
+    quiet_logger,
+    save_agent,
+    start_agent,
+)
 from cc_bench.suites import expand, get_suite
+from cc_bench.tracking import Tracker
 
 TINY = [
     "--env-id", "ALE/Breakout-v5", "--n-envs", "2", "--vec-env", "dummy", "--eval-episodes", "1",
@@ -50,6 +61,160 @@ def test_bad_input_is_one_line_and_exit_2(
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], proc.stderr
     assert not runs_dir.exists() or not any(runs_dir.rglob("config.json"))
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--n-envs", "1", "--buffer-size", "1", "--optimize-memory-usage"], "must be >= 2"),
+        (["--buffer-size", "3", "--n-envs", "2", "--optimize-memory-usage"], "must be >= 4"),
+        (["--buffer-size", "1", "--n-envs", "2"], "invalid buffer_size=1: must be >= 2"),
+    ],
+)
+def test_a_replay_buffer_sb3_cannot_sample_from_is_one_line_and_exit_2(
+    args: list[str], expected: str, runs_dir: Path
+) -> None:
+    # SB3 keeps buffer_size // n_envs steps per environment and, storing each frame once,
+    # samples from all but the newest: with one it crashed (numpy: low >= high) after the
+    # run's folder was made.
+    proc = cc_bench("run", "rl.dqn", *TINY, *args, "--runs-dir", str(runs_dir))
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], proc.stderr
+    assert not runs_dir.exists() or not any(runs_dir.rglob("config.json"))
+
+
+@pytest.mark.parametrize("buffer", [["1"], ["2", "--optimize-memory-usage"]])
+def test_the_smallest_replay_buffers_allowed_train(buffer: list[str], tmp_path: Path) -> None:
+    # 1 step per environment, or 2 when each frame is stored once: SB3 samples from them.
+    args = ["run", "rl.dqn", *TINY, "--n-envs", "1", "--total-steps", "160"]
+    args += ["--learning-starts", "5", "--runs-dir", str(tmp_path), "--buffer-size", *buffer]
+    proc = cc_bench(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert last_json(proc.stdout)["frames"] == 160
+
+
+@pytest.mark.parametrize("bench", ["rl.a2c", "rl.dqn"])
+def test_a_diverged_agent_fails_the_run_at_its_step(bench: str, tmp_path: Path) -> None:
+    # A learning rate of 1e30. A2C's first update (2 envs x 5 steps x 4 = 40 frames) leaves
+    # weights finite but so large that the next forward pass overflows (its Categorical
+    # raised a ValueError); DQN's Q-values overflow, and its loss turns NaN, a few updates
+    # after it starts learning at agent step 25. No loss reaches the Tracker before the end (--log-every), and a
+    # checkpoint is due after every update: none may hold the diverged agent.
+    args = ["run", bench, *TINY, "--total-steps", "400", "--learning-rate", "1e30"]
+    args += ["--log-every", "100000", "--checkpoint-every", "1", "--runs-dir", str(tmp_path)]
+    if bench == "rl.dqn":
+        args += ["--n-envs", "1", "--buffer-size", "300", "--learning-starts", "25"]
+    proc = cc_bench(*args)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    (folder,) = tmp_path.glob(f"adhoc/{bench}/*")
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "failed" and f"at step {summary['step']}" in summary["error"]
+    if bench == "rl.a2c":
+        assert summary["step"] == 40 and summary["error"].startswith("output of ")
+        assert not (folder / "checkpoint.pt").exists()
+    else:
+        assert 100 < summary["step"] < 400  # a NaN loss, or Q-values that overflow
+        assert summary["error"].startswith(("losses/loss ", "output of ")), summary
+        saved = torch.load(folder / "checkpoint.pt", map_location="cpu", weights_only=False)
+        assert saved["step"] < summary["step"]
+
+
+def test_nan_weights_fail_at_the_step_they_appear(tmp_path: Path, one_thread: None) -> None:
+    cfg = A2CConfig(env_id="ALE/Breakout-v5", n_envs=2)
+    env = make_atari(cfg.env_id, 2, 0)
+    try:
+        model = quiet_logger(a2c.build_agent(cfg, env, torch.device("cpu")))
+        model.learn(10)  # one update: losses in the logger, 40 frames
+        callback = TrackerCallback(cfg, Tracker(tmp_path), Progress(), lambda: None, 400)
+        callback.init_callback(model)
+        callback.on_training_start({}, {})
+        callback.check_finite(40)  # all finite
+        with torch.no_grad():
+            model.policy.action_net.weight[1, 7] = float("nan")
+        with pytest.raises(NonFiniteLossError, match=r"^weight action_net.weight became nan at"):
+            callback.check_finite(40)
+        model.policy.action_net.weight.data.fill_(1.0)
+        model.logger.record("train/value_loss", float("inf"))
+        with pytest.raises(NonFiniteLossError, match=r"^losses/value_loss became inf at step 40"):
+            callback.check_finite(40)
+        callback.bar.close()
+    finally:
+        env.close()
+    # the line the Tracker raised on is recorded
+    assert json.loads((tmp_path / "metrics.jsonl").read_text())["losses/value_loss"] == math.inf
+
+
+def test_finite_weights_whose_sum_overflows_are_not_flagged() -> None:
+    net = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        net.weight.fill_(3e38)  # float32's largest is 3.4e38: the sum is inf, no entry is
+        assert not torch.isfinite(net.weight.sum())
+    assert first_non_finite(net) is None
+    with torch.no_grad():
+        net.bias[0] = -float("inf")
+    assert first_non_finite(net) == ("bias", -math.inf)
+
+
+def test_the_agents_have_the_zoos_atari_hyperparameters(one_thread: None) -> None:
+    # rl-baselines3-zoo, hyperparams/a2c.yml and dqn.yml, `atari:`, written out here with
+    # SB3's defaults for what the zoo leaves out; not read from the configs under test.
+    cpu = torch.device("cpu")
+    cfg = A2CConfig(env_id="ALE/Breakout-v5", vec_env="dummy")
+    env = make_atari(cfg.env_id, cfg.n_envs, 0, vec_env="dummy")
+    try:
+        model = a2c.build_agent(cfg, env, cpu)
+    finally:
+        env.close()
+    got = {k: getattr(model, k) for k in ("n_envs", "n_steps", "ent_coef", "vf_coef", "gamma")}
+    assert got == {"n_envs": 16, "n_steps": 5, "ent_coef": 0.01, "vf_coef": 0.25, "gamma": 0.99}
+    assert (model.gae_lambda, model.max_grad_norm, model.normalize_advantage) == (1.0, 0.5, False)
+    assert model.lr_schedule(1.0) == model.lr_schedule(0.0) == 7e-4  # constant
+    optimizer = model.policy.optimizer
+    assert type(optimizer) is RMSpropTFLike
+    group = optimizer.param_groups[0]
+    assert {k: group[k] for k in ("lr", "eps", "alpha", "weight_decay", "momentum")} == {
+        "lr": 7e-4,
+        "eps": 1e-5,
+        "alpha": 0.99,
+        "weight_decay": 0,
+        "momentum": 0,
+    }
+    assert group["centered"] is False
+
+    cfg = DQNConfig(env_id="ALE/Breakout-v5")
+    env = make_atari(cfg.env_id, cfg.n_envs, 0)
+    try:
+        model = dqn.build_agent(cfg, env, cpu)
+    finally:
+        env.close()
+    keys = ("n_envs", "buffer_size", "learning_rate", "batch_size", "learning_starts")
+    keys += ("target_update_interval", "gradient_steps", "exploration_fraction")
+    keys += ("exploration_initial_eps", "exploration_final_eps", "optimize_memory_usage")
+    keys += ("gamma", "tau", "max_grad_norm")
+    assert {k: getattr(model, k) for k in keys} == {
+        "n_envs": 1,
+        "buffer_size": 100_000,
+        "learning_rate": 1e-4,
+        "batch_size": 32,
+        "learning_starts": 100_000,
+        "target_update_interval": 1000,
+        "gradient_steps": 1,
+        "exploration_fraction": 0.1,
+        "exploration_initial_eps": 1.0,
+        "exploration_final_eps": 0.01,
+        "optimize_memory_usage": False,
+        "gamma": 0.99,
+        "tau": 1.0,
+        "max_grad_norm": 10,
+    }
+    assert (model.train_freq.frequency, model.train_freq.unit.value) == (4, "step")
+    assert model.replay_buffer.buffer_size == 100_000
+    assert not model.replay_buffer.optimize_memory_usage
+    assert model.replay_buffer.handle_timeout_termination
+    assert type(model.policy.optimizer) is torch.optim.Adam
+    assert model.policy.optimizer.param_groups[0]["lr"] == 1e-4
 
 
 def test_an_unknown_game_is_checked_before_a_run_not_when_a_config_is_read_back() -> None:
@@ -210,7 +375,13 @@ def test_each_attempt_seeds_its_environments_from_the_run_seed_and_step(
 def test_a_resumed_dqn_buffer_ends_its_last_transition(one_thread: None) -> None:
     # optimize_memory_usage stores a transition's next observation in the next slot, which
     # the resumed attempt's first step fills with its new game's first frame.
-    cfg = DQNConfig(env_id="ALE/Breakout-v5", buffer_size=300, learning_starts=20, seed=1)
+    cfg = DQNConfig(
+        env_id="ALE/Breakout-v5",
+        buffer_size=300,
+        learning_starts=20,
+        seed=1,
+        optimize_memory_usage=True,
+    )
     env = make_atari(cfg.env_id, 1, 0)
     try:
         model = build_agent(cfg, env, torch.device("cpu"))

@@ -6,12 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
 from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.torch_layers import NatureCNN
+from stable_baselines3.common.vec_env import DummyVecEnv
 
 from cc_bench.envs.atari import make_atari
 from cc_bench.errors import UserError
@@ -97,25 +99,43 @@ def test_other_image_sizes_and_normalized_images() -> None:
     assert ours(torch.rand(2, 3, 64, 96)).shape == (2, 32)
 
 
+# name -> (space, what the message says); NatureCNN rejects each one too (an assertion, or
+# torch's RuntimeError for frames too small for its kernels).
 BAD_SPACES = {
-    "not a box": spaces.Discrete(4),
-    "not an image": spaces.Box(0, 255, (84, 84), np.uint8),
-    "float without normalized_image": spaces.Box(0.0, 1.0, (4, 84, 84), np.float32),
+    "not a box": (spaces.Discrete(4), "MlpPolicy"),
+    "not an image": (spaces.Box(0, 255, (84, 84), np.uint8), "MlpPolicy"),
+    "float without normalized_image": (
+        spaces.Box(0.0, 1.0, (4, 84, 84), np.float32),
+        "MlpPolicy",
+    ),
+    # By hand: 8/4 takes 36 to (36 - 8) // 4 + 1 = 8, 4/2 takes 8 to 3, 3/1 takes 3 to 1;
+    # 35 gives 7, then 2, then 0.
+    "30x30 frames": (spaces.Box(0, 255, (4, 30, 30), np.uint8), "at least 36x36"),
+    "35 high": (spaces.Box(0, 255, (4, 35, 84), np.uint8), "at least 36x36"),
+    "35 wide": (spaces.Box(0, 255, (4, 84, 35), np.uint8), "at least 36x36"),
 }
 
 
 @pytest.mark.parametrize("name", sorted(BAD_SPACES))
-def test_spaces_nature_cnn_rejects_are_rejected_the_same_way(name: str) -> None:
-    space = BAD_SPACES[name]
-    with pytest.raises(AssertionError):
+@pytest.mark.parametrize("where", ["first", "all"])
+def test_spaces_nature_cnn_rejects_are_rejected_in_one_line(name: str, where: str) -> None:
+    space, expected = BAD_SPACES[name]
+    with pytest.raises((AssertionError, RuntimeError)):
         NatureCNN(space)
     with pytest.raises(AssertionError) as caught:  # what code written for NatureCNN catches
-        CoordConvNatureCNN(space)
+        CoordConvNatureCNN(space, where=where)  # type: ignore[arg-type]
     assert isinstance(caught.value, ObservationSpaceError)
     assert isinstance(caught.value, UserError)  # one line and exit 2 on the command line
     message = str(caught.value)
     assert "CoordConvNatureCNN" in message and "\n" not in message
-    assert "MlpPolicy" in message
+    assert expected in message, message
+
+
+def test_the_smallest_frames_the_kernels_take_work_like_nature_cnns() -> None:
+    space = spaces.Box(0, 255, (4, 36, 36), np.uint8)
+    obs = torch.rand(2, 4, 36, 36)
+    assert NatureCNN(space, features_dim=8)(obs).shape == (2, 8)
+    assert CoordConvNatureCNN(space, features_dim=8, where="all")(obs).shape == (2, 8)
 
 
 def test_channel_last_images_are_rejected_with_how_to_fix_it() -> None:
@@ -139,8 +159,56 @@ def test_policy_kwargs_helper() -> None:
     assert kwargs == {
         "net_arch": [64],
         "features_extractor_class": CoordConvNatureCNN,
-        "features_extractor_kwargs": {"features_dim": 256, "where": "all", "with_r": True},
+        "features_extractor_kwargs": {
+            "features_dim": 256,
+            "normalized_image": False,
+            "where": "all",
+            "with_r": True,
+        },
     }
+
+
+def test_policy_kwargs_helper_keeps_the_users_extractor_kwargs() -> None:
+    # Kept, not silently dropped: a wrong one then fails loudly when SB3 builds the extractor.
+    kwargs = coordconv_policy_kwargs(features_extractor_kwargs={"scale": 2})
+    assert kwargs["features_extractor_kwargs"]["scale"] == 2
+    with pytest.raises(TypeError, match="scale"):
+        CoordConvNatureCNN(IMAGE, **kwargs["features_extractor_kwargs"])
+    with pytest.raises(TypeError, match="got where twice: pass where=... to it"):
+        coordconv_policy_kwargs(features_extractor_kwargs={"where": "all"})
+
+
+class FloatFrames(gym.Env):
+    """Already normalised channel-first frames in [0, 1], as a custom pipeline may give."""
+
+    observation_space = spaces.Box(0.0, 1.0, (2, 36, 36), np.float32)
+    action_space = spaces.Discrete(3)
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple:
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action: int) -> tuple:
+        return self.observation_space.sample(), 0.0, False, False, {}
+
+
+def test_normalize_images_false_works_as_with_sb3s_own_nature_cnn(one_thread: None) -> None:
+    # SB3 sets normalized_image=True itself only for NatureCNN and CombinedExtractor.
+    env = DummyVecEnv([FloatFrames])
+    A2C("CnnPolicy", env, policy_kwargs={"normalize_images": False}, n_steps=2).learn(4)
+    kwargs = coordconv_policy_kwargs(normalize_images=False, features_dim=16)
+    assert kwargs["features_extractor_kwargs"]["normalized_image"] is True
+    model = A2C("CnnPolicy", env, policy_kwargs=kwargs, n_steps=2, device="cpu")
+    assert isinstance(model.policy.features_extractor, CoordConvNatureCNN)
+    assert model.policy.normalize_images is False
+    model.learn(4)
+    # and said otherwise, the uint8 checks stay on and reject the float frames
+    with pytest.raises(ObservationSpaceError, match="normalized_image=True"):
+        A2C(
+            "CnnPolicy",
+            env,
+            policy_kwargs=coordconv_policy_kwargs(normalize_images=False, normalized_image=False),
+        )
 
 
 AGENTS = {

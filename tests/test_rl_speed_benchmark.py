@@ -6,6 +6,7 @@ speeds it prints, the shares of time must add up, and bad input is one line and 
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import printed_ratio_tolerance
+
+from cc_bench.rl.configs import A2CConfig
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "rl.py"
 TINY = ["--env-id", "ALE/Breakout-v5", "--n-envs", "2", "--repeats", "1", "--chunk", "80"]
@@ -67,3 +70,24 @@ def test_bad_input_exits_2_before_anything_runs(args: list[str], expected: str) 
     assert "Traceback" not in proc.stderr and not proc.stdout
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("rl.py: error: ") and expected in last, proc.stderr
+
+
+def test_the_rate_counts_the_frames_sb3_trained_not_those_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = importlib.util.spec_from_file_location("rl_speed", SCRIPT)
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "rl_speed", bench)  # for its dataclasses
+    spec.loader.exec_module(bench)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    cfg = A2CConfig(env_id="ALE/Breakout-v5", n_envs=2, vec_env="dummy", seed=0)
+    variant = bench.build("conv", cfg, torch.device("cpu"))
+    try:
+        # 2 envs x 5 steps x 4 frames = 40 frames a rollout: 100 asked for is 3 rollouts
+        variant.run(100)
+    finally:
+        variant.env.close()
+        torch.set_num_threads(before)
+    assert variant.frames == 120 and variant.model.num_timesteps == 30
+    assert variant.rates[0] * variant.total_s == pytest.approx(120)

@@ -6,7 +6,8 @@ happens (an RL episode ends at different frames in every seed) or against wall s
 never share their x values, so each run's curve is first resampled onto one grid over the x
 range that every run covers: a trailing mean over 5% of the run's points, and at least as
 many as fall between two grid points (so a noisy per-episode score is averaged, not
-sampled), then linear interpolation. numpy only: `cc_bench.rl.report` uses `running_mean` for its aggregate too.
+sampled), then linear interpolation. numpy only: `cc_bench.rl.report` uses `resample` for its
+aggregate too.
 """
 
 from __future__ import annotations
