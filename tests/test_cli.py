@@ -227,3 +227,19 @@ def test_input_rejected_inside_a_run_leaves_no_empty_folder(runs_dir: Path) -> N
     (kept,) = (runs_dir / "adhoc" / "toy.rejects").iterdir()
     assert (kept / "metrics.jsonl").read_text().strip()
     assert (kept / "config.json").exists()
+
+
+def test_a_run_killed_after_its_last_checkpoint_resumes_to_the_same_summary(
+    runs_dir: Path,
+) -> None:
+    # Killed after the final checkpoint, before summary.json (drawing, closing W&B).
+    args = ("run", BENCH, "--conv", "conv", *TINY, "--runs-dir", str(runs_dir), "--no-wandb")
+    first = cc_bench(*args)
+    assert first.returncode == 0, first.stderr
+    (run_folder(first.stdout) / "summary.json").unlink()
+    again = cc_bench(*args)
+    assert again.returncode == 0, again.stderr
+    assert "resuming" in again.stderr
+    ours, theirs = last_json(again.stdout), last_json(first.stdout)
+    for key in ("train_acc", "test_acc", "train_loss", "test_loss"):
+        assert ours[key] == theirs[key], key

@@ -102,6 +102,9 @@ def fit(
         restore_rng_state(state["rng"])
         epoch, batch, order = state["epoch"], state["batch"], state["order"]
         running, time_to_perfect = state["running"], state["time_to_perfect_s"]
+    # The last epoch's metrics: restored too, so a run killed after its final checkpoint
+    # (while it draws or closes) resumes straight to its summary.
+    metrics: dict[str, float] = state.get("metrics", {}) if state is not None else {}
 
     def checkpoint() -> None:
         tracker.save_checkpoint(
@@ -115,11 +118,11 @@ def fit(
                 "order": order,
                 "running": running,
                 "time_to_perfect_s": time_to_perfect,
+                "metrics": metrics,
             },
             step=epoch * n_batches + batch,
         )
 
-    metrics: dict[str, float] = {}
     bar = tracker.progress(epochs, desc=desc, initial=epoch)
     while epoch < epochs:
         if order is None:
