@@ -18,12 +18,14 @@ from typing import Any
 FINISHED, FAILED, RUNNING, UNFINISHED, NEW = "finished", "failed", "running", "unfinished", "new"
 
 
-def read_json(path: Path) -> Any:
-    """A JSON file's content, or None if it is missing or unreadable."""
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object file's content (`config.json`, `summary.json`), or None if it is
+    missing, unreadable, or holds something other than an object."""
     try:
-        return json.loads(Path(path).read_text())
+        content = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
+    return content if isinstance(content, dict) else None
 
 
 def is_locked(run_dir: Path) -> bool:

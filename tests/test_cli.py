@@ -243,3 +243,29 @@ def test_a_run_killed_after_its_last_checkpoint_resumes_to_the_same_summary(
     ours, theirs = last_json(again.stdout), last_json(first.stdout)
     for key in ("train_acc", "test_acc", "train_loss", "test_loss"):
         assert ours[key] == theirs[key], key
+
+
+def test_run_files_of_the_wrong_shape_are_read_as_damaged_not_a_traceback(
+    runs_dir: Path,
+) -> None:
+    args = ("run", BENCH, "--conv", "conv", *TINY, "--runs-dir", str(runs_dir), "--no-wandb")
+    done = cc_bench(*args)
+    folder = run_folder(done.stdout)
+    other = runs_dir / "adhoc" / BENCH / "other"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"benchmark": BENCH, "config": "x"}))
+    (folder / "summary.json").write_text("[1]")  # valid JSON, not an object
+    again = cc_bench(*args)  # read as no summary: resumed from the checkpoint, finished
+    assert again.returncode == 0 and "Traceback" not in again.stderr, again.stderr
+    assert json.loads((folder / "summary.json").read_text())["status"] == "finished"
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["metrics"] = [1, 2]
+    (folder / "summary.json").write_text(json.dumps(summary))
+    (other / "config.json").write_text("[1, 2]")
+    for command in (
+        ("status", str(runs_dir)),
+        ("launch", "toy", "--dry-run", "--runs-dir", str(runs_dir)),
+        ("report", str(runs_dir), "--out", str(runs_dir / "report")),
+    ):
+        proc = cc_bench(*command)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, (command, proc.stderr)

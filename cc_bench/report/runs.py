@@ -154,7 +154,7 @@ def _read_history(path: Path) -> list[dict[str, float]]:
 def read_run_folder(run_dir: Path) -> RunRecord | None:
     """A run folder as a record; None if its `config.json` is not a cc-bench run's."""
     meta = read_json(run_dir / "config.json")
-    if not isinstance(meta, dict) or "benchmark" not in meta or "config" not in meta:
+    if meta is None or "benchmark" not in meta or not isinstance(meta.get("config"), dict):
         return None
     summary = read_json(run_dir / "summary.json")
     if is_locked(run_dir):
@@ -170,23 +170,33 @@ def read_run_folder(run_dir: Path) -> RunRecord | None:
         config=dict(meta["config"]),
         status=status,
         history=_read_history(run_dir / "metrics.jsonl"),
-        summary=dict(summary.get("metrics") or {}) if status == "finished" else {},
+        summary=_object(summary.get("metrics")) if status == "finished" else {},
         media=sorted((run_dir / "media").glob("*.png")),
         error=summary.get("error") if status == "failed" else None,
         source=str(run_dir),
-        resolved=dict(meta.get("resolved") or meta["config"]),
+        resolved=_object(meta.get("resolved")) or dict(meta["config"]),
         version=meta.get("version"),
         git_commit=meta.get("git_commit"),
         created=str(meta.get("created") or ""),
         wall_s=_wall_s(summary),
-        resumed_with=list(meta.get("resumed_with") or []),
-        machines=list(meta.get("machines") or []),
+        resumed_with=_objects(meta.get("resumed_with")),
+        machines=_objects(meta.get("machines")),
     )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A field that should hold a JSON object: a copy of it, or {} (a damaged file)."""
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _objects(value: Any) -> list[dict[str, Any]]:
+    """A field that should hold a list of JSON objects: the objects in it (a damaged file)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def _wall_s(summary: dict[str, Any]) -> float | None:
     """A summary's wall seconds: its own `wall_s`, else the metric of that name."""
-    value = summary.get("wall_s", (summary.get("metrics") or {}).get("wall_s"))
+    value = summary.get("wall_s", _object(summary.get("metrics")).get("wall_s"))
     return float(value) if is_number(value) else None
 
 
