@@ -272,11 +272,11 @@ def _run_in_folder(
         wandb_mode=wandb_mode(no_wandb),
         wandb_init=_wandb_init_kwargs(bench, cfg, meta, wandb_project, tags),
     )
-    step = tracker.restore()
-    if step is not None:
-        print(f"resuming {run_dir.name} from step {step}", file=log)
     base = {"benchmark": bench.name, "run_id": run_dir.name}
     try:
+        step = tracker.restore()
+        if step is not None:
+            print(f"resuming {run_dir.name} from step {step}", file=log)
         run_fn = bench.load_run()
         from cc_bench.runtime import preload_lazy_imports
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from cc_bench.errors import NonFiniteLossError
+from cc_bench.errors import NonFiniteLossError, UserError
 from cc_bench.rundir import read_json
 
 CHECKPOINT_INTERVAL_S = 60.0
@@ -278,9 +278,15 @@ class Tracker:
 
         step = None
         if self.checkpoint_path.exists():
-            payload = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
-            step = int(payload["step"])
-            self.resume_step, self.resume_state = step, payload["state"]
+            try:
+                payload = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
+                step, state = int(payload["step"]), payload["state"]
+            except Exception as exc:  # a damaged file: torch's and pickle's errors vary
+                raise UserError(
+                    f"cannot read the checkpoint {self.checkpoint_path} ({type(exc).__name__}); "
+                    "--fresh starts the run over, keeping this folder aside"
+                ) from None
+            self.resume_step, self.resume_state = step, state
             if payload.get("coordconv_strategies"):
                 from cc_bench.layer_tuning import load_autotune_choices
 

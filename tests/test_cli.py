@@ -269,3 +269,20 @@ def test_run_files_of_the_wrong_shape_are_read_as_damaged_not_a_traceback(
     ):
         proc = cc_bench(*command)
         assert proc.returncode == 0 and "Traceback" not in proc.stderr, (command, proc.stderr)
+
+
+def test_a_damaged_checkpoint_is_one_line_and_fresh_starts_over(runs_dir: Path) -> None:
+    args = ("run", BENCH, "--conv", "conv", *TINY, "--runs-dir", str(runs_dir), "--no-wandb")
+    folder = run_folder(cc_bench(*args).stdout)
+    (folder / "summary.json").unlink()
+    (folder / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    proc = cc_bench(*args)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"cc-bench: error: cannot read the checkpoint {folder / 'checkpoint.pt'} (UnpicklingError); "
+        "--fresh starts the run over, keeping this folder aside"
+    )
+    assert (folder / "checkpoint.pt").read_bytes() == b"not a checkpoint"  # nothing lost
+    fresh = cc_bench(*args, "--fresh")
+    assert fresh.returncode == 0, fresh.stderr
+    assert list((folder.parent / ".superseded").iterdir())
