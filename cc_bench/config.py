@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -138,7 +139,7 @@ class BenchConfig:
                     raise UserError(
                         f"invalid {f.name}={value!r}: must be {_BOUND_TEXT[kind]} {bound}"
                     )
-        if self.device != "auto" and self.device.split(":")[0] not in ("cpu", "cuda", "mps"):
+        if not re.fullmatch(r"auto|(cpu|cuda|mps)(:\d+)?", self.device):
             raise UserError(
                 f"invalid device={self.device!r}: must be auto, cpu, cuda, cuda:N or mps"
             )

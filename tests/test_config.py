@@ -133,6 +133,8 @@ def test_per_conv_fields_are_the_per_conv_defaults_and_declared_ones() -> None:
         ({"deconv_kernel": 5}, "invalid deconv_kernel=5: must be <= 4"),
         ({"widths": (4, "8")}, "invalid widths=(4, '8')"),
         ({"device": "gpu"}, "invalid device='gpu'"),
+        ({"device": "cuda:x"}, "invalid device='cuda:x': must be auto, cpu, cuda, cuda:N or mps"),
+        ({"device": "cpu:"}, "invalid device='cpu:'"),
     ],
 )
 def test_bad_values_name_the_field_and_what_is_allowed(kwargs, message) -> None:
