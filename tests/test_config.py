@@ -131,7 +131,7 @@ def test_per_conv_fields_are_the_per_conv_defaults_and_declared_ones() -> None:
         ({"split": "left"}, "must be one of 'uniform', 'quadrant'"),
         ({"test_fraction": 0.0}, "invalid test_fraction=0.0: must be > 0.0"),
         ({"deconv_kernel": 5}, "invalid deconv_kernel=5: must be <= 4"),
-        ({"widths": (4, "8")}, "invalid widths=(4, '8')"),
+        ({"widths": (4, "8")}, "invalid widths=(4, '8'): must be a tuple of integers"),
         ({"device": "gpu"}, "invalid device='gpu'"),
         ({"device": "cuda:x"}, "invalid device='cuda:x': must be auto, cpu, cuda, cuda:N or mps"),
         ({"device": "cpu:"}, "invalid device='cpu:'"),
