@@ -295,6 +295,18 @@ def test_status_bad_folders(tmp_path: Path) -> None:
         main_status([str(tmp_path / "nowhere")])
     with pytest.raises(UserError, match="holds no runs"):
         main_status([str(tmp_path)])
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(UserError, match="is a file, not a folder"):
+        main_status([str(tmp_path / "a-file")])
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_launch_into_a_file_is_one_user_error(tmp_path: Path, dry_run: bool) -> None:
+    (tmp_path / "runs").write_text("mine")
+    args = ["test-launch-grid", "--runs-dir", str(tmp_path / "runs")]
+    with pytest.raises(UserError, match="runs folder .*/runs is a file, not a folder"):
+        main_launch(args + ["--dry-run"] * dry_run)
+    assert (tmp_path / "runs").read_text() == "mine"
 
 
 def test_relaunch_skips_finished_runs(launched: dict, capsys: pytest.CaptureFixture[str]) -> None:

@@ -461,6 +461,26 @@ def test_bad_input_is_one_line_and_exit_2(
     assert "unrecognized" in _one_line_error(capsys, [str(tmp_path), "--bogus"])
 
 
+def test_a_report_it_cannot_write_is_one_line_and_a_single_run_s_goes_elsewhere(
+    tmp_path: Path,
+    suite: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = tmp_path / "out"
+    (out / "report.md").mkdir(parents=True)  # a folder where the report goes
+    err = _one_line_error(capsys, [str(suite["runs_dir"]), "--out", str(out)])
+    assert f"cannot write the report in {out}: Is a directory" in err
+    (tmp_path / "blocked").write_text("mine")  # a file where the folder goes
+    err = _one_line_error(capsys, [str(suite["runs_dir"]), "--out", str(tmp_path / "blocked")])
+    assert f"cannot create report folder {tmp_path / 'blocked'}: File exists" in err
+    assert (tmp_path / "blocked").read_text() == "mine"
+    run = suite["finished"][0]
+    monkeypatch.chdir(tmp_path)
+    assert report.main([str(run)]) == 0
+    assert (tmp_path / "report" / "report.html").exists() and not (run / "report").exists()
+
+
 def test_unreachable_wandb_project_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -130,6 +130,8 @@ def main_launch(argv: Sequence[str]) -> int:
     if not args.suite:
         raise UserError("launch needs a SUITE (see `cc-bench launch --list`)")
     suite = get_suite(args.suite)
+    if args.runs_dir.exists() and not args.runs_dir.is_dir():
+        raise UserError(f"runs folder {args.runs_dir} is a file, not a folder")
     runs = expand(suite, args.seeds, parse_sets(suite, args.set), runs_dir=args.runs_dir)
     if not runs:
         raise UserError(f"suite {suite.name!r} expands to no runs")

@@ -46,8 +46,10 @@ def main_status(argv: Sequence[str]) -> int:
     parser.add_argument("runs_dir", type=Path, metavar="RUNS_DIR")
     parser.add_argument("--all", action="store_true", help="list every run, done ones too")
     args = parser.parse_args(list(argv))
-    if not args.runs_dir.is_dir():
+    if not args.runs_dir.exists():
         raise UserError(f"runs folder {args.runs_dir} does not exist")
+    if not args.runs_dir.is_dir():
+        raise UserError(f"runs folder {args.runs_dir} is a file, not a folder")
     states = {run_dir: run_state(run_dir) for run_dir in run_folders(args.runs_dir)}
     if not states:
         raise UserError(f"{args.runs_dir} holds no runs")

@@ -32,7 +32,9 @@ def _parser() -> argparse.ArgumentParser:
         help='W&B runs filter (with --wandb), e.g. \'{"config.benchmark": "toy.classification"}\'',
     )
     parser.add_argument(
-        "--out", metavar="DIR", help="report folder (default: RUNS_DIR/report, or ./report)"
+        "--out",
+        metavar="DIR",
+        help="report folder (default: RUNS_DIR/report; ./report for --wandb or a single run)",
     )
     parser.add_argument(
         "--wandb-report",
@@ -70,10 +72,16 @@ def _run(argv: Sequence[str]) -> int:
         records = load_wandb_runs(opts.wandb, filters, media_dir=out / "wandb-media")
         source = f"wandb:{opts.wandb}"
     else:
-        out = Path(opts.out) if opts.out else Path(opts.runs_dir) / "report"
+        one_run = (Path(opts.runs_dir) / "config.json").exists()  # not into the run's folder
+        default = Path("report") if one_run else Path(opts.runs_dir) / "report"
+        out = Path(opts.out) if opts.out else default
         records = load_runs(opts.runs_dir)
         source = str(opts.runs_dir)
-    path = build_report(records, out, title=opts.title, source=source)
+    try:
+        path = build_report(records, out, title=opts.title, source=source)
+    except OSError as exc:  # a file where a folder goes, no space, no permission
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise UserError(f"cannot write the report in {out}: {exc.strerror or exc}{where}") from None
     print(f"report: {path}")
     print(f"report: {path.with_name('report.html')}")
     if opts.wandb_report:
