@@ -304,9 +304,17 @@ def test_every_attempt_records_its_machine_and_the_report_names_a_mix(
     (note,) = [n for n in group.notes if "different machines" in n]
     assert f"machines: {zen3['cpu']}, 1 thread (conv seeds 0, 1, 2; CoordConv seeds 0, 1)" in note
     assert f"{zen3['cpu']}, 1 thread, resumed on cuda:0 (NVIDIA H200) (CoordConv seed 2)" in note
+    two = (
+        f"computed on {zen3['cpu']}, 1 thread and on cuda:0 (NVIDIA H200) (groups whose runs "
+        "differ say so)"
+    )
     overview = to_markdown(report_sections(runs, None), "t", None)
-    assert "computed on 2 machines (groups whose runs differ say so)" in overview
+    assert two in overview
     # machines are counted one by one, not by the runs' histories of them
     runs[0].machines = [{"device": "cuda:0", "gpu": "NVIDIA H200"}]
     overview = to_markdown(report_sections(runs, None), "t", None)
-    assert "computed on 2 machines (groups whose runs differ say so)" in overview
+    assert two in overview
+    for k, r in enumerate(runs[:4]):  # more than three: counted, not named
+        r.machines = [{**zen3, "threads": k + 2}]
+    overview = to_markdown(report_sections(runs, None), "t", None)
+    assert "computed on 6 machines or thread counts (groups whose runs differ say so)" in overview

@@ -223,8 +223,10 @@ def _overview(
     machines = sorted({name for r in records for name in r.machines_used})
     if len(machines) == 1:
         made += f"; computed on {machines[0]}"
-    elif machines:
-        made += f"; computed on {len(machines)} machines (groups whose runs differ say so)"
+    elif len(machines) <= 3:  # named: often one CPU at different thread counts
+        made += f"; computed on {' and on '.join(machines)} (groups whose runs differ say so)"
+    else:
+        made += f"; computed on {len(machines)} machines or thread counts (groups whose runs differ say so)"
     blocks: list[Block] = [
         Text(f"{len(records)} runs in {len(groups)} groups from `{source}`: {status}; {made}.")
     ]
