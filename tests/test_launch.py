@@ -12,6 +12,7 @@ import fcntl
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -220,6 +221,21 @@ def test_slurm_options_reach_the_sbatch_script(
     ]:
         assert line in script.splitlines(), line
     assert executor._executor.parameters["array_parallelism"] == 8
+
+
+@pytest.mark.skipif(shutil.which("sbatch") is None, reason="needs Slurm's sbatch")
+def test_a_failed_sbatch_is_one_line_with_its_cause_and_leaves_no_job_files(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "slurm.conf").write_text("")  # a cluster configured wrongly: no ClusterName
+    env = {"SLURM_CONF": str(tmp_path / "slurm.conf")}
+    runs = tmp_path / "runs"
+    proc = cc_bench(
+        "launch", "toy", "--seeds", "1", "--executor", "slurm", "--runs-dir", str(runs), env=env
+    )
+    assert proc.returncode == 2
+    assert proc.stderr == "cc-bench: error: sbatch failed: ClusterName needs to be specified\n"
+    assert not [p for p in (runs / "toy").rglob("*") if p.is_file()]
 
 
 def test_launch_list_shows_suites(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,15 +7,44 @@ Several small runs can be packed into one job; a requeued job's runs resume from
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import shutil
-from collections.abc import Sequence
-from typing import Any, TextIO
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any, TextIO
 
 from cc_bench.errors import UserError
 from cc_bench.launch.jobs import LaunchOptions
 from cc_bench.launch.plan import RUNNABLE, Step
 
 MAX_REQUEUES = 20
+
+
+@contextlib.contextmanager
+def _fd_stderr_to(file: IO[str]) -> Iterator[None]:
+    """File descriptor 2 (what subprocesses inherit) into `file` for the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        os.dup2(file.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _sbatch_reason(stderr: str, error: str) -> str:
+    """The first line sbatch gave as an error (the cause; later ones are consequences),
+    else the last line of submitit's error."""
+    lines = [x.strip() for x in (stderr + "\n" + error).splitlines() if x.strip()]
+    errors = [x for x in lines if x.startswith("sbatch: error:")]
+    if errors:
+        return errors[0].removeprefix("sbatch: error:").strip()
+    return lines[-1] if lines else "no output"
 
 
 def parse_sbatch_line(line: str) -> tuple[str, Any]:
@@ -69,12 +98,25 @@ def submit_slurm(
     executor.update_parameters(**slurm_parameters(args))
     per_job = args.runs_per_job
     chunks = [todo[i : i + per_job] for i in range(0, len(todo), per_job)]
-    try:
-        with executor.batch():
-            jobs = [executor.submit(opts.job(chunk)) for chunk in chunks]
-    except (submitit.core.utils.FailedJobError, submitit.core.utils.FailedSubmissionError) as e:
-        lines = [x for x in str(e).strip().splitlines() if x.strip()] or ["no output"]
-        raise UserError(f"sbatch failed: {lines[-1].strip()}") from None
+    folder = Path(opts.submitit_dir)
+    before = set(folder.iterdir()) if folder.is_dir() else set()
+    failed = (submitit.core.utils.FailedJobError, submitit.core.utils.FailedSubmissionError)
+    with tempfile.TemporaryFile(mode="w+") as said:
+        try:
+            with _fd_stderr_to(said):  # sbatch writes to the stderr it inherits
+                with executor.batch():
+                    jobs = [executor.submit(opts.job(chunk)) for chunk in chunks]
+        except failed as e:
+            # What this attempt wrote for the jobs (pickles, the script) goes again.
+            for path in set(folder.iterdir()) - before if folder.is_dir() else ():
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+            said.seek(0)
+            raise UserError(f"sbatch failed: {_sbatch_reason(said.read(), str(e))}") from None
+        said.seek(0)
+        sys.stderr.write(said.read())  # sbatch's warnings on success, as it printed them
     print(f"submitted {len(jobs)} Slurm jobs for {len(todo)} runs:", file=out)
     for job, chunk in zip(jobs, chunks, strict=True):
         print(f"  {job.job_id}  {', '.join(r.run_id for r in chunk)}", file=out)
