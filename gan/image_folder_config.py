@@ -67,6 +67,8 @@ class ImageFolderConfig(GanConfig):
     """N: samples from a fixed z at each evaluation, whose mean pairwise distance is compared with the data's (at least 2)."""
     jump_px: float = bounded(4.0, gt=0.0)
     """Not used by this benchmark (it has no scene parser to track objects; `interp_max_step` measures jumps in pixel space); only its default is accepted."""
+    jump_ratio: float = bounded(3.0, gt=1.0)
+    """Not used by this benchmark (no scene parser: `teleport_frac_valid` is the Sort-of-CLEVR GAN's); only its default is accepted."""
     diversity_images: int = bounded(256, ge=2)
     """Data images whose mean pairwise distance the samples' is compared with."""
 

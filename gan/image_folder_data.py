@@ -46,9 +46,10 @@ def image_extensions() -> tuple[str, ...]:
     return tuple(IMG_EXTENSIONS)
 
 
-def _scan(root: Path) -> tuple[list[Path], list[str]]:
-    """The image files of `root` (see `list_images`), and its class subfolders that cannot be
-    read (skipped: os.walk would skip them without a word)."""
+def _scan(root: Path) -> tuple[list[Path], list[str], int]:
+    """The image files of `root` (see `list_images`), its class subfolders that cannot be
+    read (skipped: os.walk would skip them without a word), and how many image files lie
+    directly in `root` unread because subfolders hold images (ImageFolder reads only those)."""
     from torchvision.datasets import ImageFolder
 
     extensions = image_extensions()
@@ -67,23 +68,25 @@ def _scan(root: Path) -> tuple[list[Path], list[str]]:
             files = [Path(path) for path, _ in samples]
         except (FileNotFoundError, PermissionError):
             files = []
+    loose = sorted(
+        Path(e.path)
+        for e in os.scandir(root)
+        if e.is_file() and e.name.lower().endswith(extensions)
+    )
     if not files:  # a flat folder (or class folders without images)
-        files = sorted(
-            Path(e.path)
-            for e in os.scandir(root)
-            if e.is_file() and e.name.lower().endswith(extensions)
-        )
-    return files, locked
+        return loose, locked, 0
+    return files, locked, len(loose)
 
 
-def _list(data_dir: str | Path) -> tuple[Path, list[Path], list[str]]:
-    """The checked folder, its image files and its unreadable class subfolders; a UserError
-    when it holds no image files it can read."""
+def _list(data_dir: str | Path) -> tuple[Path, list[Path], list[str], int]:
+    """The checked folder, its image files, its unreadable class subfolders and the count of
+    its own image files left unread beside image subfolders; a UserError when it holds no
+    image files it can read."""
     root = check_data_dir(str(data_dir))
     if root is None:
         raise UserError(f"--data-dir {data_dir}: a synthetic source, not a folder to list")
     try:
-        files, locked = _scan(root)
+        files, locked, loose = _scan(root)
     except PermissionError as exc:
         raise UserError(
             f"--data-dir {root}: cannot be read ({exc.strerror}); {WHAT_IT_MUST_HOLD}"
@@ -95,7 +98,17 @@ def _list(data_dir: str | Path) -> tuple[Path, list[Path], list[str]]:
         )
     if not files:
         raise UserError(f"--data-dir {root}: holds no images; {WHAT_IT_MUST_HOLD}")
-    return root, files, locked
+    return root, files, locked, loose
+
+
+def _loose_note(root: Path, loose: int) -> str:
+    """What a user with images both in `root` and in its subfolders must know, or ''."""
+    if not loose:
+        return ""
+    return (
+        f"; the {loose} image file(s) directly in {root} are not read: its subfolders hold "
+        "images, and then only they are (one class each, as ImageFolder reads them)"
+    )
 
 
 def list_images(data_dir: str | Path) -> list[Path]:
@@ -144,7 +157,7 @@ def check_decodes(data_dir: str | Path) -> None:
     """At least 2 of the first `DECODE_CHECK_FILES` image files of `data_dir` decode: a
     UserError naming the folder otherwise. Stops at the second that does (a few ms a folder,
     so a launch can check each run it plans)."""
-    root, files, _ = _list(data_dir)
+    root, files, _, loose = _list(data_dir)
     tried, good, bad = files[:DECODE_CHECK_FILES], 0, []
     for path in tried:
         if _load_one(path, 8) is None:
@@ -153,7 +166,8 @@ def check_decodes(data_dir: str | Path) -> None:
             good += 1
             if good == 2:
                 return
-    raise _too_few_decode(root, good, len(tried), len(files), bad)
+    error = _too_few_decode(root, good, len(tried), len(files), bad)
+    raise UserError(f"{error}{_loose_note(root, loose)}") from None
 
 
 def load_images(
@@ -173,7 +187,7 @@ def load_images(
     measure compares pairs), a UserError. `progress` (e.g. `Tracker.progress`) shows one
     step per file decoded.
     """
-    root, files, locked = _list(data_dir)
+    root, files, locked, loose = _list(data_dir)
     if len(files) > n:
         keep = np.sort(np.random.default_rng(seed).choice(len(files), size=n, replace=False))
         files = [files[k] for k in keep]
@@ -190,7 +204,10 @@ def load_images(
     bad = [f for f, im in zip(files, images, strict=True) if im is None]
     good = [im for im in images if im is not None]
     if len(good) < 2:
-        raise _too_few_decode(root, len(good), len(files), len(files), bad)
+        error = _too_few_decode(root, len(good), len(files), len(files), bad)
+        raise UserError(f"{error}{_loose_note(root, loose)}") from None
+    if loose:
+        print(f"warning: {_loose_note(root, loose)[2:]}", file=sys.stderr)
     if locked:
         print(
             f"warning: skipped {len(locked)} subfolder(s) of {data_dir} that cannot be read: "

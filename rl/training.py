@@ -350,7 +350,7 @@ def train_agent(
     print(
         f"{name}: {cfg.env_id}, {cfg.total_steps:,} env frames ({total_agent_steps:,} agent "
         f"steps x frame skip {FRAME_SKIP}); `step` in the logs counts frames; "
-        f"{cfg.n_envs} games ({vec_env})",
+        f"{cfg.n_envs} {'game' if cfg.n_envs == 1 else 'games'} at once ({vec_env})",
         file=sys.stderr,
     )
     env = make_atari(cfg.env_id, cfg.n_envs, env_seed(cfg.seed, frames), vec_env=vec_env)

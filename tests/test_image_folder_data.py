@@ -70,6 +70,28 @@ def test_class_subfolders_are_read_as_image_folder(tmp_path: Path) -> None:
     ]
 
 
+def test_images_beside_image_subfolders_are_not_read_and_the_user_is_told(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for k in range(3):
+        _write(tmp_path / f"top{k}.png", 64, 64, k)
+    _write(tmp_path / "thumbs" / "t0.png", 64, 64, 10)
+    note = (
+        f"the 3 image file(s) directly in {tmp_path} are not read: its subfolders hold images, "
+        "and then only they are"
+    )
+    with pytest.raises(UserError, match="only 1 of its 1 image files") as one:
+        load_images(tmp_path, n=10)
+    assert note in str(one.value)
+    with pytest.raises(UserError) as checked:
+        check_decodes(tmp_path)
+    assert note in str(checked.value)
+    _write(tmp_path / "thumbs" / "t1.png", 64, 64, 11)
+    capsys.readouterr()
+    assert load_images(tmp_path, n=10).shape[0] == 2  # the subfolder's, as ImageFolder reads
+    assert f"warning: {note}" in capsys.readouterr().err
+
+
 def test_a_sample_of_n_is_the_same_every_time(tmp_path: Path) -> None:
     for k in range(6):
         _write(tmp_path / f"{k}.png", 64, 64, k)
