@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import io
 import json
 import os
@@ -80,6 +81,19 @@ def _one_line_tyro_error(text: str, bench: str) -> str:
     return f"{message} (see `cc-bench run {bench} --help`)"
 
 
+def _per_conv_defaults(config_cls: type) -> str:
+    """`Left at 0, a field takes its conv's value: conv: epochs=12, ...` from the class's
+    `conv_defaults` (the values runs train with), or '' when it has none."""
+    defaults = getattr(config_cls, "conv_defaults", {})
+    if not defaults:
+        return ""
+    sides = "; ".join(
+        f"{conv}: " + ", ".join(f"{k}={v}" for k, v in values.items())
+        for conv, values in defaults.items()
+    )
+    return f"Left at 0, a field takes its conv's value. {sides}."
+
+
 def parse_config(bench_name: str, args: Sequence[str]) -> object:
     """Build the benchmark's config from `--FIELD VALUE` arguments (tyro), one line on error."""
     import tyro
@@ -88,7 +102,16 @@ def parse_config(bench_name: str, args: Sequence[str]) -> object:
 
     bench = get_benchmark(bench_name)
     prog = f"cc-bench run {bench.name}"
-    description = f"{bench.description}\n\n{_RUN_USAGE.split('run options:', 1)[1]}"
+    description = "\n\n".join(
+        part
+        for part in (
+            bench.description,
+            inspect.cleandoc(bench.config_cls.__doc__ or ""),
+            _per_conv_defaults(bench.config_cls),
+            "run options:" + _RUN_USAGE.split("run options:", 1)[1],
+        )
+        if part
+    )
     if "-h" in args or "--help" in args:
         tyro.cli(bench.config_cls, args=list(args), prog=prog, description=description)
     captured = io.StringIO()
@@ -136,8 +159,8 @@ def _cmd_run(args: list[str]) -> int:
         fresh=opts.fresh,
         no_wandb=opts.no_wandb,
         wandb_project=opts.wandb_project,
+        announce=sys.stdout,
     )
-    print(f"run folder: {result.run_dir}")
     print(json.dumps(result.metrics), flush=True)
     if result.status == "failed":
         print(f"cc-bench: run failed: {result.error} (see {result.run_dir})", file=sys.stderr)

@@ -1,8 +1,8 @@
 """Network bodies the Sort-of-CLEVR GANs and VAEs share (Liu et al. 2018, section 5).
 
-The official architectures (../shared/PAPER.md), each with a width multiplier so the same
-network trains on a laptop CPU, and each taking its conv class so conv and CoordConv are one
-network (STYLE rule 2):
+The official architectures (Liu et al. 2018's released code), each with a width multiplier
+so the same network trains on a laptop CPU, and each taking its conv class so conv and
+CoordConv are one network (STYLE rule 2):
 
 - `DeconvGenerator`: z -> dense to 4x4x512 -> 5x5 stride-2 transposed convs 256, 128, 64, 3
   (64x64). The conv generator, or a VAE's conv decoder.

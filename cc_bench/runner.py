@@ -76,7 +76,8 @@ def _package_version() -> str:
     return __version__
 
 
-def _make_writable_dir(path: Path) -> None:
+def make_writable_dir(path: Path) -> None:
+    """Create the runs folder `path` (and its parents) or raise a UserError saying why."""
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -136,12 +137,15 @@ def execute(
     wandb_project: str | None = None,
     tags: tuple[str, ...] = (),
     log: TextIO | None = None,
+    announce: TextIO | None = None,
 ) -> RunResult:
     """Run `benchmark` with `cfg` in its run folder: skip it if finished, else (re)start or resume.
 
     Raises UserError for bad input (unknown benchmark, wrong config type, unwritable folder).
     A run that fails records `failed` with the error in `summary.json` (and the traceback in
     `error.log`) and returns that status rather than raising; Ctrl-C leaves it resumable.
+    `announce` gets `run folder: DIR` as soon as the folder is known (the command line's
+    standard output, so a user can watch the run's files while it trains).
     """
     log = log or sys.stderr
     bench = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
@@ -151,7 +155,9 @@ def execute(
         )
     cfg.check_inputs()
     run_dir = run_dir_for(Path(runs_dir), suite, bench.name, cfg)
-    _make_writable_dir(run_dir.parent)
+    make_writable_dir(run_dir.parent)
+    if announce is not None:
+        print(f"run folder: {run_dir}", file=announce, flush=True)
 
     summary = read_json(run_dir / "summary.json")
     if fresh and run_dir.exists():

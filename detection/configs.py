@@ -113,7 +113,7 @@ class DetectionConfig(BenchConfig):
 
     # -- evaluation --
     score_threshold: float = bounded(0.5, ge=0.0, le=1.0)
-    """Detections scoring below this are ignored by mean_iou and recall_50 (mAP uses all)."""
+    """Detections scoring below this are ignored by mean_iou, recall_50, precision_50 and detections_per_image (mAP uses all)."""
     rpn_iou_top: int = bounded(10, ge=1)
     """Post-NMS proposals per image that `rpn_mean_iou` scores, highest objectness first
     (official: 10)."""

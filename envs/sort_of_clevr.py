@@ -2,8 +2,8 @@
 
 A white 64x64 canvas holds two objects, one red and one blue, each a circle or a square
 (p = 0.5) of radius or half-side 10 px, never overlapping, fully inside the canvas: the
-official generator's defaults (../shared/PAPER.md). This module holds the world and the
-instruments that turn the paper's pictures into numbers:
+official generator's defaults (Liu et al. 2018's released code). This module holds the
+world and the instruments that turn the paper's pictures into numbers:
 
 - `generate_scenes`: the images and what is in them, vectorised, seeded, cached on disk.
 - `parse_scenes`: reads images (the data's or a model's samples) back into objects, robust

@@ -67,6 +67,13 @@ def test_help_lists_every_field_with_docstring_and_default() -> None:
         ("--seed", "Random seed"),
     ]:
         assert option in text and doc in text, option
+    # the values a field left at 0 takes, from the config's own conv_defaults
+    from cc_bench.toy.configs import ClassificationConfig
+
+    per_conv = ClassificationConfig.conv_defaults
+    conv = ", ".join(f"{k}={v}" for k, v in per_conv["conv"].items())
+    assert "Left at 0, a field takes its conv's value." in text and f"conv: {conv}." in text
+    assert "run options: --runs-dir DIR" in text
     assert "(default: 0.2)" in text  # test_fraction
     assert "--runs-dir" in text and "--fresh" in text
 

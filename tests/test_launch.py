@@ -323,6 +323,10 @@ def test_launch_into_a_file_is_one_user_error(tmp_path: Path, dry_run: bool) -> 
     with pytest.raises(UserError, match="runs folder .*/runs is a file, not a folder"):
         main_launch(args + ["--dry-run"] * dry_run)
     assert (tmp_path / "runs").read_text() == "mine"
+    if not dry_run:  # a folder under the file: cannot be made
+        under = ["test-launch-grid", "--runs-dir", str(tmp_path / "runs" / "sub")]
+        with pytest.raises(UserError, match="cannot create runs folder .*: Not a directory"):
+            main_launch(under)
 
 
 def test_relaunch_skips_finished_runs(launched: dict, capsys: pytest.CaptureFixture[str]) -> None:
@@ -378,14 +382,14 @@ def test_runs_of_an_older_recipe_are_listed(
 
     code, out, _ = launch(capsys, *args)
     assert code == 0 and "4 runs: 1 to run, 1 to retry, 2 finished" in out
-    assert "1 finished runs of older recipes, not in this plan" in out
+    assert "1 finished run of older recipes, not in this plan" in out
     (line,) = [x for x in out.splitlines() if str(conv_run) in x]
     plan = make_plan(expand(TINY_SUITE, runs_dir=launched["runs_dir"]))
     new_id = next(s.run.run_id for s in plan if s.action == "run")
     assert line.strip() == f"{conv_run}  (now {new_id})"
     assert main_status([str(launched["runs_dir"])]) == 0
     out = capsys.readouterr().out
-    assert "1 finished runs of older recipes" in out and f"{conv_run}  (now {new_id})" in out
+    assert "1 finished run of older recipes" in out and f"{conv_run}  (now {new_id})" in out
 
 
 def _kill_when_checkpointed(proc: subprocess.Popen, run_dir: Path, timeout: float = 120) -> None:

@@ -166,6 +166,21 @@ def test_when_both_sides_changed_old_runs_pair_with_their_day(
     ]
 
 
+def test_current_runs_whose_only_partner_is_older_still_show_as_current(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # CoordConv's default changed, and only the old CoordConv runs exist: the conv runs,
+    # still current, are compared with those in a superseded group and shown as current.
+    old = launch("conv") + launch("coordconv")
+    _changed_default(monkeypatch, coordconv={"lr": 0.004})
+    groups = report.group_runs(old)
+    assert [(g.superseded, sorted({r.conv for r in g.runs})) for g in groups] == [
+        (False, ["conv"]),  # one-sided, current: awaiting the new CoordConv runs
+        (True, ["conv", "coordconv"]),
+    ]
+    assert len(groups[0].finished("conv")) == 3
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # wandb-workspaces' pydantic v1 style
 def test_w_and_b_runsets_hold_each_recipe_own_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("wandb_workspaces", reason="pip install wandb-workspaces to test this")

@@ -1,4 +1,4 @@
-"""The paper's toy-task results next to ours (Liu et al. 2018, section 4; ../shared/PAPER.md).
+"""The paper's toy-task results next to ours (Liu et al. 2018, section 4 and its appendix).
 
 After `cc-bench launch toy`, `write_table(RUNS_DIR/toy)` writes `toy_table.md` there: for each
 task, split and conv, our mean over seeds with its min..max beside the published figure, from

@@ -20,6 +20,7 @@ from cc_bench.launch.plan import (
     warn_other_versions,
 )
 from cc_bench.launch.slurm import submit_slurm
+from cc_bench.runner import make_writable_dir
 from cc_bench.suites import Suite, expand, get_suite, list_suites, parse_sets
 
 _positive_int = int_at_least(1)
@@ -59,7 +60,8 @@ def launch_parser() -> argparse.ArgumentParser:
         "--workers",
         type=_positive_int,
         metavar="K",
-        help="local: runs at a time (default: one per GPU, else CPUs / 2)",
+        help="local: runs at a time (default: one per GPU, else CPUs / 2, or one per CPU "
+        "when every run pins one torch thread)",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the plan and exit")
     parser.add_argument("--no-wandb", action="store_true", help="do not mirror runs to W&B")
@@ -145,6 +147,7 @@ def main_launch(argv: Sequence[str]) -> int:
         return 0
     print_older_recipes(steps, args.runs_dir / suite.name, out, full=False)
     opts = LaunchOptions(args.runs_dir, suite.name, args.no_wandb, args.wandb_project)
+    make_writable_dir(opts.submitit_dir)  # the jobs' folder, under the suite's runs folder
     if args.executor == "slurm":
         return submit_slurm(steps, opts, args, out)
     code = run_local(steps, opts, args.workers, out)

@@ -159,7 +159,7 @@ def print_older_recipes(steps: Sequence[Step], suite_dir: Path, out: TextIO, *, 
     if not older:
         return
     print(
-        f"{len(older)} finished runs of older recipes, not in this plan (the current code "
+        f"{len(older)} finished {'run' if len(older) == 1 else 'runs'} of older recipes, not in this plan (the current code "
         "trains their configs differently, so the plan runs those configs anew; reports show "
         "them as superseded; move them out of the runs folder to drop them)"
         + (

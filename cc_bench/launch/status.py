@@ -72,7 +72,7 @@ def main_status(argv: Sequence[str]) -> int:
     older = older_recipes(args.runs_dir)
     if older:
         print(
-            f"{len(older)} finished runs of older recipes (the current code trains their "
+            f"{len(older)} finished {'run' if len(older) == 1 else 'runs'} of older recipes (the current code trains their "
             "configs differently: launching them runs them anew; reports show these as "
             "superseded; move them out of the runs folder to drop them):"
         )

@@ -380,7 +380,7 @@ def _pairs(rs: Sequence[Recipe]) -> list[tuple[Recipe, ...]]:
     trains one command line with both (so a conv recipe pairs with every CoordConv recipe
     whose command line differs from its own only in values the conv side resolves alike). An older recipe pairs with the other side's recipe of the same
     command line that started nearest in time to it: its partner of the day. A recipe with
-    no partner stands alone.
+    no partner stands alone, and so does a current recipe whose only partners are older.
     """
     conv = [r for r in rs if r.side == "conv"]
     coord = [r for r in rs if r.side == "coordconv"]
@@ -402,8 +402,13 @@ def _pairs(rs: Sequence[Recipe]) -> list[tuple[Recipe, ...]]:
         partner = min(others, key=lambda r: (_gap(r.created, old.created), r.current))
         c, x = (old, partner) if old.side == "conv" else (partner, old)
         pairs.setdefault((id(c), id(x)), (c, x))
+    # A current recipe without a current partner also stands alone (current, one-sided),
+    # whatever older recipe it was compared with: the superseded comparison is history, and
+    # the current runs must not vanish into it.
+    current = {id(r) for pair in pairs.values() if all(q.current for q in pair) for r in pair}
     paired = {id(r) for pair in pairs.values() for r in pair}
-    return [*pairs.values(), *((r,) for r in rs if id(r) not in paired)]
+    alone = [r for r in rs if id(r) not in paired or (r.current and id(r) not in current)]
+    return [*pairs.values(), *((r,) for r in alone)]
 
 
 def _gap(a: str, b: str) -> float:

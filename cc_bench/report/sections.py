@@ -228,7 +228,10 @@ def _overview(
     else:
         made += f"; computed on {len(machines)} machines or thread counts (groups whose runs differ say so)"
     blocks: list[Block] = [
-        Text(f"{len(records)} runs in {len(groups)} groups from `{source}`: {status}; {made}.")
+        Text(
+            f"{len(records)} {'run' if len(records) == 1 else 'runs'} in {len(groups)} "
+            f"{'group' if len(groups) == 1 else 'groups'} from `{source}`: {status}; {made}."
+        )
     ]
     # Counted over the directed rows of the table below, of tasks with runs of both sides.
     verdicts, undefined = [], []
