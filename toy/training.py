@@ -120,7 +120,7 @@ def fit(
                 "time_to_perfect_s": time_to_perfect,
                 "metrics": metrics,
             },
-            step=epoch * n_batches + batch,
+            step=epoch,  # the unit `metrics.jsonl` counts in: whole epochs logged
         )
 
     bar = tracker.progress(epochs, desc=desc, initial=epoch)
