@@ -113,6 +113,19 @@ def test_default_workers_count_the_threads_a_run_pins(monkeypatch: pytest.Monkey
     assert default_workers([0, 1], runs) == 2  # one run per GPU
 
 
+def test_the_dry_run_shows_what_sets_each_run_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main_launch([GRID_SUITE.name, "--runs-dir", str(tmp_path), "--dry-run"]) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith(BENCH)]
+    assert len(lines) == 12
+    # the split varies in this suite; conv and seed are in the id; the fixed fields are not shown
+    assert (
+        sorted(x.split("  ")[-1] for x in lines) == ["split=quadrant"] * 6 + ["split=uniform"] * 6
+    )
+    assert all(x.split()[2] == "run" for x in lines)
+
+
 def test_run_folders_follow_the_layout(tmp_path: Path) -> None:
     for run in expand(GRID_SUITE, runs_dir=tmp_path):
         assert run.run_dir == tmp_path / GRID_SUITE.name / BENCH / run.run_id

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from cc_bench.config import config_from_dict, run_id
+from cc_bench.config import config_from_dict, config_to_dict, run_id
 from cc_bench.errors import UserError
 from cc_bench.registry import get_benchmark
 from cc_bench.rundir import FAILED, FINISHED, RUNNING, UNFINISHED, read_json, run_folders, run_state
@@ -58,16 +58,38 @@ _ACTION_TEXT = {
 }
 
 
+def _what_differs(steps: Sequence[Step]) -> dict[int, str]:
+    """Per step, the config values that tell its run apart from the other runs of its
+    benchmark in the plan, beyond conv and seed (`split=quadrant`, `env_id=ALE/Pong-v5`)."""
+    configs = {id(s): config_to_dict(s.run.cfg) for s in steps}
+    values: dict[tuple[str, str], set[str]] = {}  # (benchmark, field) -> the values seen
+    for s in steps:
+        for key, value in configs[id(s)].items():
+            values.setdefault((s.run.benchmark, key), set()).add(repr(value))
+    varying = {(bench, key) for (bench, key), seen in values.items() if len(seen) > 1} - {
+        (s.run.benchmark, k) for s in steps for k in ("conv", "seed")
+    }
+    return {
+        id(s): " ".join(
+            f"{k}={v}" for k, v in configs[id(s)].items() if (s.run.benchmark, k) in varying
+        )
+        for s in steps
+    }
+
+
 def print_plan(steps: Sequence[Step], out: TextIO) -> None:
-    """One line per run: benchmark, run id, what launching would do."""
+    """One line per run: benchmark, run id, what launching would do, and what sets the run
+    apart from the others of its benchmark."""
     width = max(len(s.run.benchmark) for s in steps)
     id_width = max(len(s.run.run_id) for s in steps)
+    action_width = max(len(_ACTION_TEXT[s.action]) for s in steps)
+    differs = _what_differs(steps)
     for step in steps:
-        print(
+        line = (
             f"{step.run.benchmark:<{width}}  {step.run.run_id:<{id_width}}  "
-            f"{_ACTION_TEXT[step.action]}",
-            file=out,
+            f"{_ACTION_TEXT[step.action]:<{action_width}}  {differs[id(step)]}"
         )
+        print(line.rstrip(), file=out)
 
 
 def plan_counts(steps: Sequence[Step]) -> str:
