@@ -166,11 +166,14 @@ def execute(
     elif summary and summary.get("status") == "finished":
         print(f"{run_dir.name}: already finished, skipping (--fresh runs it again)", file=log)
         return RunResult(run_dir, "skipped", summary.get("metrics") or {})
-    new = not run_dir.exists()
-    run_dir.mkdir(exist_ok=True)
-
     try:
-        with _RunLock(run_dir):
+        run_dir.mkdir()
+        new = True  # this attempt made the folder (mkdir is atomic: one process wins)
+    except FileExistsError:
+        new = False
+
+    with _RunLock(run_dir):
+        try:
             if summary is not None:  # a failed run: try again from its last checkpoint
                 print(
                     f"{run_dir.name}: it failed before ({summary.get('error')}); retrying", file=log
@@ -179,12 +182,13 @@ def execute(
             meta = _run_meta(read_json(run_dir / "config.json") or {}, bench, cfg, run_dir, suite)
             write_json_atomic(run_dir / "config.json", meta)
             return _run_in_folder(bench, cfg, run_dir, meta, no_wandb, wandb_project, tags, log)
-    except UserError:
-        # Input the benchmark rejected once it looked (data it could not read): a folder this
-        # attempt made and that holds nothing of a run is not left behind as "unfinished".
-        if new and _holds_no_run(run_dir):
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+        except UserError:
+            # Input the benchmark rejected once it looked (data it could not read): a folder
+            # this attempt made, and holds the lock of, with nothing of a run in it is not
+            # left behind as "unfinished". (A lock held elsewhere raises before this.)
+            if new and _holds_no_run(run_dir):
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
 
 
 def _holds_no_run(run_dir: Path) -> bool:
