@@ -20,7 +20,8 @@ the coordinate channels fall into the last group, as in the naive form, which is
 what they compute.
 
 Which exact formulation is fastest (split and add or the concatenation, the bias gradient
-fused into the convolution's or a plain sum, the input's memory layout or the other one)
+fused into the convolution's or a plain sum, the input's memory layout or the other one, on
+the CPU the split form over the whole batch or a few images at a time)
 depends on the kernels oneDNN picks for the processor, so the layers time their candidate
 strategies on the first training step of each new configuration and cache the fastest
 process-wide, as ``torch.backends.cudnn.benchmark`` does (``cc_bench.layer_tuning``);
@@ -71,9 +72,11 @@ __all__ = [
 
 # The exact formulations a CoordConv layer chooses among (see _CoordConvNd._run_strategy):
 # "split" convolves x with the data slice of the weight and adds the coordinates' response,
-# "concat" convolves cat([x, coords]); "sumbias" sums the output gradient for the bias,
-# "fusedbias" lets the convolution's backward compute it; "+relayout" (2-D layers) runs the
-# layer in the other memory layout (NCHW <-> channels-last) and converts its output back.
+# "concat" convolves cat([x, coords]); "chunked" is "split" a few images at a time, each
+# chunk's add and batch sum done while its output is still in the cache; "sumbias" sums
+# the output gradient for the bias, "fusedbias" lets the convolution's backward compute it;
+# "+relayout" (2-D layers) runs the layer in the other memory layout (NCHW <-> channels-last)
+# and converts its output back.
 STRATEGIES = (
     "split-sumbias",
     "split-fusedbias",
@@ -83,10 +86,16 @@ STRATEGIES = (
     "split-fusedbias+relayout",
     "concat-sumbias+relayout",
     "concat-fusedbias+relayout",
+    "chunked-sumbias",
+    "chunked-fusedbias",
 )
 # Timed when nothing is forced: the concatenation in the other layout never won on the
-# CPUs measured (docs/layers.md), so it is left out to keep the first step cheap.
-_TIMED = STRATEGIES[:6]
+# CPUs measured (docs/layers.md), so it is left out to keep the first step cheap; the
+# chunked forms only on the CPU and where the batch makes more than one chunk.
+_TIMED = (*STRATEGIES[:6], *STRATEGIES[8:])
+# A "chunked" strategy's chunk: the images whose output fills about this many bytes (a
+# share of a core's L2 and L3 cache; at least one image per thread).
+_CHUNK_BYTES = 4 << 20
 
 
 @functools.lru_cache(maxsize=64)
@@ -232,6 +241,15 @@ def _no_autocast(device_type: str) -> contextlib.AbstractContextManager[Any]:
     return contextlib.nullcontext()
 
 
+def _autocast_operands(
+    x: Tensor, weight: Tensor, bias: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """The convolution's operands in autocast's dtype where it is on, as it runs nn.ConvNd."""
+    if (dtype := _autocast_dtype(x.device.type)) is None:
+        return x, weight, bias
+    return x.to(dtype), weight.to(dtype), None if bias is None else bias.to(dtype)
+
+
 class _ConvolutionSumBias(torch.autograd.Function):
     """``torch.convolution`` whose backward sums the output gradient for the bias.
 
@@ -244,13 +262,10 @@ class _ConvolutionSumBias(torch.autograd.Function):
     def forward(
         ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, params: tuple[Any, ...]
     ) -> Tensor:
-        device = x.device.type
-        if (dtype := _autocast_dtype(device)) is not None:  # as autocast runs nn.ConvNd
-            x, weight = x.to(dtype), weight.to(dtype)
-            bias = bias.to(dtype) if bias is not None else None
+        x, weight, bias = _autocast_operands(x, weight, bias)
         ctx.save_for_backward(x, weight)
         ctx.params = params  # stride, padding, dilation, transposed, output_padding, groups
-        with _no_autocast(device):
+        with _no_autocast(x.device.type):
             return torch.convolution(x, weight, bias, *params)
 
     @staticmethod
@@ -265,6 +280,88 @@ class _ConvolutionSumBias(torch.autograd.Function):
         if need_b:
             grad_b = grad.sum([0, *range(2, grad.dim())])  # (out,)
         return grad_x, grad_w, grad_b, None
+
+
+class _ChunkedSplit(torch.autograd.Function):
+    """The split form a chunk of the batch at a time: ``conv(x) + response``.
+
+    The response (the coordinates' and, for "sumbias", the bias', (1, out, ...)) is added
+    to each chunk's output while it is still in the cache, and backward sums each chunk of
+    the output gradient over the batch for it right after that chunk's convolution backward
+    has read it: the split form's two extra passes over the output, on a CPU where memory
+    and not arithmetic bounds them, mostly hit the cache. The convolution's bias (None for
+    "sumbias") is fused as torch fuses it. Double backward takes one unchunked,
+    differentiable pass.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: Tensor,
+        weight: Tensor,
+        bias: Tensor | None,
+        response: Tensor,
+        params: tuple[Any, ...],
+        chunk: int,
+    ) -> Tensor:
+        x, weight, bias = _autocast_operands(x, weight, bias)
+        ctx.save_for_backward(x, weight)
+        ctx.params, ctx.chunk = params, chunk
+        ctx.bias_sizes = None if bias is None else list(bias.shape)
+        out: Tensor | None = None
+        with _no_autocast(x.device.type):
+            for start in range(0, x.shape[0], chunk):
+                part = torch.convolution(x[start : start + chunk], weight, bias, *params)
+                if out is None:  # batch outermost, the rest as the convolution lays it out
+                    stride = (part[0].numel(), *part.stride()[1:])
+                    out = part.new_empty_strided((x.shape[0], *part.shape[1:]), stride)
+                torch.add(part, response.to(part.dtype), out=out[start : start + chunk])
+        assert out is not None
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b, need_r = ctx.needs_input_grad[:4]
+        bias_sizes = ctx.bias_sizes if need_b else None
+        mask = [need_x, need_w, need_b]
+        if torch.is_grad_enabled():  # double backward: differentiable, out= is not
+            grad_x, grad_w, grad_b = torch.ops.aten.convolution_backward(
+                grad, x, weight, bias_sizes, *ctx.params, mask
+            )
+            return grad_x, grad_w, grad_b, grad.sum(0, keepdim=True) if need_r else None, None, None
+        grad_x = torch.empty_like(x) if need_x else None
+        grad_w = torch.zeros_like(weight) if need_w else None
+        grad_b = grad.new_zeros(ctx.bias_sizes) if need_b else None
+        grad_r = torch.zeros_like(grad[:1]) if need_r else None  # the gradient's layout
+        n = grad[0].numel()
+        # Each item dense in grad_r's order, batch outermost: a chunk's batch sum is then
+        # one matrix-vector product into it (see _BatchBroadcast).
+        flat = (
+            need_r
+            and grad.stride(0) == n
+            and grad.stride()[1:] == grad_r.stride()[1:]  # type: ignore[union-attr]
+            and grad.dtype in (torch.float32, torch.float64)
+        )
+        for start in range(0, x.shape[0], ctx.chunk):
+            part = grad[start : start + ctx.chunk]
+            if need_x or need_w or need_b:
+                gx, gw, gb = torch.ops.aten.convolution_backward(
+                    part, x[start : start + ctx.chunk], weight, bias_sizes, *ctx.params, mask
+                )
+                if need_x:
+                    grad_x[start : start + ctx.chunk] = gx  # type: ignore[index]
+                if need_w:
+                    grad_w += gw  # type: ignore[operator]
+                if need_b:
+                    grad_b += gb  # type: ignore[operator]
+            if flat:
+                rows = part.as_strided((part.shape[0], n), (n, 1))
+                ones = part.new_ones(part.shape[0])
+                grad_r.as_strided((n,), (1,)).addmv_(rows.T, ones)  # type: ignore[union-attr]
+            elif need_r:
+                grad_r += part.sum(0, keepdim=True)  # type: ignore[operator]
+        return grad_x, grad_w, grad_b, grad_r, None, None
 
 
 _SUMS = ("mv", "sum")  # how `_BatchBroadcast` sums a gradient over the batch
@@ -487,7 +584,10 @@ class _CoordConvNd:
                 grad_out.append(torch.ones_like(out))
             torch.autograd.grad(out, inputs, grad_out[0])
 
-        candidates = [s for s in self.strategies() if s in _TIMED]
+        chunks = x.device.type == "cpu" and self._chunk(x) < x.shape[0]
+        candidates = [
+            s for s in self.strategies() if s in _TIMED and (chunks or not s.startswith("chunked"))
+        ]
         sync = functools.partial(_sync, x.device)
         threads = torch.get_num_threads()
         if x.device.type != "cpu" or (threads > 1 and not _crowded(step, candidates[0])):
@@ -532,6 +632,19 @@ class _CoordConvNd:
                 out = self._convolution_sum_bias(xc, weight, bias, output_padding)
             return out if outside is None else _to_layout(out, outside)
         w_x, w_c = weight.split([self.in_channels_data, self.n_coords], self._split_dim)
+        if form == "chunked":
+            # The output's layout, as torch's 2-D convolutions decide it.
+            cl_out = self.rank == 2 and torch.channels_last in {
+                suggest_memory_format(x),
+                suggest_memory_format(weight),
+            }
+            cl_out = cl_out and self.out_channels > 1
+            response = self._coords_response(
+                grid, w_c, None if fused else bias, conv, output_padding, cl_out
+            )
+            xr, params = self._raw_convolution(x, output_padding)
+            chunk = self._chunk(x)
+            return _ChunkedSplit.apply(xr, w_x, bias if fused else None, response, params, chunk)
         out = conv(x, w_x, bias if fused else None)  # (B, out, *spatial_out)
         # The bias folded into the response ("sumbias"): its gradient is then the sum of
         # the batch-summed output gradient that the coordinate slice needs anyway.
@@ -557,6 +670,15 @@ class _CoordConvNd:
         bias gradient costs 1 to 1.4 ms on a (32, 32, 64, 64) gradient, the sum 0.2 ms; on
         Zen 5 the fused one is the faster (docs/layers.md).
         """
+        x, params = self._raw_convolution(x, output_padding)
+        return _ConvolutionSumBias.apply(x, weight, bias, params)
+
+    def _raw_convolution(
+        self, x: Tensor, output_padding: tuple[int, ...]
+    ) -> tuple[Tensor, tuple[Any, ...]]:
+        """``x`` and the arguments of ``torch.convolution`` after the weight and bias that
+        compute the layer's convolution of it (padding modes and "same" by padding ``x``
+        first, as ``nn.ConvNd`` does)."""
         zeros = (0,) * self.rank
         transposed = self._split_dim == 0
         padding = self.padding
@@ -565,7 +687,16 @@ class _CoordConvNd:
             x = F.pad(x, self._reversed_padding_repeated_twice, mode=mode)
             padding = zeros
         geometry = (self.stride, padding, self.dilation, transposed, output_padding or zeros)
-        return _ConvolutionSumBias.apply(x, weight, bias, (*geometry, self.groups))
+        return x, (*geometry, self.groups)
+
+    def _chunk(self, x: Tensor) -> int:
+        """A "chunked" strategy's images per chunk for input ``x``: about `_CHUNK_BYTES` of
+        output, at least one image per thread."""
+        positions = math.prod(x.shape[2:])  # the output's, about: the input's over the stride
+        positions = positions * math.prod(self.stride) if self._split_dim == 0 else positions
+        positions = positions // math.prod(self.stride) if self._split_dim == 1 else positions
+        item = max(1, self.out_channels * positions * x.element_size())
+        return max(torch.get_num_threads(), _CHUNK_BYTES // item)
 
     def _coords_response(
         self,

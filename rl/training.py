@@ -47,6 +47,7 @@ from cc_bench.rl.configs import AtariConfig
 from cc_bench.rl.extractor import coordconv_policy_kwargs
 from cc_bench.runtime import resolve_device, seed_everything
 from cc_bench.tracking import Tracker
+from cc_bench.words import count
 
 
 def env_seed(seed: int, frames: int) -> int:
@@ -350,7 +351,7 @@ def train_agent(
     print(
         f"{name}: {cfg.env_id}, {cfg.total_steps:,} env frames ({total_agent_steps:,} agent "
         f"steps x frame skip {FRAME_SKIP}); `step` in the logs counts frames; "
-        f"{cfg.n_envs} {'game' if cfg.n_envs == 1 else 'games'} at once ({vec_env})",
+        f"{count(cfg.n_envs, 'game')} at once ({vec_env})",
         file=sys.stderr,
     )
     env = make_atari(cfg.env_id, cfg.n_envs, env_seed(cfg.seed, frames), vec_env=vec_env)

@@ -297,3 +297,11 @@ def test_a_damaged_checkpoint_is_one_line_and_fresh_starts_over(runs_dir: Path) 
     fresh = cc_bench(*args, "--fresh")
     assert fresh.returncode == 0, fresh.stderr
     assert list((folder.parent / ".superseded").iterdir())
+
+
+def test_count_says_one_run_and_two_runs() -> None:
+    from cc_bench.words import count
+
+    assert [count(n, "run") for n in (0, 1, 2)] == ["0 runs", "1 run", "2 runs"]
+    assert count(1, "finished run") == "1 finished run"
+    assert count(3, "match", "matches") == "3 matches"

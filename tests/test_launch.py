@@ -288,7 +288,7 @@ def test_local_runs_finish_and_one_failure_does_not_stop_them(launched: dict) ->
     assert "nan" in done[failed]["error"]
     assert launched["code"] == 1
     assert str(launched["suite_dir"] / BENCH / failed) in launched["stderr"]
-    assert "1 runs failed" in launched["stderr"]
+    assert "1 run failed" in launched["stderr"]
 
 
 def test_local_runs_in_parallel_each_in_its_own_process(launched: dict) -> None:
@@ -314,9 +314,9 @@ def test_status_sees_a_running_run(tmp_path: Path, capsys: pytest.CaptureFixture
     with (run_dir / ".lock").open("a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # what the runner holds while it runs
         main_status([str(tmp_path)])
-    assert "1 runs: 0 done, 1 running, 0 failed, 0 unfinished" in capsys.readouterr().out
+    assert "1 run: 0 done, 1 running, 0 failed, 0 unfinished" in capsys.readouterr().out
     main_status([str(tmp_path)])
-    assert "1 runs: 0 done, 0 running, 0 failed, 1 unfinished" in capsys.readouterr().out
+    assert "1 run: 0 done, 0 running, 0 failed, 1 unfinished" in capsys.readouterr().out
 
 
 def test_status_bad_folders(tmp_path: Path) -> None:
@@ -354,7 +354,7 @@ def test_relaunch_skips_finished_runs(launched: dict, capsys: pytest.CaptureFixt
 
     code, out, err = launch(capsys, TINY_SUITE.name, "--runs-dir", runs_dir, "--workers", "2")
     assert code == 1  # the NaN run fails again, alone
-    assert "running 1 runs" in out
+    assert "running 1 run," in out
     changed = [p for p, t in before.items() if p.stat().st_mtime_ns != t]
     assert len(changed) == 1 and json.loads(changed[0].read_text())["status"] == "failed"
 

@@ -43,6 +43,16 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
+REAL_CHUNK = layers._CoordConvNd._chunk
+
+
+@pytest.fixture(autouse=True)
+def _small_chunks(monkeypatch: pytest.MonkeyPatch):
+    """The "chunked" strategies in chunks of one image fewer than the batch (3 -> 2 + 1,
+    2 -> 1 + 1), so the tests' tiny batches run them in several chunks, one uneven."""
+    monkeypatch.setattr(layers._CoordConvNd, "_chunk", lambda self, x: max(1, x.shape[0] - 1))
+
+
 def ref_coords(spatial: tuple[int, ...], with_r: bool, dtype: torch.dtype) -> torch.Tensor:
     """(n_coords, *spatial): linspace(-1, 1) per axis (0 on a size-1 axis), then r."""
     axes = [
@@ -775,6 +785,35 @@ def test_autotune_times_once_per_configuration(monkeypatch: pytest.MonkeyPatch) 
     layers.clear_autotune_cache()
     layer(x.double())
     assert count.calls == 7
+
+
+def test_chunk_holds_a_few_megabytes_of_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of about `_CHUNK_BYTES` of output (4 MiB): 8 images of 32 float32 channels of
+    64x64, twice as many at stride 2, a quarter as many transposed at stride 2; at least one
+    image per thread."""
+    monkeypatch.setattr(layers._CoordConvNd, "_chunk", REAL_CHUNK)
+    x = torch.randn(32, 3, 64, 64)
+    assert CoordConv2d(3, 32, 3, padding=1)._chunk(x) == 8
+    assert CoordConv2d(3, 32, 3, stride=2, padding=1)._chunk(x) == 32
+    assert CoordConv2d(3, 32, 3, padding=1).double()._chunk(x.double()) == 4
+    assert CoordConvTranspose2d(3, 32, 4, stride=2, padding=1)._chunk(x) == 2
+    assert CoordConv1d(3, 32, 3)._chunk(torch.randn(32, 3, 4096)) == 8
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 16)
+    assert CoordConv2d(3, 32, 3, padding=1)._chunk(x) == 16
+
+
+@pytest.mark.usefixtures("fresh_cache")
+def test_autotune_times_chunks_only_where_the_batch_makes_several(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A small output fits one chunk: the chunked forms are the split form then, untimed."""
+    monkeypatch.setattr(layers._CoordConvNd, "_chunk", REAL_CHUNK)
+    CoordConv2d(3, 4, 3, padding=1)(torch.randn(2, 3, 6, 7)).sum().backward()
+    monkeypatch.setattr(layers, "_CHUNK_BYTES", 4 * 6 * 7 * 4)  # one image of output
+    CoordConv2d(3, 4, 3, padding=1)(torch.randn(3, 3, 6, 7)).sum().backward()
+    small, several = [set(c.times_ms) for c in strategy_choices().values()]
+    assert not any(s.startswith("chunked") for s in small)
+    assert {"chunked-sumbias", "chunked-fusedbias"} < several
 
 
 @pytest.mark.usefixtures("fresh_cache")

@@ -133,7 +133,7 @@ def test_preempted_job_is_requeued_and_resumes(
 
     wait_for(lambda: logged() >= 2, "two epochs logged", slurm)
     assert main_status([str(runs_dir)]) == 0
-    assert "1 runs: 0 done, 1 running" in capsys.readouterr().out
+    assert "1 run: 0 done, 1 running" in capsys.readouterr().out
     # what Slurm sends before a time limit (submitit asks for USR2): checkpoint and requeue
     signalled_at = time.time()
     subprocess.run(["scancel", "--signal=USR2", job_id], check=True, env=slurm.env)

@@ -18,6 +18,7 @@ from cc_bench.launch.plan import RUN, RUNNABLE, Step
 from cc_bench.rundir import FAILED
 from cc_bench.runner import RunResult
 from cc_bench.suites import PlannedRun
+from cc_bench.words import count
 
 # Local jobs must never hit submitit's own time limit (its default is 2 minutes).
 LOCAL_TIMEOUT_MIN = 7 * 24 * 60
@@ -155,7 +156,10 @@ def run_local(steps: Sequence[Step], opts: LaunchOptions, workers: int | None, o
         return 0
     gpus = visible_gpus()
     workers = workers or default_workers(gpus, [s.run for s in todo])
-    print(f"running {len(todo)} runs, {workers} at a time; logs in {opts.submitit_dir}", file=out)
+    print(
+        f"running {count(len(todo), 'run')}, {workers} at a time; logs in {opts.submitit_dir}",
+        file=out,
+    )
     # Runs at once share the cores: more threads than cores stalls every one of them.
     threads = None if gpus else max(1, (os.cpu_count() or 1) // workers)
     pool = LocalPool(opts.submitit_dir, workers, gpus)
@@ -185,7 +189,7 @@ def _report_local(overview: Overview, failed: list[tuple[RunResult, Path]], out:
     print(f"{overview.counts['done']} done, {len(failed)} failed", file=out)
     if not failed:
         return 0
-    print(f"cc-bench: {len(failed)} runs failed:", file=sys.stderr)
+    print(f"cc-bench: {count(len(failed), 'run')} failed:", file=sys.stderr)
     for result, log in failed:
         print(f"  {result.run_dir}: {result.error} (job log: {log})", file=sys.stderr)
     return 1

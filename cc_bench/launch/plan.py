@@ -17,6 +17,7 @@ from cc_bench.errors import UserError
 from cc_bench.registry import get_benchmark
 from cc_bench.rundir import FAILED, FINISHED, RUNNING, UNFINISHED, read_json, run_folders, run_state
 from cc_bench.suites import PlannedRun
+from cc_bench.words import count
 
 RUN, RESUME, RETRY, SKIP, ELSEWHERE = "run", "resume", "retry", "skip", "running elsewhere"
 RUNNABLE = (RUN, RESUME, RETRY)
@@ -106,7 +107,7 @@ def plan_counts(steps: Sequence[Step]) -> str:
         )
         if counts[a]
     ]
-    return f"{len(steps)} runs: {', '.join(parts)}"
+    return f"{count(len(steps), 'run')}: {', '.join(parts)}"
 
 
 def warn_other_versions(suite_dir: Path, log: TextIO) -> None:
@@ -181,7 +182,7 @@ def print_older_recipes(steps: Sequence[Step], suite_dir: Path, out: TextIO, *, 
     if not older:
         return
     print(
-        f"{len(older)} finished {'run' if len(older) == 1 else 'runs'} of older recipes, not in this plan (the current code "
+        f"{count(len(older), 'finished run')} of older recipes, not in this plan (the current code "
         "trains their configs differently, so the plan runs those configs anew; reports show "
         "them as superseded; move them out of the runs folder to drop them)"
         + (

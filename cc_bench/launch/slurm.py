@@ -19,6 +19,7 @@ from typing import IO, Any, TextIO
 from cc_bench.errors import UserError
 from cc_bench.launch.jobs import LaunchOptions
 from cc_bench.launch.plan import RUNNABLE, Step
+from cc_bench.words import count
 
 MAX_REQUEUES = 20
 
@@ -117,7 +118,7 @@ def submit_slurm(
             raise UserError(f"sbatch failed: {_sbatch_reason(said.read(), str(e))}") from None
         said.seek(0)
         sys.stderr.write(said.read())  # sbatch's warnings on success, as it printed them
-    print(f"submitted {len(jobs)} Slurm jobs for {len(todo)} runs:", file=out)
+    print(f"submitted {count(len(jobs), 'Slurm job')} for {count(len(todo), 'run')}:", file=out)
     for job, chunk in zip(jobs, chunks, strict=True):
         print(f"  {job.job_id}  {', '.join(r.run_id for r in chunk)}", file=out)
     print(f"logs: {opts.submitit_dir}", file=out)

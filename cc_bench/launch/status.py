@@ -20,6 +20,7 @@ from cc_bench.rundir import (
     run_folders,
     run_state,
 )
+from cc_bench.words import count
 
 
 def _group_of(run_dir: Path) -> str:
@@ -62,7 +63,7 @@ def main_status(argv: Sequence[str]) -> int:
     for group, counts in sorted(table.items()):
         print(f"{group:<{width}}  " + "  ".join(f"{counts[s]:>10}" for s in names))
     total = Counter(states.values())
-    print(f"{len(states)} runs: " + ", ".join(f"{total[s]} {n}" for s, n in names.items()))
+    print(f"{count(len(states), 'run')}: " + ", ".join(f"{total[s]} {n}" for s, n in names.items()))
     for state, name in names.items():
         listed = [d for d, s in states.items() if s == state]
         if listed and (state != FINISHED or args.all):
@@ -72,7 +73,7 @@ def main_status(argv: Sequence[str]) -> int:
     older = older_recipes(args.runs_dir)
     if older:
         print(
-            f"{len(older)} finished {'run' if len(older) == 1 else 'runs'} of older recipes (the current code trains their "
+            f"{count(len(older), 'finished run')} of older recipes (the current code trains their "
             "configs differently: launching them runs them anew; reports show these as "
             "superseded; move them out of the runs folder to drop them):"
         )

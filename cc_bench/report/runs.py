@@ -10,6 +10,7 @@ from typing import Any
 
 from cc_bench.errors import UserError
 from cc_bench.rundir import is_locked, read_json, run_folders
+from cc_bench.words import count
 
 SIDES = ("conv", "coordconv")
 LABELS = {"conv": "conv", "coordconv": "CoordConv"}
@@ -124,7 +125,7 @@ def _machine(record: dict[str, Any]) -> str:
     if record.get("gpu"):
         return f"{device} ({record['gpu']})"
     threads = record.get("threads", "?")
-    cpu = f"{record.get('cpu', 'an unknown CPU')}, {threads} thread{'' if threads == 1 else 's'}"
+    cpu = f"{record.get('cpu', 'an unknown CPU')}, {count(threads, 'thread')}"
     return cpu if device == "cpu" else f"{device} on {cpu}"
 
 

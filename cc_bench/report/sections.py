@@ -36,6 +36,7 @@ from cc_bench.report.tables import (
     group_table,
     slug,
 )
+from cc_bench.words import count
 
 DEFAULT_TITLE = "CoordConv against convolution"
 # Picture kinds (media keys) shown per group, each as conv beside CoordConv.
@@ -229,8 +230,7 @@ def _overview(
         made += f"; computed on {len(machines)} machines or thread counts (groups whose runs differ say so)"
     blocks: list[Block] = [
         Text(
-            f"{len(records)} {'run' if len(records) == 1 else 'runs'} in {len(groups)} "
-            f"{'group' if len(groups) == 1 else 'groups'} from `{source}`: {status}; {made}."
+            f"{count(len(records), 'run')} in {count(len(groups), 'group')} from `{source}`: {status}; {made}."
         )
     ]
     # Counted over the directed rows of the table below, of tasks with runs of both sides.
