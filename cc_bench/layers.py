@@ -310,10 +310,10 @@ class _ChunkedSplit(torch.autograd.Function):
         ctx.bias_sizes = None if bias is None else list(bias.shape)
         out: Tensor | None = None
         with _no_autocast(x.device.type):
-            for start in range(0, x.shape[0], chunk):
+            for start in range(0, max(1, x.shape[0]), chunk):  # an empty batch: one call
                 part = torch.convolution(x[start : start + chunk], weight, bias, *params)
                 if out is None:  # batch outermost, the rest as the convolution lays it out
-                    stride = (part[0].numel(), *part.stride()[1:])
+                    stride = (math.prod(part.shape[1:]), *part.stride()[1:])
                     out = part.new_empty_strided((x.shape[0], *part.shape[1:]), stride)
                 torch.add(part, response.to(part.dtype), out=out[start : start + chunk])
         assert out is not None
@@ -334,7 +334,7 @@ class _ChunkedSplit(torch.autograd.Function):
         grad_w = torch.zeros_like(weight) if need_w else None
         grad_b = grad.new_zeros(ctx.bias_sizes) if need_b else None
         grad_r = torch.zeros_like(grad[:1]) if need_r else None  # the gradient's layout
-        n = grad[0].numel()
+        n = math.prod(grad.shape[1:])
         # Each item dense in grad_r's order, batch outermost: a chunk's batch sum is then
         # one matrix-vector product into it (see _BatchBroadcast).
         flat = (
@@ -343,7 +343,7 @@ class _ChunkedSplit(torch.autograd.Function):
             and grad.stride()[1:] == grad_r.stride()[1:]  # type: ignore[union-attr]
             and grad.dtype in (torch.float32, torch.float64)
         )
-        for start in range(0, x.shape[0], ctx.chunk):
+        for start in range(0, max(1, x.shape[0]), ctx.chunk):
             part = grad[start : start + ctx.chunk]
             if need_x or need_w or need_b:
                 gx, gw, gb = torch.ops.aten.convolution_backward(

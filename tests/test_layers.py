@@ -691,6 +691,20 @@ def test_every_strategy_autocast(strategy: str) -> None:
     torch.testing.assert_close(layer.weight.grad, twin.weight.grad, atol=0.1, rtol=3e-2)
 
 
+@pytest.mark.parametrize("strategy", layers.STRATEGIES)
+def test_every_strategy_takes_an_empty_batch(strategy: str) -> None:
+    """As nn.Conv2d: an empty output of the right shape, zero gradients."""
+    layer = CoordConv2d(3, 4, 3, padding=1)
+    layer.strategy = strategy
+    x = torch.randn(0, 3, 5, 6, requires_grad=True)
+    out = layer(x)
+    assert out.shape == (0, 4, 5, 6)
+    out.sum().backward()
+    assert x.grad.shape == x.shape
+    assert torch.equal(layer.weight.grad, torch.zeros_like(layer.weight))
+    assert torch.equal(layer.bias.grad, torch.zeros_like(layer.bias))
+
+
 def test_strategy_must_apply() -> None:
     layer = CoordConv2d(4, 6, 3, groups=2)  # coordinates in the last group: concat only
     assert layer.strategies() == (
