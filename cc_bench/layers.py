@@ -262,7 +262,6 @@ class _ConvolutionSumBias(torch.autograd.Function):
     def forward(
         ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, params: tuple[Any, ...]
     ) -> Tensor:
-        x, weight, bias = _autocast_operands(x, weight, bias)
         ctx.save_for_backward(x, weight)
         ctx.params = params  # stride, padding, dilation, transposed, output_padding, groups
         with _no_autocast(x.device.type):
@@ -304,7 +303,6 @@ class _ChunkedSplit(torch.autograd.Function):
         params: tuple[Any, ...],
         chunk: int,
     ) -> Tensor:
-        x, weight, bias = _autocast_operands(x, weight, bias)
         ctx.save_for_backward(x, weight)
         ctx.params, ctx.chunk = params, chunk
         ctx.bias_sizes = None if bias is None else list(bias.shape)
@@ -330,10 +328,12 @@ class _ChunkedSplit(torch.autograd.Function):
                 grad, x, weight, bias_sizes, *ctx.params, mask
             )
             return grad_x, grad_w, grad_b, grad.sum(0, keepdim=True) if need_r else None, None, None
+        # Sums over the chunks in at least float32 (bfloat16 would round each chunk's).
+        acc = torch.promote_types(grad.dtype, torch.float32)
         grad_x = torch.empty_like(x) if need_x else None
-        grad_w = torch.zeros_like(weight) if need_w else None
-        grad_b = grad.new_zeros(ctx.bias_sizes) if need_b else None
-        grad_r = torch.zeros_like(grad[:1]) if need_r else None  # the gradient's layout
+        grad_w = torch.zeros_like(weight, dtype=acc) if need_w else None
+        grad_b = grad.new_zeros(ctx.bias_sizes, dtype=acc) if need_b else None
+        grad_r = torch.zeros_like(grad[:1], dtype=acc) if need_r else None  # grad's layout
         n = math.prod(grad.shape[1:])
         # Each item dense in grad_r's order, batch outermost: a chunk's batch sum is then
         # one matrix-vector product into it (see _BatchBroadcast).
@@ -360,8 +360,9 @@ class _ChunkedSplit(torch.autograd.Function):
                 ones = part.new_ones(part.shape[0])
                 grad_r.as_strided((n,), (1,)).addmv_(rows.T, ones)  # type: ignore[union-attr]
             elif need_r:
-                grad_r += part.sum(0, keepdim=True)  # type: ignore[operator]
-        return grad_x, grad_w, grad_b, grad_r, None, None
+                grad_r += part.sum(0, keepdim=True, dtype=acc)  # type: ignore[operator]
+        sums = [None if g is None else g.to(grad.dtype) for g in (grad_w, grad_b, grad_r)]
+        return grad_x, *sums, None, None
 
 
 _SUMS = ("mv", "sum")  # how `_BatchBroadcast` sums a gradient over the batch
@@ -633,18 +634,17 @@ class _CoordConvNd:
             return out if outside is None else _to_layout(out, outside)
         w_x, w_c = weight.split([self.in_channels_data, self.n_coords], self._split_dim)
         if form == "chunked":
-            # The output's layout, as torch's 2-D convolutions decide it.
-            cl_out = self.rank == 2 and torch.channels_last in {
-                suggest_memory_format(x),
-                suggest_memory_format(weight),
-            }
-            cl_out = cl_out and self.out_channels > 1
+            # The output's layout, as torch's convolutions decide it: channels-last if the
+            # input or the weight is.
+            layouts = {suggest_memory_format(x), suggest_memory_format(weight)}
+            cl = {torch.channels_last, torch.channels_last_3d}
+            cl_out = self.out_channels > 1 and bool(layouts & cl)
             response = self._coords_response(
                 grid, w_c, None if fused else bias, conv, output_padding, cl_out
             )
             xr, params = self._raw_convolution(x, output_padding)
-            chunk = self._chunk(x)
-            return _ChunkedSplit.apply(xr, w_x, bias if fused else None, response, params, chunk)
+            operands = _autocast_operands(xr, w_x, bias if fused else None)
+            return _ChunkedSplit.apply(*operands, response, params, self._chunk(x))
         out = conv(x, w_x, bias if fused else None)  # (B, out, *spatial_out)
         # The bias folded into the response ("sumbias"): its gradient is then the sum of
         # the batch-summed output gradient that the coordinate slice needs anyway.
@@ -671,7 +671,7 @@ class _CoordConvNd:
         Zen 5 the fused one is the faster (docs/layers.md).
         """
         x, params = self._raw_convolution(x, output_padding)
-        return _ConvolutionSumBias.apply(x, weight, bias, params)
+        return _ConvolutionSumBias.apply(*_autocast_operands(x, weight, bias), params)
 
     def _raw_convolution(
         self, x: Tensor, output_padding: tuple[int, ...]
@@ -696,6 +696,8 @@ class _CoordConvNd:
         positions = positions * math.prod(self.stride) if self._split_dim == 0 else positions
         positions = positions // math.prod(self.stride) if self._split_dim == 1 else positions
         item = max(1, self.out_channels * positions * x.element_size())
+        if torch.compiler.is_compiling():  # one chunk: the thread count is not traceable
+            return max(1, x.shape[0])
         return max(torch.get_num_threads(), _CHUNK_BYTES // item)
 
     def _coords_response(
