@@ -579,13 +579,16 @@ class _CoordConvNd:
         inputs = [t for t in (xd, wd, bd) if t is not None and t.requires_grad]
         grad_out: list[Tensor] = []
 
+        # The chunk the layer will run with, all its threads (timing may take one).
+        chunk = self._chunk(x)
+
         def step(strategy: str) -> None:
-            out = self._run_strategy(strategy, xd, grid, wd, bd, conv, output_padding)
+            out = self._run_strategy(strategy, xd, grid, wd, bd, conv, output_padding, chunk)
             if not grad_out:
                 grad_out.append(torch.ones_like(out))
             torch.autograd.grad(out, inputs, grad_out[0])
 
-        chunks = x.device.type == "cpu" and self._chunk(x) < x.shape[0]
+        chunks = x.device.type == "cpu" and chunk < x.shape[0]
         candidates = [
             s for s in self.strategies() if s in _TIMED and (chunks or not s.startswith("chunked"))
         ]
@@ -611,8 +614,10 @@ class _CoordConvNd:
         bias: Tensor | None,
         conv: _Conv,
         output_padding: tuple[int, ...],
+        chunk: int | None = None,
     ) -> Tensor:
-        """The layer's output by ``strategy`` (one of ``STRATEGIES``), weight and bias given."""
+        """The layer's output by ``strategy`` (one of ``STRATEGIES``), weight and bias given;
+        ``chunk`` images at a time for the chunked forms (default `_chunk`'s)."""
         form, _, rest = strategy.partition("-")
         fused, relayout = rest.startswith("fusedbias"), rest.endswith("+relayout")
         inside = outside = None  # the layout of the output the caller gets: torch's
@@ -644,7 +649,8 @@ class _CoordConvNd:
             )
             xr, params = self._raw_convolution(x, output_padding)
             operands = _autocast_operands(xr, w_x, bias if fused else None)
-            return _ChunkedSplit.apply(*operands, response, params, self._chunk(x))
+            chunk = self._chunk(x) if chunk is None else chunk
+            return _ChunkedSplit.apply(*operands, response, params, chunk)
         out = conv(x, w_x, bias if fused else None)  # (B, out, *spatial_out)
         # The bias folded into the response ("sumbias"): its gradient is then the sum of
         # the batch-summed output gradient that the coordinate slice needs anyway.

@@ -880,6 +880,33 @@ def test_autotune_times_chunks_only_where_the_batch_makes_several(
 
 
 @pytest.mark.usefixtures("fresh_cache")
+def test_autotune_times_the_chunk_that_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On crowded cores the strategies are timed on one thread; the chunked forms are
+    still timed in the chunks the layer's two threads run (one image a thread here)."""
+    monkeypatch.setattr(layers._CoordConvNd, "_chunk", REAL_CHUNK)
+    monkeypatch.setattr(layers, "_CHUNK_BYTES", 1)
+    monkeypatch.setattr(layers, "_crowded", lambda step, strategy: True)
+    chunks = []
+    apply = layers._ChunkedSplit.apply
+
+    def record(*args):
+        chunks.append(args[-1])
+        return apply(*args)
+
+    monkeypatch.setattr(layers._ChunkedSplit, "apply", record)
+    torch.set_num_threads(2)
+    try:
+        layer = CoordConv2d(3, 4, 3, padding=1)
+        layer(torch.randn(3, 3, 6, 7)).sum().backward()
+    finally:
+        torch.set_num_threads(1)
+    (choice,) = strategy_choices().values()
+    assert choice.clock.startswith("CPU, 1 thread")
+    assert "chunked-sumbias" in choice.times_ms
+    assert chunks and set(chunks) == {2}
+
+
+@pytest.mark.usefixtures("fresh_cache")
 def test_autotune_leaves_grads_rng_and_graph_alone() -> None:
     torch.manual_seed(0)
     layer = CoordConv2d(3, 4, 3, padding=1).double()
