@@ -92,7 +92,7 @@ STRATEGIES = (
 # Timed when nothing is forced: the concatenation in the other layout never won on the
 # CPUs measured (docs/layers.md), so it is left out to keep the first step cheap; the
 # chunked forms only on the CPU and where the batch makes more than one chunk.
-_TIMED = (*STRATEGIES[:6], *STRATEGIES[8:])
+_TIMED = tuple(s for s in STRATEGIES if not (s.startswith("concat") and s.endswith("+relayout")))
 # A "chunked" strategy's chunk: the images whose output fills about this many bytes (a
 # share of a core's L2 and L3 cache; at least one image per thread).
 _CHUNK_BYTES = 4 << 20
@@ -306,6 +306,7 @@ class _ChunkedSplit(torch.autograd.Function):
         ctx.save_for_backward(x, weight)
         ctx.params, ctx.chunk = params, chunk
         ctx.bias_sizes = None if bias is None else list(bias.shape)
+        response = response.to(x.dtype)  # the convolution's (autocast's, if on)
         out: Tensor | None = None
         with _no_autocast(x.device.type):
             for start in range(0, max(1, x.shape[0]), chunk):  # an empty batch: one call
@@ -313,7 +314,7 @@ class _ChunkedSplit(torch.autograd.Function):
                 if out is None:  # batch outermost, the rest as the convolution lays it out
                     stride = (math.prod(part.shape[1:]), *part.stride()[1:])
                     out = part.new_empty_strided((x.shape[0], *part.shape[1:]), stride)
-                torch.add(part, response.to(part.dtype), out=out[start : start + chunk])
+                torch.add(part, response, out=out[start : start + chunk])
         assert out is not None
         return out
 
@@ -334,15 +335,8 @@ class _ChunkedSplit(torch.autograd.Function):
         grad_w = torch.zeros_like(weight, dtype=acc) if need_w else None
         grad_b = grad.new_zeros(ctx.bias_sizes, dtype=acc) if need_b else None
         grad_r = torch.zeros_like(grad[:1], dtype=acc) if need_r else None  # grad's layout
-        n = math.prod(grad.shape[1:])
-        # Each item dense in grad_r's order, batch outermost: a chunk's batch sum is then
-        # one matrix-vector product into it (see _BatchBroadcast).
-        flat = (
-            need_r
-            and grad.stride(0) == n
-            and grad.stride()[1:] == grad_r.stride()[1:]  # type: ignore[union-attr]
-            and grad.dtype in (torch.float32, torch.float64)
-        )
+        # A chunk's batch sum: one matrix-vector product into grad_r where the layout allows.
+        rows = None if grad_r is None else _batch_rows(grad, grad_r)
         for start in range(0, max(1, x.shape[0]), ctx.chunk):
             part = grad[start : start + ctx.chunk]
             if need_x or need_w or need_b:
@@ -355,14 +349,29 @@ class _ChunkedSplit(torch.autograd.Function):
                     grad_w += gw  # type: ignore[operator]
                 if need_b:
                     grad_b += gb  # type: ignore[operator]
-            if flat:
-                rows = part.as_strided((part.shape[0], n), (n, 1))
+            if rows is not None:
                 ones = part.new_ones(part.shape[0])
-                grad_r.as_strided((n,), (1,)).addmv_(rows.T, ones)  # type: ignore[union-attr]
+                flat_r = grad_r.as_strided((grad_r.numel(),), (1,))  # type: ignore[union-attr]
+                flat_r.addmv_(rows[start : start + ctx.chunk].T, ones)
             elif need_r:
                 grad_r += part.sum(0, keepdim=True, dtype=acc)  # type: ignore[operator]
         sums = [None if g is None else g.to(grad.dtype) for g in (grad_w, grad_b, grad_r)]
         return grad_x, *sums, None, None
+
+
+def _batch_rows(grad: Tensor, total: Tensor) -> Tensor | None:
+    """``grad`` viewed (B, n), row b its item b in the memory order of the dense ``total``
+    (a batch of one in ``grad``'s layout), so a batch sum is one matrix-vector product
+    ``rows.T @ ones`` into ``total``; None where ``grad``'s strides do not allow it (the batch
+    not outermost, items not dense, an expanded gradient) or its dtype is not float32/64."""
+    n = math.prod(grad.shape[1:])
+    if (
+        grad.dtype in (torch.float32, torch.float64)
+        and grad.stride(0) == n
+        and grad.stride()[1:] == total.stride()[1:]
+    ):
+        return grad.as_strided((grad.shape[0], n), (n, 1))
+    return None
 
 
 _SUMS = ("mv", "sum")  # how `_BatchBroadcast` sums a gradient over the batch
@@ -387,26 +396,18 @@ class _BatchBroadcast(torch.autograd.Function):
         if torch.is_grad_enabled() or torch.compiler.is_compiling():
             return grad.sum(0, keepdim=True), None
         total = torch.empty_like(grad[:1])  # the gradient's layout
-        n = total.numel()
-        # Batch outermost and each item dense in the same order as `total`: the sum can be
-        # one matrix-vector product (B, n)^T @ ones. Which is faster depends on the CPU: on
-        # a Zen 3 VM under load the product was twice as fast as torch's reduction over the
-        # outer axis (a (32, 32, 64, 64) gradient: 0.3 against 0.7 ms), on an idle Zen 5 VM
-        # half as fast (0.67 against 0.31 ms); so it is timed once per shape, as the
-        # layer's strategies are (the product when timing is off).
-        if (
-            grad.device.type == "cpu"
-            and grad.dtype in (torch.float32, torch.float64)
-            and grad.shape[0] > 1
-            and grad.stride(0) == n
-            and grad.stride()[1:] == total.stride()[1:]  # `total` is dense (empty_like)
-        ):
+        # The sum as one matrix-vector product where the layout allows. Which is faster
+        # depends on the CPU: on a Zen 3 VM under load the product was twice as fast as
+        # torch's reduction over the outer axis (a (32, 32, 64, 64) gradient: 0.3 against
+        # 0.7 ms), on an idle Zen 5 VM half as fast (0.67 against 0.31 ms); so it is timed
+        # once per shape, as the layer's strategies are (the product when timing is off).
+        rows = _batch_rows(grad, total)
+        if grad.device.type == "cpu" and grad.shape[0] > 1 and rows is not None:
             ones = torch.ones(grad.shape[0], dtype=grad.dtype)
-            flat = grad.as_strided((grad.shape[0], n), (n, 1))
 
             def batch_sum(how: str) -> None:
                 if how == "mv":
-                    torch.mv(flat.T, ones, out=total.as_strided((n,), (1,)))
+                    torch.mv(rows.T, ones, out=total.as_strided((total.numel(),), (1,)))
                 else:
                     torch.sum(grad, 0, keepdim=True, out=total)
 
@@ -698,12 +699,12 @@ class _CoordConvNd:
     def _chunk(self, x: Tensor) -> int:
         """A "chunked" strategy's images per chunk for input ``x``: about `_CHUNK_BYTES` of
         output, at least one image per thread."""
-        positions = math.prod(x.shape[2:])  # the output's, about: the input's over the stride
-        positions = positions * math.prod(self.stride) if self._split_dim == 0 else positions
-        positions = positions // math.prod(self.stride) if self._split_dim == 1 else positions
-        item = max(1, self.out_channels * positions * x.element_size())
         if torch.compiler.is_compiling():  # one chunk: the thread count is not traceable
             return max(1, x.shape[0])
+        # The output's positions, about: the input's over the stride (times it, transposed).
+        positions, stride = math.prod(x.shape[2:]), math.prod(self.stride)
+        positions = positions * stride if self._split_dim == 0 else positions // stride
+        item = max(1, self.out_channels * positions * x.element_size())
         return max(torch.get_num_threads(), _CHUNK_BYTES // item)
 
     def _coords_response(

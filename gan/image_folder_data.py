@@ -102,11 +102,9 @@ def _list(data_dir: str | Path) -> tuple[Path, list[Path], list[str], int]:
 
 
 def _loose_note(root: Path, loose: int) -> str:
-    """What a user with images both in `root` and in its subfolders must know, or ''."""
-    if not loose:
-        return ""
+    """What a user with `loose` images in `root` beside its image subfolders must know."""
     return (
-        f"; the {loose} image file(s) directly in {root} are not read: its subfolders hold "
+        f"the {loose} image file(s) directly in {root} are not read: its subfolders hold "
         "images, and then only they are (one class each, as ImageFolder reads them)"
     )
 
@@ -138,19 +136,21 @@ def _load_one(path: Path, size: int) -> np.ndarray | None:
         return None  # unreadable, or too large to decode safely: skipped with the others
 
 
-def _too_few_decode(root: Path, good: int, tried: int, total: int, bad: list[Path]) -> UserError:
+def _too_few_decode(
+    root: Path, good: int, tried: int, total: int, bad: list[Path], loose: int
+) -> UserError:
     """The error for a folder where `good` (< 2) of the `tried` of its `total` files decode
-    and `bad` did not."""
+    and `bad` did not, naming the `loose` files beside its subfolders that were not read."""
     which = f"its {total}" if tried == total else f"the first {tried} of its {total}"
     if good == 0:
-        return UserError(
-            f"--data-dir {root}: none of {which} image files could be read "
-            f"(first: {bad[0].name}); {WHAT_IT_MUST_HOLD}"
+        said = f"none of {which} image files could be read (first: {bad[0].name})"
+    else:
+        said = (
+            f"only 1 of {which} image files could be read; gan.image_folder needs at least 2 "
+            "(samples are compared in pairs)"
         )
-    return UserError(
-        f"--data-dir {root}: only 1 of {which} image files could be read; "
-        f"gan.image_folder needs at least 2 (samples are compared in pairs); {WHAT_IT_MUST_HOLD}"
-    )
+    note = f"; {_loose_note(root, loose)}" if loose else ""
+    return UserError(f"--data-dir {root}: {said}; {WHAT_IT_MUST_HOLD}{note}")
 
 
 def check_decodes(data_dir: str | Path) -> None:
@@ -166,8 +166,7 @@ def check_decodes(data_dir: str | Path) -> None:
             good += 1
             if good == 2:
                 return
-    error = _too_few_decode(root, good, len(tried), len(files), bad)
-    raise UserError(f"{error}{_loose_note(root, loose)}") from None
+    raise _too_few_decode(root, good, len(tried), len(files), bad, loose)
 
 
 def load_images(
@@ -204,10 +203,9 @@ def load_images(
     bad = [f for f, im in zip(files, images, strict=True) if im is None]
     good = [im for im in images if im is not None]
     if len(good) < 2:
-        error = _too_few_decode(root, len(good), len(files), len(files), bad)
-        raise UserError(f"{error}{_loose_note(root, loose)}") from None
+        raise _too_few_decode(root, len(good), len(files), len(files), bad, loose)
     if loose:
-        print(f"warning: {_loose_note(root, loose)[2:]}", file=sys.stderr)
+        print(f"warning: {_loose_note(root, loose)}", file=sys.stderr)
     if locked:
         print(
             f"warning: skipped {len(locked)} subfolder(s) of {data_dir} that cannot be read: "

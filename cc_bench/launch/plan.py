@@ -66,10 +66,9 @@ def _what_differs(steps: Sequence[Step]) -> dict[int, str]:
     values: dict[tuple[str, str], set[str]] = {}  # (benchmark, field) -> the values seen
     for s in steps:
         for key, value in configs[id(s)].items():
-            values.setdefault((s.run.benchmark, key), set()).add(repr(value))
-    varying = {(bench, key) for (bench, key), seen in values.items() if len(seen) > 1} - {
-        (s.run.benchmark, k) for s in steps for k in ("conv", "seed")
-    }
+            if key not in ("conv", "seed"):  # in the run id already
+                values.setdefault((s.run.benchmark, key), set()).add(repr(value))
+    varying = {field for field, seen in values.items() if len(seen) > 1}
     return {
         id(s): " ".join(
             f"{k}={v}" for k, v in configs[id(s)].items() if (s.run.benchmark, k) in varying

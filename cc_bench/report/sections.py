@@ -230,7 +230,8 @@ def _overview(
         made += f"; computed on {len(machines)} machines or thread counts (groups whose runs differ say so)"
     blocks: list[Block] = [
         Text(
-            f"{count(len(records), 'run')} in {count(len(groups), 'group')} from `{source}`: {status}; {made}."
+            f"{count(len(records), 'run')} in {count(len(groups), 'group')} "
+            f"from `{source}`: {status}; {made}."
         )
     ]
     # Counted over the directed rows of the table below, of tasks with runs of both sides.
