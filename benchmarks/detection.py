@@ -1,8 +1,8 @@
 """Training images per second of the MNIST-scatter Faster R-CNN, conv against CoordConv.
 
 The detector of `detection.mnist_scatter` (Liu et al. 2018, section 5), with plain
-convolution everywhere (`conv`) and with CoordConv at the three places the paper put it
-(`coordconv`): the same canvases, the same SGD steps, timed round-robin inside every repeat
+convolution everywhere (`conv`) and with CoordConv at the three places the paper put it and
+in the box head (`coordconv`): the same canvases, the same SGD steps, timed round-robin inside every repeat
 so that load from other processes hits both alike. Each figure is the median over repeats
 of one training step (forward, the four losses, backward, SGD) on a batch of canvases;
 the first steps of each model (oneDNN picking its kernels) are not timed.

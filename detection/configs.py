@@ -11,7 +11,7 @@ from cc_bench.errors import UserError
 
 Placement = Literal["auto", "conv", "coordconv"]
 
-PLACES = ("backbone_conv", "rpn_conv", "box_conv")
+PLACES = ("backbone_conv", "rpn_conv", "rpn_box_conv", "box_conv")
 """The fields that put conv or CoordConv at one place of the detector."""
 
 
@@ -20,8 +20,9 @@ class DetectionConfig(BenchConfig):
     """torchvision Faster R-CNN on MNIST-scatter: 64x64 crops of a 120x120 canvas of 5 digits.
 
     `--conv` switches CoordConv on at the three places the paper put it (the backbone's input,
-    the RPN head's 3x3 conv, the box head's conv); `--backbone-conv`, `--rpn-conv` and
-    `--box-conv` set each place on its own. Training: SGD with momentum, a linear warm-up and
+    the RPN head's 3x3 conv, the RPN's 1x1 box regression) and in the second stage's box head;
+    `--backbone-conv`, `--rpn-conv`, `--rpn-box-conv` and `--box-conv` set each place on its
+    own. Training: SGD with momentum, a linear warm-up and
     step decay, as torchvision's reference detection scripts.
     """
 
@@ -56,8 +57,12 @@ class DetectionConfig(BenchConfig):
     """The backbone's first conv: `conv`, `coordconv`, or `auto` (as --conv)."""
     rpn_conv: Placement = "auto"
     """The RPN head's 3x3 conv: `conv`, `coordconv`, or `auto` (as --conv)."""
+    rpn_box_conv: Placement = "auto"
+    """The RPN head's 1x1 box-regression conv (the paper's "before the box regression"):
+    `conv`, `coordconv`, or `auto` (as --conv)."""
     box_conv: Placement = "auto"
-    """The box head's conv (on the 7x7 pooled RoI): `conv`, `coordconv`, or `auto` (as --conv)."""
+    """The second stage's box-head conv (on the 7x7 pooled RoI: its coordinates are within the
+    RoI, not on the canvas): `conv`, `coordconv`, or `auto` (as --conv)."""
     num_classes: int = bounded(1, ge=1)
     """Object classes: 1 (class-agnostic, every digit is "digit", the paper's task) or 10."""
     anchor_sizes: tuple[int, ...] = (8, 12, 16)

@@ -3,7 +3,8 @@
 The paper reports that CoordConv improved a Faster R-CNN's IoU on MNIST digits scattered on
 a canvas by "about 24 percent". Here the whole detector is torchvision's `FasterRCNN` with
 the official small backbone (`cc_bench.detection.models`); CoordConv goes at the backbone's
-input, in the RPN head's 3x3 conv and in the box head's conv. Each epoch ends with the test
+input, in the RPN head's 3x3 conv and its box regression (the paper's three places) and in the
+box head's conv. Each epoch ends with the test
 canvases scored by the official measure (the mean IoU of the RPN's proposals after NMS),
 the final detections' mean IoU, precision and recall at IoU 0.5, detections per image, and
 COCO mAP (`cc_bench.detection.metrics`).
@@ -51,7 +52,7 @@ def load_data(cfg: DetectionConfig, split: str) -> MnistScatter:
 
 
 def build_model(cfg: DetectionConfig, image_mean: float, image_std: float) -> nn.Module:
-    """The Faster R-CNN with conv or CoordConv at each of the three places, as `cfg` says."""
+    """The Faster R-CNN with conv or CoordConv at each of its four places, as `cfg` says."""
     from cc_bench.layers import CoordConv2d
 
     def layer(place: str) -> Any:
@@ -66,6 +67,7 @@ def build_model(cfg: DetectionConfig, image_mean: float, image_std: float) -> nn
         image_std=image_std,
         backbone_conv=layer("backbone_conv"),
         rpn_conv=layer("rpn_conv"),
+        rpn_box_conv=layer("rpn_box_conv"),
         box_conv=layer("box_conv"),
         widths=cfg.widths,
         anchor_sizes=cfg.anchor_sizes,

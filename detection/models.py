@@ -1,18 +1,21 @@
 """The Faster R-CNN of the MNIST-scatter benchmark, built from torchvision's parts (section 5).
 
-torchvision's `FasterRCNN` wires everything; this module only makes the three parts where
-CoordConv can go, each taking a `conv_layer` (`nn.Conv2d` or `CoordConv2d`):
+torchvision's `FasterRCNN` wires everything; this module only makes the parts where CoordConv
+can go, each taking a `conv_layer` (`nn.Conv2d` or `CoordConv2d`):
 
 - the backbone, the official one: 5x5 conv 32, 2x2 max-pool, 5x5 conv 64, 2x2 max-pool (a
   stride-4 feature map with `out_channels`); CoordConv at its input sees the image's
   coordinates;
 - the RPN head: torchvision's `RPNHead` with its 3x3 conv built by `conv_layer`, from the
-  backbone's channels to `hidden` (official: 32; torchvision keeps the backbone's width);
+  backbone's channels to `hidden` (official: 32; torchvision keeps the backbone's width), and
+  its 1x1 box-regression conv built by `box_layer` (the official code's third CoordConv: it
+  sees the feature map's coordinates on the canvas);
 - the box head: a 3x3 conv on the 7x7 RoI-aligned features, then a fully connected layer;
   CoordConv there sees coordinates *within the RoI* (the pooled grid), not on the canvas.
 
-The official code released only the region-proposal part (CoordConv at the input, before
-the RPN's 3x3 conv and before its box regression); the rest is torchvision's Faster R-CNN.
+The official code released only the region-proposal part, with CoordConv at the paper's
+three places: the input, before the RPN's 3x3 conv and before its box regression; the rest
+is torchvision's Faster R-CNN, and the box head is a fourth place (issue 12's).
 """
 
 from __future__ import annotations
@@ -78,15 +81,24 @@ class ConvBoxHead(nn.Module):
 
 
 def rpn_head(
-    in_channels: int, num_anchors: int, conv_layer: ConvLayer = nn.Conv2d, hidden: int = 32
+    in_channels: int,
+    num_anchors: int,
+    conv_layer: ConvLayer = nn.Conv2d,
+    hidden: int = 32,
+    box_layer: ConvLayer = nn.Conv2d,
 ) -> nn.Module:
     """torchvision's `RPNHead` whose 3x3 conv, `in_channels` -> `hidden`, is built by
-    `conv_layer` (same init: N(0, 0.01)); its 1x1 objectness and box convs read `hidden`."""
+    `conv_layer` and whose 1x1 box-regression conv, `hidden` -> 4 per anchor, by `box_layer`
+    (torchvision's init for both: N(0, 0.01), zero bias); its 1x1 objectness conv reads
+    `hidden`."""
     head = RPNHead(hidden, num_anchors)  # (B, hidden, H, W) -> scores and box deltas
     conv = conv_layer(in_channels, hidden, kernel_size=3, padding=1)
-    nn.init.normal_(conv.weight, std=0.01)
-    nn.init.zeros_(conv.bias)
+    box = box_layer(hidden, 4 * num_anchors, kernel_size=1)
+    for layer in (conv, box):
+        nn.init.normal_(layer.weight, std=0.01)
+        nn.init.zeros_(layer.bias)
     head.conv[0][0] = conv  # the conv of its one Conv2dNormActivation (conv, ReLU)
+    head.bbox_pred = box
     return head
 
 
@@ -98,15 +110,16 @@ def faster_rcnn(
     image_std: float = 1.0,
     backbone_conv: ConvLayer = nn.Conv2d,
     rpn_conv: ConvLayer = nn.Conv2d,
+    rpn_box_conv: ConvLayer = nn.Conv2d,
     box_conv: ConvLayer = nn.Conv2d,
     widths: Sequence[int] = (32, 64),
     anchor_sizes: Sequence[int] = (8, 12, 16),
     aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
     rpn_hidden: int = 32,
-    box_channels: int = 64,
+    box_channels: int = 32,
     representation: int = 128,
     roi_size: int = 7,
-    roi_sampling_ratio: int = 2,
+    roi_sampling_ratio: int = 1,
     **kwargs: object,
 ) -> nn.Module:
     """torchvision's `FasterRCNN` from the parts above, for 1-channel images of `image_size`.
@@ -115,9 +128,11 @@ def faster_rcnn(
         num_classes: object classes, without the background (1: class-agnostic).
         image_size: the images' side; FasterRCNN's min_size and max_size, so nothing is resized.
         image_mean, image_std: the data's pixel mean and std (FasterRCNN normalises with them).
-        backbone_conv, rpn_conv, box_conv: the conv class at each place CoordConv can go.
+        backbone_conv, rpn_conv, rpn_box_conv, box_conv: the conv class at each place
+            CoordConv can go.
         rpn_hidden: channels of the RPN head's 3x3 conv (official: 32).
-        kwargs: passed on to `FasterRCNN` (proposal counts, sampling, thresholds).
+        kwargs: passed on to `FasterRCNN` (proposal counts, sampling, thresholds; the
+            benchmark's come from its config: `cc_bench.detection.mnist_scatter.build_model`).
     """
     backbone = Backbone(1, widths, backbone_conv)
     # One feature map: every size with every ratio at each location (3 x 3 = 9 anchors).
@@ -129,8 +144,11 @@ def faster_rcnn(
         max_size=image_size,
         image_mean=[image_mean],
         image_std=[image_std],
+        size_divisible=4,  # the backbone's stride: a batch is padded only to that
         rpn_anchor_generator=anchors,
-        rpn_head=rpn_head(backbone.out_channels, num_anchors, rpn_conv, rpn_hidden),
+        rpn_head=rpn_head(
+            backbone.out_channels, num_anchors, rpn_conv, rpn_hidden, rpn_box_conv
+        ),
         box_roi_pool=MultiScaleRoIAlign(
             ["0"], output_size=roi_size, sampling_ratio=roi_sampling_ratio
         ),

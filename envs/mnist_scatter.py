@@ -143,13 +143,17 @@ def _torchvision_mnist(split: str, data_root: str | None, download: bool) -> tup
     root = Path(data_root).expanduser()  # as torchvision expands it
     raw = root / "MNIST" / "raw"
     created = next((d for d in (root, raw.parent, raw) if not d.exists()), None)
+
+    def unreadable(why: object) -> UserError:
+        return UserError(
+            f"unreadable MNIST files under {raw}: {why} (replace them with torchvision's "
+            "originals, or pass --download into an empty folder)"
+        )
+
     try:
         data = MNIST(data_root, train=split == "train", download=download)
     except (AssertionError, ValueError) as exc:  # torchvision's checks of the files' headers
-        raise UserError(
-            f"unreadable MNIST files under {raw}: {exc or type(exc).__name__} (replace them "
-            "with torchvision's originals, or pass --download into an empty folder)"
-        ) from None
+        raise unreadable(exc or type(exc).__name__) from None
     except (RuntimeError, OSError) as exc:
         if download:  # torchvision tried every mirror, or could not write
             if created is not None:
@@ -157,9 +161,10 @@ def _torchvision_mnist(split: str, data_root: str | None, download: bool) -> tup
             raise UserError(
                 f"could not download MNIST into {data_root!r}: {_reason(exc)}"
             ) from None
-        if not isinstance(exc, RuntimeError) or "not found" not in str(exc).lower():
-            raise
-        raise UserError(_not_found(data_root, raw)) from None
+        if isinstance(exc, RuntimeError) and "not found" in str(exc).lower():
+            raise UserError(_not_found(data_root, raw)) from None
+        # Files there but cut short or otherwise unreadable (a reshape that does not fit).
+        raise unreadable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
     return data.data.numpy().astype(np.uint8), data.targets.numpy().astype(np.int64)
 
 

@@ -14,7 +14,7 @@ from torchvision.ops import box_iou
 
 from cc_bench.detection import mnist_scatter as bench
 from cc_bench.detection.anchors import anchor_match, box_statistics
-from cc_bench.detection.configs import DetectionConfig
+from cc_bench.detection.configs import PLACES, DetectionConfig
 from cc_bench.detection.metrics import (
     DetectionScores,
     best_iou,
@@ -177,6 +177,23 @@ def test_rpn_mean_iou_reads_the_rpn_s_post_nms_proposals() -> None:
 # -- the anchors -----------------------------------------------------------------------------
 
 
+def test_targets_label_digits_after_the_background_and_score_perfect_as_predictions() -> None:
+    data = make_mnist_scatter(6, 0, split="test", cache=False)
+    idx = list(range(len(data)))
+    cpu = torch.device("cpu")
+    agnostic, digits = (bench.targets_for(data, idx, n, cpu) for n in (1, 10))
+    for k, one, ten in zip(idx, agnostic, digits, strict=True):
+        assert torch.equal(one["boxes"], data.boxes[k]) and torch.equal(ten["boxes"], data.boxes[k])
+        assert (one["labels"] == 1).all()  # "digit"; 0 is torchvision's background
+        assert torch.equal(ten["labels"], data.labels[k] + 1)  # digit d is class d + 1
+    for targets in (agnostic, digits):
+        scores = DetectionScores(0.5)
+        preds = [dict(t, scores=torch.ones(len(t["labels"]))) for t in targets]
+        scores.update(preds, targets)
+        got = scores.compute()
+        assert got["map"] == pytest.approx(1.0) and got["mean_iou"] == pytest.approx(1.0)
+
+
 def test_anchor_match_on_hand_made_boxes() -> None:
     # Size-8 square anchors every 4 px: [4k - 4, 4k + 4] on each axis.
     on_grid, off_grid = boxes([4, 4, 12, 12]), boxes([6, 6, 14, 14])
@@ -216,8 +233,14 @@ def test_coordconv_adds_exactly_the_coordinate_weights_at_each_place() -> None:
     assert isinstance(conv, FasterRCNN)
     assert conv.backbone.out_channels == 64
     assert not any(isinstance(m, CoordConv2d) for m in conv.modules())
-    # 2 coordinate channels x out channels x kernel area, at each place (RPN hidden: 32).
-    extra = {"backbone_conv": 2 * 32 * 25, "rpn_conv": 2 * 32 * 9, "box_conv": 2 * 32 * 9}
+    # 2 coordinate channels x out channels x kernel area, at each place (RPN hidden: 32; its
+    # box regression: 4 deltas x 9 anchors, 1x1).
+    extra = {
+        "backbone_conv": 2 * 32 * 25,
+        "rpn_conv": 2 * 32 * 9,
+        "rpn_box_conv": 2 * 36,
+        "box_conv": 2 * 32 * 9,
+    }
     for place, added in extra.items():
         one = build_model(DetectionConfig(conv="conv", **{place: "coordconv"}), 0.0, 1.0)
         assert count(one) - count(conv) == added, place
@@ -226,12 +249,13 @@ def test_coordconv_adds_exactly_the_coordinate_weights_at_each_place() -> None:
     assert count(every) - count(conv) == sum(extra.values())
     assert isinstance(every.backbone[0], CoordConv2d)
     assert isinstance(every.rpn.head.conv[0][0], CoordConv2d)
+    assert isinstance(every.rpn.head.bbox_pred, CoordConv2d)
     assert isinstance(every.roi_heads.box_head.conv, CoordConv2d)
     with_r = build_model(DetectionConfig(conv="coordconv", with_r=True), 0.0, 1.0)
     assert count(with_r) - count(conv) == sum(extra.values()) * 3 // 2
     # Overriding one place: CoordConv everywhere but the box head.
     mixed = build_model(DetectionConfig(conv="coordconv", box_conv="conv"), 0.0, 1.0)
-    assert count(mixed) - count(conv) == extra["backbone_conv"] + extra["rpn_conv"]
+    assert count(mixed) - count(conv) == sum(extra.values()) - extra["box_conv"]
 
 
 @pytest.mark.parametrize("num_classes", [1, 10])
@@ -269,15 +293,16 @@ def test_rpn_hidden_width_is_the_official_32_and_a_field() -> None:
 
 def test_auto_placements_resolve_to_the_run_s_conv() -> None:
     cfg = DetectionConfig(conv="coordconv", box_conv="conv").resolve()
-    assert (cfg.backbone_conv, cfg.rpn_conv, cfg.box_conv) == ("coordconv", "coordconv", "conv")
+    places = (cfg.backbone_conv, cfg.rpn_conv, cfg.rpn_box_conv, cfg.box_conv)
+    assert places == ("coordconv", "coordconv", "coordconv", "conv")
     assert cfg.resolve() == cfg
     plain = DetectionConfig(conv="conv").resolve()
-    assert (plain.backbone_conv, plain.rpn_conv, plain.box_conv) == ("conv", "conv", "conv")
+    assert {plain.backbone_conv, plain.rpn_conv, plain.rpn_box_conv, plain.box_conv} == {"conv"}
     # The resolved config builds the same network as the given one.
     assert count(build_model(cfg, 0.0, 1.0)) == count(
         build_model(DetectionConfig(conv="coordconv", box_conv="conv"), 0.0, 1.0)
     )
-    assert DetectionConfig.per_conv_fields() >= {"backbone_conv", "rpn_conv", "box_conv"}
+    assert DetectionConfig.per_conv_fields() >= set(PLACES)
 
 
 def test_config_rejects_bad_values() -> None:
