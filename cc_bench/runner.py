@@ -153,7 +153,7 @@ def execute(
         raise UserError(
             f"{bench.name} takes a {bench.config_cls.__name__}, not a {type(cfg).__name__}"
         )
-    cfg.check_inputs()
+    check_runnable_here(cfg)
     run_dir = run_dir_for(Path(runs_dir), suite, bench.name, cfg)
     make_writable_dir(run_dir.parent)
     if announce is not None:
@@ -161,7 +161,8 @@ def execute(
 
     summary = read_json(run_dir / "summary.json")
     if fresh and run_dir.exists():
-        _move_aside(run_dir, log)
+        with _RunLock(run_dir):  # never a folder another process is training in
+            _move_aside(run_dir, log)
         summary = None
     elif summary and summary.get("status") == "finished":
         print(f"{run_dir.name}: already finished, skipping (--fresh runs it again)", file=log)
@@ -189,6 +190,15 @@ def execute(
             if new and _holds_no_run(run_dir):
                 shutil.rmtree(run_dir, ignore_errors=True)
             raise
+
+
+def check_runnable_here(cfg: BenchConfig) -> None:
+    """Bad input this machine can tell before a run folder changes: the config's own checks
+    (`check_inputs`) and its device (CUDA or MPS asked for where there is none)."""
+    from cc_bench.runtime import resolve_device
+
+    cfg.check_inputs()
+    resolve_device(cfg.device)
 
 
 def _holds_no_run(run_dir: Path) -> bool:

@@ -54,7 +54,12 @@ class Interval:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Two samples compared: each mean with its interval, their difference (a - b), Welch's p."""
+    """Two samples compared: each mean with its interval, their difference (a - b), Welch's p.
+
+    `missing` counts the values left out as undefined (None, NaN: a run that never reached
+    what the metric times, say): the means are of the rest, but no verdict is given, since
+    judging only the runs that got there would favour the side that failed more often.
+    """
 
     a: Interval
     b: Interval
@@ -62,11 +67,13 @@ class Comparison:
     p_value: float
     n_a: int
     n_b: int
+    missing: int = 0
 
     def verdict(self, higher: bool | None) -> Verdict | None:
         """`a` against `b`: better or worse when the difference's interval excludes 0 and
-        p < 0.05, else similar; None without a direction or an interval (`verdict`)."""
-        return verdict(self.diff, higher, self.p_value)
+        p < 0.05, else similar; None without a direction or an interval (`verdict`), or
+        with values missing."""
+        return None if self.missing else verdict(self.diff, higher, self.p_value)
 
 
 def sample(values: Iterable[float | None]) -> np.ndarray:
@@ -198,7 +205,9 @@ def compare(
     n_resamples: int = N_RESAMPLES,
     seed: int = SEED,
 ) -> Comparison:
-    """Compare sample `a` (CoordConv, say) with sample `b` (conv): means, difference a - b, p."""
+    """Compare sample `a` (CoordConv, say) with sample `b` (conv): means, difference a - b, p;
+    values that are None or not finite are counted as `missing`."""
+    a, b = list(a), list(b)
     xa, xb = sample(a), sample(b)
     kw = {"confidence": confidence, "method": method, "n_resamples": n_resamples, "seed": seed}
     return Comparison(
@@ -208,6 +217,7 @@ def compare(
         p_value=welch_p(xa, xb),
         n_a=len(xa),
         n_b=len(xb),
+        missing=len(a) + len(b) - len(xa) - len(xb),
     )
 
 

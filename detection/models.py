@@ -146,9 +146,7 @@ def faster_rcnn(
         image_std=[image_std],
         size_divisible=4,  # the backbone's stride: a batch is padded only to that
         rpn_anchor_generator=anchors,
-        rpn_head=rpn_head(
-            backbone.out_channels, num_anchors, rpn_conv, rpn_hidden, rpn_box_conv
-        ),
+        rpn_head=rpn_head(backbone.out_channels, num_anchors, rpn_conv, rpn_hidden, rpn_box_conv),
         box_roi_pool=MultiScaleRoIAlign(
             ["0"], output_size=roi_size, sampling_ratio=roi_sampling_ratio
         ),

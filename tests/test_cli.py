@@ -163,6 +163,29 @@ def test_same_command_skips_a_finished_run_and_fresh_moves_it_aside(runs_dir: Pa
     assert (moved[0] / "summary.json").read_text() == old_summary
 
 
+def test_fresh_and_a_wrong_device_leave_the_run_as_it_was(runs_dir: Path) -> None:
+    import fcntl
+
+    first = cc_bench("run", BENCH, *TINY, "--runs-dir", str(runs_dir))
+    folder = run_folder(first.stdout)
+    summary = (folder / "summary.json").read_text()
+    # A device this machine lacks is refused before the folder changes (device is not part
+    # of the run id: the finished run is this one).
+    wrong = cc_bench(
+        "run", BENCH, *TINY, "--runs-dir", str(runs_dir), "--fresh", "--device", "cuda"
+    )
+    assert_one_line_error(wrong, "device='cuda'", "not available")
+    assert (folder / "summary.json").read_text() == summary
+    assert not (folder.parent / ".superseded").exists()
+    # --fresh never moves a folder another process is training in.
+    with (folder / ".lock").open("a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # what the runner holds while it runs
+        busy = cc_bench("run", BENCH, *TINY, "--runs-dir", str(runs_dir), "--fresh")
+    assert_one_line_error(busy, "is being run by another process right now")
+    assert (folder / "summary.json").read_text() == summary
+    assert not (folder.parent / ".superseded").exists()
+
+
 def test_a_killed_run_resumes_and_ends_as_if_never_stopped(tmp_path: Path) -> None:
     args = ["run", BENCH, "--epochs", "6", "--max-train-examples", "64", "--widths", "4", "4"]
     reference = cc_bench(*args, "--runs-dir", str(tmp_path / "reference"))

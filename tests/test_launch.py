@@ -319,6 +319,17 @@ def test_status_sees_a_running_run(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "1 run: 0 done, 0 running, 0 failed, 1 unfinished" in capsys.readouterr().out
 
 
+def test_a_device_this_machine_lacks_is_refused_before_any_local_job(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    args = ["det-smoke", "--runs-dir", str(tmp_path), "--set", "device=cuda", "--no-wandb"]
+    with pytest.raises(UserError, match="device='cuda' asked for, but CUDA is not available"):
+        main_launch(args)
+    assert not list(tmp_path.rglob("*"))  # no job, no run folder
+
+
 def test_status_bad_folders(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="does not exist"):
         main_status([str(tmp_path / "nowhere")])

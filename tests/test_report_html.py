@@ -28,7 +28,7 @@ from cc_bench import report
 from cc_bench.config import config_to_dict
 from cc_bench.report import plots
 from cc_bench.report.document import Section, Table, to_html
-from cc_bench.report.tables import fmt_interval, fmt_num
+from cc_bench.report.tables import fmt_interval, fmt_num, fmt_p, slug
 from cc_bench.stats import Interval
 from cc_bench.toy.configs import ClassificationConfig
 
@@ -169,6 +169,21 @@ def test_numbers_read_as_numbers() -> None:
     assert fmt_interval(Interval(45.0, 45.0, 45.0)) == "45 (no spread)"
     assert fmt_interval(Interval(3.0)) == "3"
     assert fmt_interval(Interval(-4488.2, -4488.4, -4488.0)) == "-4,488.2 [-4,488.4 to -4,488]"
+
+
+def test_p_values_never_round_across_the_verdicts_threshold() -> None:
+    assert fmt_p(0.0321) == "0.032" and fmt_p(0.0004) == "<0.001" and fmt_p(float("nan")) == "—"
+    assert fmt_p(0.04993) == "0.0499"  # not "0.050" beside a verdict that needs p < 0.05
+    assert fmt_p(0.04996) == "0.04996"
+    assert fmt_p(0.0501) == "0.050"  # 0.050 and not significant: consistent
+
+
+def test_file_names_from_long_titles_stay_short_and_distinct() -> None:
+    assert slug("toy.classification · split=quadrant") == "toy.classification_split=quadrant"
+    a, b = (
+        slug("toy.classification · " + " ".join(f"f{i}={i + x}" for i in range(40))) for x in (0, 1)
+    )
+    assert a != b and len(a) <= 89 and len(b) <= 89
 
 
 def test_time_curves_are_wall_seconds_from_the_start() -> None:

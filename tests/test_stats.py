@@ -92,6 +92,17 @@ def test_compare_puts_it_together() -> None:
     assert cmp.p_value == pytest.approx(stats.welch_p([2.0, 4.0], [1.0, 1.0, 1.0]))
 
 
+def test_a_side_with_undefined_values_gets_no_verdict() -> None:
+    # The survivors of a side that failed on a seed must not out-rank one that never failed:
+    # conv reached "perfect" in 50 and 52 s and never on its third seed; CoordConv in 60-62.
+    cmp = stats.compare([60.0, 61.0, 62.0], [50.0, 52.0, None])
+    assert (cmp.n_a, cmp.n_b, cmp.missing) == (3, 2, 1)
+    assert cmp.b.estimate == 51.0 and cmp.p_value < 0.05  # the means and test of the rest
+    assert cmp.verdict(higher=False) is None
+    complete = stats.compare([60.0, 61.0, 62.0], [50.0, 52.0, 51.0])
+    assert complete.missing == 0 and complete.verdict(higher=False) == "worse"
+
+
 def test_iqm_of_known_lists() -> None:
     # 8 values: the lowest 2 and highest 2 are cut, the mean of 3, 4, 5, 6 remains
     assert stats.iqm([10.0, 1.0, 2.0, 3.0, 100.0, 4.0, 5.0, 6.0]) == 4.5

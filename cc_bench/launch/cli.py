@@ -13,6 +13,7 @@ from cc_bench.errors import UserError
 from cc_bench.launch.jobs import LaunchOptions
 from cc_bench.launch.local import run_local
 from cc_bench.launch.plan import (
+    RUNNABLE,
     make_plan,
     plan_counts,
     print_older_recipes,
@@ -146,6 +147,11 @@ def main_launch(argv: Sequence[str]) -> int:
         print_older_recipes(steps, args.runs_dir / suite.name, out, full=True)
         return 0
     print_older_recipes(steps, args.runs_dir / suite.name, out, full=False)
+    if args.executor == "local":  # Slurm: the nodes' devices, not this machine's
+        from cc_bench.runtime import resolve_device
+
+        for device in {s.run.cfg.device for s in steps if s.action in RUNNABLE}:
+            resolve_device(device)  # CUDA asked for where there is none: one line, no jobs
     opts = LaunchOptions(args.runs_dir, suite.name, args.no_wandb, args.wandb_project)
     make_writable_dir(opts.submitit_dir)  # the jobs' folder, under the suite's runs folder
     if args.executor == "slurm":

@@ -35,6 +35,7 @@ from cc_bench.report.tables import (
     fmt_interval,
     group_table,
     slug,
+    verdict_text,
 )
 from cc_bench.words import count
 
@@ -199,7 +200,7 @@ def _headline_table(groups: Sequence[Group]) -> Table | None:
                     fmt_interval(cmp.b),
                     fmt_interval(cmp.a),
                     fmt_interval(cmp.diff, sign=True),
-                    cmp.verdict(g.higher(metric)) or "—",
+                    verdict_text(cmp, g.higher(metric)),
                 ]
             )
     if not rows:
@@ -224,9 +225,9 @@ def _overview(
     machines = sorted({name for r in records for name in r.machines_used})
     if len(machines) == 1:
         made += f"; computed on {machines[0]}"
-    elif len(machines) <= 3:  # named: often one CPU at different thread counts
+    elif 1 < len(machines) <= 3:  # named: often one CPU at different thread counts
         made += f"; computed on {' and on '.join(machines)} (groups whose runs differ say so)"
-    else:
+    elif machines:  # none: runs from W&B or older code, which keep no machine record
         made += f"; computed on {len(machines)} machines or thread counts (groups whose runs differ say so)"
     blocks: list[Block] = [
         Text(

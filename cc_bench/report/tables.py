@@ -7,6 +7,7 @@ of a benchmark unknown here, is shown without a verdict.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from cc_bench import stats
 from cc_bench.report.document import Table
 from cc_bench.report.groups import Group
 from cc_bench.report.runs import SIDES
+from cc_bench.words import count
 
 VERDICT_KEYS = ("better", "similar", "worse", "undecided")
 # Below this a number is written with an exponent (above it, in decimals).
@@ -64,15 +66,34 @@ def fmt_interval(ci: stats.Interval, *, sign: bool = False) -> str:
 
 
 def fmt_p(p: float) -> str:
-    """A p-value: `0.032`, `<0.001`, or — when the test is undefined."""
+    """A p-value: `0.032`, `<0.001`, or — when the test is undefined; never rounded across
+    0.05, the verdicts' threshold (0.04993 is `0.0499`, not `0.050`)."""
     if not math.isfinite(p):
         return "—"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+    if p < 0.001:
+        return "<0.001"
+    for digits in range(3, 9):
+        text = f"{p:.{digits}f}"
+        if (float(text) < 0.05) == (p < 0.05):
+            break
+    return text
 
 
-def slug(name: str) -> str:
-    """A file name made from `name`."""
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", name).strip("_")
+def verdict_text(cmp: stats.Comparison, higher: bool | None) -> str:
+    """The verdict column: better / similar / worse, `—` without one, and why where values
+    are missing."""
+    if cmp.missing and higher is not None:
+        return f"— ({count(cmp.missing, 'run')} without a value)"
+    return cmp.verdict(higher) or "—"
+
+
+def slug(name: str, limit: int = 80) -> str:
+    """A file name made from `name`: its safe characters, cut at `limit` with a short hash of
+    the whole (so long group titles stay distinct and within a file system's 255 bytes)."""
+    safe = re.sub(r"[^A-Za-z0-9_.=-]+", "_", name).strip("_")
+    if len(safe) <= limit:
+        return safe
+    return f"{safe[:limit].rstrip('_')}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
 
 def direction_text(direction: str | None) -> str:
@@ -110,7 +131,7 @@ def group_table(group: Group, comparisons: dict[str, stats.Comparison]) -> Table
                 str(cmp.n_a),
                 fmt_interval(cmp.diff, sign=True),
                 fmt_p(cmp.p_value),
-                cmp.verdict(group.higher(metric)) or "—",
+                verdict_text(cmp, group.higher(metric)),
             ]
         )
     return Table(GROUP_HEADER, rows)
@@ -184,6 +205,7 @@ def aggregate(groups: Sequence[Group]) -> list[AggregateRow]:
             for g in groups
             if g.higher(metric) is higher
             and all(len(stats.sample(g.values(side, metric))) for side in SIDES)
+            and not g.compare(metric).missing  # a verdict and a score from every run
         ]
         if not tasks:
             continue
