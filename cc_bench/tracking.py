@@ -9,6 +9,7 @@ error and the local files carry on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import netrc
@@ -125,14 +126,24 @@ class Tracker:
             run.define_metric("*", step_metric="step")
             self._wandb = run
         except Exception as exc:  # W&B must never end a run
-            self._wandb_failed("start", exc)
+            if mode != "online":
+                self._wandb_failed("start", exc)
+                return
+            # Logged in but the server unreachable (a compute node without internet): keep
+            # an offline record to `wandb sync` later rather than none.
+            self._wandb_failed("start online", exc, "recording offline instead")
+            with contextlib.suppress(Exception):
+                wandb.teardown()  # the failed attempt still holds the run's id
+            self._start_wandb("offline", init)
 
-    def _wandb_failed(self, what: str, exc: BaseException) -> None:
+    def _wandb_failed(
+        self,
+        what: str,
+        exc: BaseException,
+        then: str = "the run goes on with local files only",
+    ) -> None:
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        print(
-            f"warning: W&B failed to {what} ({first_line}); the run goes on with local files only",
-            file=sys.stderr,
-        )
+        print(f"warning: W&B failed to {what} ({first_line}); {then}", file=sys.stderr)
         run, self._wandb = self._wandb, None
         if run is not None:
             try:

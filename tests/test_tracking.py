@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, cc_bench, run_folder
+from conftest import TINY, cc_bench, cli_env, run_folder
 from wandb.proto import wandb_internal_pb2
 
 from cc_bench.errors import NonFiniteLossError
@@ -84,6 +86,34 @@ def test_wandb_that_fails_to_start_warns_once_and_the_run_goes_on(tmp_path, caps
     assert len(err) == 1 and err[0].startswith("warning: W&B failed to start")
     assert json.loads((tmp_path / "summary.json").read_text())["metrics"] == {"x": 1}
     assert json.loads((tmp_path / "metrics.jsonl").read_text())["train/loss"] == 1.0
+
+
+def test_wandb_logged_in_but_unreachable_records_offline(runs_dir: Path) -> None:
+    # A compute node without internet: the online start times out (shortened here), the run
+    # keeps an offline W&B record to sync later.
+    env = cli_env(
+        {
+            "WANDB_API_KEY": "local-" + "0" * 40,  # logged in: online by default
+            "WANDB_BASE_URL": "http://127.0.0.1:9",  # port 9 refuses at once
+            "WANDB_INIT_TIMEOUT": "3",
+        }
+    )
+    del env["WANDB_MODE"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "cc_bench", "run", "toy.classification", *TINY]
+        + ["--runs-dir", str(runs_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "W&B failed to start online" in proc.stderr and "recording offline" in proc.stderr
+    folder = run_folder(proc.stdout)
+    files = list((folder / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(files) == 1
+    history = [r for r in read_wandb_records(files[0]) if r.WhichOneof("record_type") == "history"]
+    assert len(history) >= 2  # the epochs' metrics are in it
 
 
 def test_wandb_that_fails_to_log_warns_once_and_the_run_goes_on(tmp_path, capsys) -> None:
