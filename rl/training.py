@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import io
 import math
+import os
+import pickle
 import sys
 import time
 from collections.abc import Callable
@@ -42,7 +44,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 from cc_bench.envs.atari import FRAME_SKIP, make_atari, resolve_vec_env
-from cc_bench.errors import NonFiniteLossError
+from cc_bench.errors import NonFiniteLossError, UserError
 from cc_bench.rl.configs import AtariConfig
 from cc_bench.rl.extractor import coordconv_policy_kwargs
 from cc_bench.runtime import resolve_device, seed_everything
@@ -209,25 +211,51 @@ class TrackerCallback(BaseCallback):
         self.last_log = step
 
 
-def save_agent(model: BaseAlgorithm, replay_buffer: bool = True) -> dict[str, bytes]:
-    """The agent as SB3's zip and, with `replay_buffer`, an off-policy agent's replay buffer
-    as SB3's pickle."""
-    state = {}
+def save_agent(model: BaseAlgorithm, buffer_dir: Path | None = None) -> dict[str, Any]:
+    """The agent as SB3's zip and, with `buffer_dir`, an off-policy agent's replay buffer in
+    a file of its own there, `replay_buffer-<agent steps>.pkl` (SB3's pickle, streamed to
+    disk: a buffer of gigabytes is never copied in memory, where inside the checkpoint it
+    would be, several times over); the state names the file."""
+    state: dict[str, Any] = {}
     with io.BytesIO() as buf:
         model.save(buf)
         state["model_zip"] = buf.getvalue()
-    if replay_buffer and isinstance(model, OffPolicyAlgorithm):
-        with io.BytesIO() as buf:
-            model.save_replay_buffer(buf)
-            state["replay_buffer"] = buf.getvalue()
+    if buffer_dir is not None and isinstance(model, OffPolicyAlgorithm):
+        name = f"replay_buffer-{model.num_timesteps}.pkl"
+        tmp = buffer_dir / f".{name}.tmp"
+        with tmp.open("wb") as f:  # what SB3's save_replay_buffer writes, written atomically
+            pickle.dump(model.replay_buffer, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, buffer_dir / name)
+        state["replay_buffer_file"] = name
     return state
 
 
-def load_agent(algo: type[BaseAlgorithm], state: dict[str, Any], env: Any, device: Any) -> Any:
-    """The agent `save_agent` saved, on fresh environments that the next `learn` resets."""
+def drop_replay_buffers(buffer_dir: Path, keep: str | None = None) -> None:
+    """Remove the replay-buffer files (and unfinished ones) but `keep`, the file the last
+    checkpoint names: called once that checkpoint is saved, so a kill at any moment leaves
+    the buffer the checkpoint on disk needs."""
+    for path in [*buffer_dir.glob("replay_buffer-*.pkl"), *buffer_dir.glob(".replay_buffer-*")]:
+        if path.name != keep:
+            path.unlink(missing_ok=True)
+
+
+def load_agent(
+    algo: type[BaseAlgorithm],
+    state: dict[str, Any],
+    env: Any,
+    device: Any,
+    buffer_dir: Path | None = None,
+) -> Any:
+    """The agent `save_agent` saved (its replay buffer from `buffer_dir`), on fresh
+    environments that the next `learn` resets."""
     model = algo.load(io.BytesIO(state["model_zip"]), env=env, device=device)
-    if "replay_buffer" in state:
-        model.load_replay_buffer(io.BytesIO(state["replay_buffer"]))
+    if name := state.get("replay_buffer_file"):
+        path = Path(buffer_dir or ".") / name
+        if not path.exists():
+            raise UserError(
+                f"the checkpoint's replay buffer {path} is missing; --fresh starts the run over"
+            )
+        model.load_replay_buffer(path)
         end_last_transition(model.replay_buffer)
     model._last_obs = None  # the checkpoint's observations belong to the killed run's games
     return model
@@ -356,13 +384,16 @@ def train_agent(
     )
     env = make_atari(cfg.env_id, cfg.n_envs, env_seed(cfg.seed, frames), vec_env=vec_env)
     try:
-        model, progress = start_agent(cfg, algo, build, env, device, state, frames)
+        model, progress = start_agent(cfg, algo, build, env, device, state, frames, tracker.run_dir)
 
         def checkpoint(final: bool = False) -> None:
             # The last one needs no replay buffer: nothing trains after it (5.6 GB at the
             # zoo's size would stay in every finished DQN run's folder).
-            state = {**save_agent(model, replay_buffer=not final), "progress": vars(progress)}
-            tracker.save_checkpoint(state, step=int(model.num_timesteps) * FRAME_SKIP)
+            agent = save_agent(model, None if final else tracker.run_dir)
+            tracker.save_checkpoint(
+                {**agent, "progress": vars(progress)}, step=int(model.num_timesteps) * FRAME_SKIP
+            )
+            drop_replay_buffers(tracker.run_dir, keep=agent.get("replay_buffer_file"))
 
         remaining = total_agent_steps - int(model.num_timesteps)
         if remaining > 0:
@@ -412,12 +443,15 @@ def start_agent(
     device: torch.device,
     state: dict[str, Any] | None,
     frames: int,
+    run_dir: Path,
 ) -> tuple[BaseAlgorithm, Progress]:
-    """A new agent (`state` None) or the checkpoint's, on `env` seeded for this attempt."""
+    """A new agent (`state` None) or the checkpoint's (its replay buffer in `run_dir`), on
+    `env` seeded for this attempt."""
     if state is None:
         model, progress = build(env, device), Progress()
     else:
-        model, progress = load_agent(algo, state, env, device), Progress(**state["progress"])
+        model = load_agent(algo, state, env, device, run_dir)
+        progress = Progress(**state["progress"])
     quiet_logger(model)
     seed_attempt(model, cfg.seed, frames)
     return model, progress

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import pickle
@@ -27,6 +26,7 @@ from cc_bench.rl.scores import ATARI_SCORES, game_name, human_bounds
 from cc_bench.rl.training import (
     Progress,
     TrackerCallback,
+    drop_replay_buffers,
     evaluate,
     first_non_finite,
     load_agent,
@@ -270,16 +270,23 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def test_a_dqn_checkpoint_holds_its_replay_buffer(one_thread: None) -> None:
+def test_a_dqn_checkpoint_holds_its_replay_buffer(one_thread: None, tmp_path: Path) -> None:
     cfg = DQNConfig(env_id="ALE/Breakout-v5", buffer_size=300, learning_starts=20, seed=1)
     env = make_atari(cfg.env_id, 1, 0)
     try:
         model = build_agent(cfg, env, torch.device("cpu"))
         model.learn(120)
-        state = save_agent(model)
-        buffer = pickle.load(io.BytesIO(state["replay_buffer"]))
+        state = save_agent(model, tmp_path)
+        assert state["replay_buffer_file"] == "replay_buffer-120.pkl"  # its own file
+        with (tmp_path / "replay_buffer-120.pkl").open("rb") as f:
+            buffer = pickle.load(f)
         assert isinstance(buffer, ReplayBuffer) and buffer.pos == 120  # agent steps stored
-        loaded = load_agent(DQN, state, env, torch.device("cpu"))
+        (tmp_path / "replay_buffer-60.pkl").write_bytes(b"an older checkpoint's")
+        drop_replay_buffers(tmp_path, keep=state["replay_buffer_file"])
+        assert [p.name for p in tmp_path.iterdir()] == ["replay_buffer-120.pkl"]
+        with pytest.raises(UserError, match="replay buffer .* is missing; --fresh"):
+            load_agent(DQN, state, env, torch.device("cpu"), tmp_path / "elsewhere")
+        loaded = load_agent(DQN, state, env, torch.device("cpu"), tmp_path)
         assert loaded.num_timesteps == 120 and loaded.replay_buffer.pos == 120
         assert np.array_equal(loaded.replay_buffer.observations, model.replay_buffer.observations)
         for a, b in zip(model.q_net.parameters(), loaded.q_net.parameters(), strict=True):
@@ -338,7 +345,7 @@ def _first_seed(seed: int, frames: int) -> int:
 
 @pytest.mark.parametrize("bench", ["a2c", "dqn"])
 def test_each_attempt_seeds_its_environments_from_the_run_seed_and_step(
-    bench: str, one_thread: None
+    bench: str, one_thread: None, tmp_path: Path
 ) -> None:
     # SB3 reseeds the VecEnv with the agent's own seed (seed + i) when it builds or loads an
     # agent; the seeds the environments take at their next reset must be the attempt's.
@@ -356,15 +363,15 @@ def test_each_attempt_seeds_its_environments_from_the_run_seed_and_step(
 
         env = make_atari(cfg.env_id, 2, 12345)  # the factory's seed: replaced by the attempt's
         try:
-            model, _ = start_agent(cfg, algo, build, env, cpu, None, 0)
+            model, _ = start_agent(cfg, algo, build, env, cpu, None, 0, tmp_path)
             first[seed] = list(env.venv._seeds)  # taken at the next reset, learn's first
-            state = {**save_agent(model), "progress": {}}
+            state = {**save_agent(model, tmp_path), "progress": {}}
         finally:
             env.close()
         assert first[seed] == [_first_seed(seed, 0), _first_seed(seed, 0) + 1]
         env = make_atari(cfg.env_id, 2, 12345)
         try:
-            start_agent(cfg, algo, build, env, cpu, state, 4000)
+            start_agent(cfg, algo, build, env, cpu, state, 4000, tmp_path)
             resumed = list(env.venv._seeds)
         finally:
             env.close()
@@ -372,7 +379,7 @@ def test_each_attempt_seeds_its_environments_from_the_run_seed_and_step(
     assert not set(first[0]) & set(first[1])  # SB3's own seeding gave [0, 1] and [1, 2]
 
 
-def test_a_resumed_dqn_buffer_ends_its_last_transition(one_thread: None) -> None:
+def test_a_resumed_dqn_buffer_ends_its_last_transition(one_thread: None, tmp_path: Path) -> None:
     # optimize_memory_usage stores a transition's next observation in the next slot, which
     # the resumed attempt's first step fills with its new game's first frame.
     cfg = DQNConfig(
@@ -387,12 +394,12 @@ def test_a_resumed_dqn_buffer_ends_its_last_transition(one_thread: None) -> None
         model = build_agent(cfg, env, torch.device("cpu"))
         model.learn(120)
         assert model.replay_buffer.dones[119, 0] == 0  # in the middle of a game
-        state = save_agent(model)
+        state = save_agent(model, tmp_path)
     finally:
         env.close()
     env = make_atari(cfg.env_id, 1, 99)
     try:
-        loaded = load_agent(DQN, state, env, torch.device("cpu"))
+        loaded = load_agent(DQN, state, env, torch.device("cpu"), tmp_path)
         loaded.learn(1, reset_num_timesteps=False)
         reset_frame = loaded.replay_buffer.observations[120]
         assert not np.array_equal(reset_frame, model.replay_buffer.observations[120])
@@ -434,7 +441,10 @@ def test_a_killed_dqn_run_resumes_and_its_last_checkpoint_drops_the_buffer(
     checkpoint = kill_after_checkpoint(args, tmp_path, "rl.dqn")
     killed = torch.load(checkpoint, map_location="cpu", weights_only=False)
     assert 0 < killed["step"] < 2000
-    buffer = pickle.load(io.BytesIO(killed["state"]["replay_buffer"]))
+    name = killed["state"]["replay_buffer_file"]
+    assert [p.name for p in checkpoint.parent.glob("*replay_buffer-*")] == [name]  # no older
+    with (checkpoint.parent / name).open("rb") as f:
+        buffer = pickle.load(f)
     assert buffer.pos == killed["step"] // 4  # every agent step so far, in a 300-step buffer
 
     resumed = cc_bench(*args)
@@ -447,7 +457,8 @@ def test_a_killed_dqn_run_resumes_and_its_last_checkpoint_drops_the_buffer(
     assert all(b - a <= 64 for a, b in zip(steps, steps[1:], strict=False))
     final = torch.load(checkpoint, map_location="cpu", weights_only=False)
     assert final["step"] == 2000 and "model_zip" in final["state"]
-    assert "replay_buffer" not in final["state"]  # the finished run keeps no buffer
+    assert "replay_buffer_file" not in final["state"]  # the finished run keeps no buffer
+    assert not list(checkpoint.parent.glob("*replay_buffer-*"))
 
 
 def test_no_finished_training_game_means_no_training_score(tmp_path: Path) -> None:
