@@ -29,6 +29,11 @@ C = TypeVar("C", bound="BenchConfig")
 NON_IDENTITY_FIELDS = frozenset({"device", "torch_threads", "vec_env"})
 
 
+MAX_SEED = 2**31 - 1
+"""The largest seed a field takes: NumPy's legacy seeding stops at 2**32 - 1, and benchmarks
+seed further generators at offsets from a seed (`eval_seed + i`, say)."""
+
+
 def bounded(
     default: float,
     *,
@@ -115,7 +120,7 @@ class BenchConfig:
     """Plain convolution (`conv`) or CoordConv (`coordconv`) where the benchmark's model has the choice."""
     with_r: bool = False
     """Give CoordConv layers a third coordinate channel: the distance from the centre."""
-    seed: int = bounded(0, ge=0)
+    seed: int = bounded(0, ge=0, le=MAX_SEED)
     """Random seed: initialisation and batch order (and the data split where the benchmark draws its data from the seed; some take a separate `data_seed`)."""
     device: str = "auto"
     """Where to train: `auto` (CUDA if present, else CPU), `cpu`, `cuda` or `cuda:N`."""

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from cc_bench.config import BenchConfig, bounded
+from cc_bench.config import MAX_SEED, BenchConfig, bounded
 from cc_bench.errors import UserError
 
 Placement = Literal["auto", "conv", "coordconv"]
@@ -48,7 +48,7 @@ class DetectionConfig(BenchConfig):
     """Smallest height or width a digit is resized to, in pixels (official: 15)."""
     max_size: int = bounded(25, ge=2)
     """Largest height or width a digit is resized to, in pixels (official: 25)."""
-    data_seed: int = bounded(0, ge=0)
+    data_seed: int = bounded(0, ge=0, le=MAX_SEED)
     """Seed of the generated canvases: by default every run (any --seed) trains and tests on
     the same set, as the official fixed 9,000 / 1,000; --seed sets initialisation and order."""
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from cc_bench.config import BenchConfig, bounded
+from cc_bench.config import MAX_SEED, BenchConfig, bounded
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class GanConfig(BenchConfig):
     """Latent size; z is uniform in [-1, 1]."""
     n_train: int = bounded(50_000, ge=1)
     """Training images (generated with `data_seed`, the same for every run)."""
-    data_seed: int = bounded(0, ge=0)
+    data_seed: int = bounded(0, ge=0, le=MAX_SEED)
     """Seed of the generated training images."""
     epochs: int = bounded(50, ge=1)
     """Passes over the training images."""

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cc_bench.config import bounded
+from cc_bench.config import MAX_SEED, bounded
 from cc_bench.errors import UserError
 from cc_bench.gan.configs import GanConfig
 
@@ -61,7 +61,7 @@ class ImageFolderConfig(GanConfig):
     """Required: a folder of images (torchvision ImageFolder layout, class subfolders, or a flat folder), or `synthetic:sort_of_clevr` (Sort-of-CLEVR scenes written to a temporary folder, for tests and demos). With `cc-bench launch`: `--set data_dir=DIR`."""
     n_train: int = bounded(50_000, ge=2)
     """Images read from the folder (a fixed sample drawn with `data_seed` when it holds more; all when fewer)."""
-    data_seed: int = bounded(0, ge=0)
+    data_seed: int = bounded(0, ge=0, le=MAX_SEED)
     """Seed of the fixed sample of `n_train` images when the folder holds more (the same for every run), and of the `synthetic:sort_of_clevr` scenes."""
     n_samples: int = bounded(512, ge=2)
     """N: samples from a fixed z at each evaluation, whose mean pairwise distance is compared with the data's (at least 2)."""

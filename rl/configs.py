@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Literal, TypeVar
 
-from cc_bench.config import BenchConfig, bounded
+from cc_bench.config import MAX_SEED, BenchConfig, bounded
 from cc_bench.errors import UserError
 
 A = TypeVar("A", bound="AtariConfig")
@@ -43,7 +43,7 @@ class AtariConfig(BenchConfig):
     eval_episodes: int = bounded(10, ge=1)
     """Games played at the end with the trained agent (its stochastic policy), episode i on
     a fresh environment seeded eval_seed + i, the same for every run."""
-    eval_seed: int = bounded(1_000_000, ge=0)
+    eval_seed: int = bounded(1_000_000, ge=0, le=MAX_SEED)
     """Seed of the evaluation games (and of the agent's action sampling there)."""
     eval_max_steps: int = bounded(0, ge=0)
     """Cap on the agent steps of one evaluation game (0: the game's own cap, 108,000

@@ -171,10 +171,12 @@ def coordconv_policy_kwargs(
 ) -> dict[str, Any]:
     """`policy_kwargs` for any SB3 `CnnPolicy` agent with `CoordConvNatureCNN` as its extractor.
 
-    It also sets `net_arch=[]` (unless given): SB3 puts no hidden layers between `NatureCNN`
-    and the action, value or Q heads, but gives any other extractor two 64-unit layers per
-    head by default, so without it the CoordConv agent would have a different, larger
-    network. Extra keyword arguments (`optimizer_class`, `net_arch`, `normalize_images`,
+    It also sets `net_arch=[]` (unless given): in A2C, PPO and DQN (and QR-DQN) SB3 puts no
+    hidden layers between `NatureCNN` and the action, value or Q heads, but gives any other
+    extractor two 64-unit layers per head by default, so without it the CoordConv agent
+    would have a different, larger network. SAC, TD3 and DDPG give every extractor, their
+    own `NatureCNN` included, `[256, 256]`: pass `net_arch=[256, 256]` there to match.
+    Extra keyword arguments (`optimizer_class`, `net_arch`, `normalize_images`,
     ...) are passed on; entries of a `features_extractor_kwargs` among them are kept.
 
     Args:

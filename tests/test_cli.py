@@ -96,6 +96,8 @@ def test_help_lists_every_field_with_docstring_and_default() -> None:
         (["run", BENCH, "--test-fraction", "1.5"], ["test_fraction=1.5", "must be < 1.0"]),
         (["run", BENCH, "--widths", "4", "0"], ["widths=(4, 0)", "positive"]),
         (["run", BENCH, "--device", "tpu"], ["device='tpu'", "cuda"]),
+        (["run", BENCH, "--seed", "4294967296"], ["seed=4294967296", "<= 2147483647"]),
+        (["run", "rl.dqn", "--eval-seed", "2147483648"], ["eval_seed=2147483648", "<= 2147483647"]),
         (["run", BENCH, "--runs-dir"], ["--runs-dir", "expected one argument"]),
         (["frobnicate"], ["unknown command 'frobnicate'"]),
     ],

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from cc_bench.config import BenchConfig, bounded
+from cc_bench.config import MAX_SEED, BenchConfig, bounded
 from cc_bench.errors import UserError
 
 ConvChoice = Literal["same", "conv", "coordconv"]
@@ -52,7 +52,7 @@ class VAEConfig(BenchConfig):
     """Training scenes (generated with the data seed, the same for every run)."""
     n_test: int = bounded(1_000, ge=2)
     """Held-out scenes: the test ELBO, the reconstructions and the interpolation pairs."""
-    data_seed: int = bounded(0, ge=0)
+    data_seed: int = bounded(0, ge=0, le=MAX_SEED)
     """Seed of the generated scenes (not the run's seed: every run sees the same data)."""
     eval_every: int = bounded(5, ge=1)
     """Run the scene measures every this many epochs (and always after the last)."""
