@@ -264,8 +264,12 @@ class ConvEncoder(nn.Module):
             layers.append(nn.LeakyReLU(0.2, inplace=True))
             prev = c
         self.features = nn.Sequential(*layers)
-        with torch.no_grad():  # the flattened size, from one sample (as SB3's NatureCNN does)
+        # The flattened size, from one sample (as SB3's NatureCNN does), in eval mode: batch
+        # norm's running statistics must not start from a probe of zeros.
+        self.features.eval()
+        with torch.no_grad():
             n_flat = self.features(torch.zeros(1, in_channels, size, size)).numel()
+        self.features.train()
         self.head = nn.Linear(n_flat, out_features)
 
     def forward(self, x: Tensor) -> Tensor:

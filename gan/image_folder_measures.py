@@ -13,7 +13,7 @@
 What these can and cannot say (docs/vae.md): a jump shows in `interp_max_step` whatever the
 images are; but in pixel space a cross-fade is the shortest path, so these numbers cannot tell
 an object that moves from one that fades out and back in elsewhere, which is the paper's
-claim. On Sort-of-CLEVR the scene parser's `teleport_frac` can, and is used there.
+claim. On Sort-of-CLEVR the scene parser's `teleport_frac_valid` can, and is used there.
 """
 
 from __future__ import annotations

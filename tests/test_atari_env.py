@@ -58,6 +58,26 @@ def test_the_monitor_reports_whole_games_in_frames_and_unclipped() -> None:
         env.close()
 
 
+def test_the_agent_sees_clipped_rewards_and_the_monitor_the_game_score() -> None:
+    # Ms. Pac-Man's pellets are worth 10: clipped to 1 for the agent (the AtariWrapper), the
+    # whole game's score from the Monitor underneath.
+    env = make_atari("ALE/MsPacman-v5", 1, 0)
+    rng = np.random.default_rng(0)
+    try:
+        env.reset()
+        clipped = []
+        while True:
+            _, reward, _, infos = env.step(rng.integers(0, 9, size=1))
+            clipped.append(float(reward[0]))
+            if "episode" in infos[0]:
+                break
+        assert set(clipped) <= {0.0, 1.0} and sum(clipped) > 0
+        score = infos[0]["episode"]["r"]
+        assert score % 10 == 0 and score >= 10 * sum(clipped)
+    finally:
+        env.close()
+
+
 def test_subprocess_environments_step_the_same_games() -> None:
     a = make_atari("ALE/Pong-v5", 2, 1, vec_env="dummy")
     b = make_atari("ALE/Pong-v5", 2, 1, vec_env="subproc")

@@ -140,6 +140,16 @@ def test_encoder_as_vae_encoder():
     assert not any(isinstance(m, nn.BatchNorm2d) for m in enc.modules())
 
 
+def test_a_new_encoder_s_batch_norm_has_seen_no_data():
+    enc = ConvEncoder(1, width=1 / 16, size=32)
+    norms = [m for m in enc.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert norms and enc.training
+    for bn in norms:  # as nn.BatchNorm2d starts: the size probe left no trace
+        assert int(bn.num_batches_tracked) == 0
+        assert torch.equal(bn.running_mean, torch.zeros_like(bn.running_mean))
+        assert torch.equal(bn.running_var, torch.ones_like(bn.running_var))
+
+
 def test_bad_kind():
     with pytest.raises(ValueError, match="'conv' or 'coordconv'"):
         build_generator("deconv")  # type: ignore[arg-type]

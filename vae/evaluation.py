@@ -5,8 +5,10 @@
   the reconstruction) and `recon_center_err_px` (the mean centre error of those objects).
 - Prior samples z ~ N(0, I) (a fixed draw): `valid_frac`, `position_js`, `empty_cells_frac`
   against the training scenes, `shape_tv` and `color_tv`.
-- Interpolations between the posterior means of held-out pairs: `teleport_frac`,
-  `appear_vanish_frac`, `mean_step_px`, `max_jump_px` (the paper's "objects move smoothly").
+- Interpolations between the posterior means of held-out pairs: `teleport_frac_valid`
+  (the robust rule, the headline: the paper's "objects move smoothly"), `interp_valid_frac`,
+  `endpoint_px`, and the plain rule's `teleport_frac`, `appear_vanish_frac`, `mean_step_px`,
+  `max_jump_px` (no direction: a decoder that draws one blur for every z scores 0 on them).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from cc_bench.envs.sort_of_clevr import findings_figure, generate_scenes, parse_scenes
@@ -49,14 +50,16 @@ def run(cfg: VAEConfig, tracker: Tracker) -> dict[str, Any]:
     )
     torch.set_flush_denormal(True)  # denormals made CPU steps several times slower (toy/)
     vae = build_vae(cfg).to(device)
-    init_output_bias(vae, train.float().mean(dim=(0, 1, 2)) / 255)  # (3,) channel means
+    # The channel means (3,) from the uint8 array, summed in float64: no float copy of the set.
+    means = images[: cfg.n_train].mean(axis=(0, 1, 2), dtype=np.float64) / 255
+    init_output_bias(vae, torch.from_numpy(means))
     name = f"vae.sort_of_clevr {cfg.encoder_conv}/{cfg.decoder_conv} seed {cfg.seed}"
 
-    def evaluate(epoch: int, last: bool) -> dict[str, float]:
+    def evaluate(epoch: int, last: bool, step: int) -> dict[str, float]:
+        # `step`: the optimizer steps so far, the x of every logged value (W&B's too)
         if not last and epoch % cfg.eval_every:
             return {}
         metrics, pics = evaluate_scenes(vae, eval_set)
-        step = epoch  # pictures are named by epoch
         tracker.log_image(
             "test/reconstructions", recon_picture(pics["inputs"], pics["recons"]), step
         )

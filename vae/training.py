@@ -22,7 +22,7 @@ from cc_bench.tracking import Tracker
 from cc_bench.vae.elbo import elbo_terms
 from cc_bench.vae.models import VAE
 
-EvaluateFn = Callable[[int, bool], dict[str, float]]
+EvaluateFn = Callable[[int, bool, int], dict[str, float]]  # (epoch, last, step)
 """(epoch, last) -> metrics to log at that epoch ({} on epochs without an evaluation)."""
 TERMS = ("elbo", "recon", "kl")
 
@@ -130,7 +130,7 @@ def train_vae(
         metrics.update({f"test/{k}": v for k, v in held_out_elbo(vae, test).items()})
         if vae.likelihood == "gaussian":
             metrics["train/sigma"] = float(vae.log_sigma().detach().exp())
-        metrics.update(evaluate_fn(epoch, epoch == epochs))
+        metrics.update(evaluate_fn(epoch, epoch == epochs, epoch * n_batches))
         tracker.log(metrics, step=epoch * n_batches)
         running = {}
         checkpoint()
