@@ -1,6 +1,8 @@
 """Network bodies the Sort-of-CLEVR GANs and VAEs share (Liu et al. 2018, section 5).
 
-The official architectures (Liu et al. 2018's released code), each with a width multiplier
+The official architectures (Liu et al. 2018's released code; the tiled generator with batch
+norm after each hidden layer, which the released one lacks: docs/gan.md), each with a width
+multiplier
 so the same network trains on a laptop CPU, and each taking its conv class so conv and
 CoordConv are one network (STYLE rule 2):
 
@@ -8,7 +10,8 @@ CoordConv are one network (STYLE rule 2):
   (64x64). The conv generator, or a VAE's conv decoder.
 - `TiledGenerator`: z tiled over the 64x64 canvas with the coordinates i, j (the first layer
   is `conv_layer`, CoordConv2d by default), then 1x1 convs 512, 256, 256, 128, 64, then 3x3
-  64, 3x3 64, 1x1 3. The CoordConv generator, or a VAE's CoordConv decoder.
+  64, 3x3 64, 1x1 3, batch norm after each hidden layer (`norm_layer=None`: none, as
+  released). The CoordConv generator, or a VAE's CoordConv decoder.
 - `ConvEncoder`: 5x5 stride-2 convs 64, 128, 256, 512 with batch norm and leaky ReLU 0.2,
   then dense. Its first conv is `conv_layer` (CoordConv2d: "CoordConv at its input"). A
   discriminator with `out_features=1`, a VAE encoder with `out_features=2 * z_dim`.
