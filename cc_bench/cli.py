@@ -129,6 +129,24 @@ def parse_config(bench_name: str, args: Sequence[str]) -> object:
             os.environ["COLUMNS"] = old_columns
 
 
+def given_fields(config_cls: type, args: Sequence[str]) -> set[str]:
+    """The config fields `--FIELD ...` arguments set (`--no-FIELD` for a flag), as tyro
+    reads them: the rest of a run's config took the code's defaults."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    given = set()
+    for arg in args:
+        if not arg.startswith("--"):
+            continue
+        name = arg[2:].split("=", 1)[0].replace("-", "_")
+        if name in names:
+            given.add(name)
+        elif name.startswith("no_") and name[3:] in names:
+            given.add(name[3:])
+    return given
+
+
 def _cmd_list() -> int:
     from cc_bench.registry import list_benchmarks
 
@@ -154,6 +172,7 @@ def _cmd_run(args: list[str]) -> int:
     result = execute(
         bench,
         cfg,
+        given=given_fields(bench.config_cls, rest),
         runs_dir=opts.runs_dir,
         suite=opts.suite,
         fresh=opts.fresh,

@@ -15,7 +15,7 @@ import math
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -238,6 +238,17 @@ def config_from_dict(cls: type[BenchConfig], values: dict[str, Any]) -> BenchCon
             value = tuple(value)
         fixed[key] = value
     return cls(**fixed)
+
+
+def given_values(config: Mapping[str, Any], given: Iterable[str] | None) -> dict[str, Any]:
+    """The values a run's config was built from: the fields its command line or suite set
+    (`given`, as `config.json` records them), with conv and seed; every field where `given`
+    is None (a run from before it was recorded, or from the Python API). Rebuilt with the
+    current code's defaults, they tell whether the code still trains the run's recipe."""
+    if given is None:
+        return dict(config)
+    keep = {*given, "conv", "seed"}
+    return {k: v for k, v in config.items() if k in keep}
 
 
 def run_id(benchmark: str, cfg: BenchConfig) -> str:

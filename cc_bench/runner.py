@@ -17,6 +17,7 @@ import sys
 import time
 import traceback
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -138,6 +139,7 @@ def execute(
     tags: tuple[str, ...] = (),
     log: TextIO | None = None,
     announce: TextIO | None = None,
+    given: Iterable[str] | None = None,
 ) -> RunResult:
     """Run `benchmark` with `cfg` in its run folder: skip it if finished, else (re)start or resume.
 
@@ -145,7 +147,9 @@ def execute(
     A run that fails records `failed` with the error in `summary.json` (and the traceback in
     `error.log`) and returns that status rather than raising; Ctrl-C leaves it resumable.
     `announce` gets `run folder: DIR` as soon as the folder is known (the command line's
-    standard output, so a user can watch the run's files while it trains).
+    standard output, so a user can watch the run's files while it trains). `given`: the
+    fields the command line or suite set (the rest took the code's defaults), recorded in
+    `config.json` so that a later default tells an older recipe (`config.given_values`).
     """
     log = log or sys.stderr
     bench = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
@@ -181,6 +185,8 @@ def execute(
                 )
                 (run_dir / "summary.json").unlink()
             meta = _run_meta(read_json(run_dir / "config.json") or {}, bench, cfg, run_dir, suite)
+            if given is not None:
+                meta.setdefault("given", sorted(given))
             write_json_atomic(run_dir / "config.json", meta)
             return _run_in_folder(bench, cfg, run_dir, meta, no_wandb, wandb_project, tags, log)
         except UserError:

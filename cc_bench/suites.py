@@ -57,12 +57,14 @@ class Suite:
 
 @dataclass(frozen=True)
 class PlannedRun:
-    """One run a suite expands to: its benchmark, config, id and folder."""
+    """One run a suite expands to: its benchmark, config, id and folder, and the fields the
+    suite and `--set` gave (the rest are the code's defaults)."""
 
     benchmark: str
     cfg: BenchConfig
     run_id: str
     run_dir: Path
+    given: tuple[str, ...] = ()
 
 
 _SUITES: dict[str, Suite] = {}
@@ -224,7 +226,8 @@ def expand(
             cfg.check_inputs()
             rid = run_id(bench.name, cfg)
             run_dir = Path(runs_dir) / suite.name / bench.name / rid
-            planned.setdefault((bench.name, rid), PlannedRun(bench.name, cfg, rid, run_dir))
+            given = tuple(sorted({*values, *overrides}))
+            planned.setdefault((bench.name, rid), PlannedRun(bench.name, cfg, rid, run_dir, given))
     return list(planned.values())
 
 

@@ -165,6 +165,13 @@ def test_same_command_skips_a_finished_run_and_fresh_moves_it_aside(runs_dir: Pa
     assert (moved[0] / "summary.json").read_text() == old_summary
 
 
+def test_a_run_records_the_fields_its_command_line_set(runs_dir: Path) -> None:
+    proc = cc_bench("run", BENCH, *TINY, "--no-with-r", "--lr=0.01", "--runs-dir", str(runs_dir))
+    assert proc.returncode == 0, proc.stderr
+    meta = json.loads((run_folder(proc.stdout) / "config.json").read_text())
+    assert meta["given"] == ["epochs", "lr", "max_train_examples", "widths", "with_r"]
+
+
 def test_fresh_and_a_wrong_device_leave_the_run_as_it_was(runs_dir: Path) -> None:
     import fcntl
 

@@ -386,6 +386,16 @@ def test_launch_warns_about_runs_of_another_version(
     assert "1 by 0.0.1 at" in err  # (others may be by other commits of a busy checkout)
 
 
+def test_runs_record_the_fields_their_suite_set(launched: dict) -> None:
+    metas = [
+        json.loads(p.read_text()) for p in launched["suite_dir"].glob(f"{BENCH}/*/config.json")
+    ]
+    assert len(metas) == 4
+    for meta in metas:  # the rest took the code's defaults (a later default: an older recipe)
+        extra = {"lr"} if meta["config"]["lr"] == 1e30 else set()
+        assert meta["given"] == sorted({*TINY, "conv", "seed", *extra})
+
+
 def test_runs_of_an_older_recipe_are_listed(
     launched: dict, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

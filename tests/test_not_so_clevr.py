@@ -1,6 +1,5 @@
 """Not-so-CLEVR data and splits, checked against loops written out by hand."""
 
-
 import pytest
 import torch
 

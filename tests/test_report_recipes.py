@@ -153,6 +153,31 @@ def test_a_changed_default_supersedes_the_old_recipe(monkeypatch: pytest.MonkeyP
     assert f"## {BENCH} · lr: conv 0.01, CoordConv 0.005 · superseded" in md
 
 
+def test_a_changed_plain_default_supersedes_runs_that_took_the_old_one() -> None:
+    # Runs record the fields their command line set (`given`); the rest took the defaults
+    # of their day. Old runs made when test_fraction's default was 0.25 (stored in full in
+    # their config, as every config is) are an older recipe once the default is 0.2: the
+    # same command line trains 0.2 now. A run that set 0.25 itself stays current.
+    default = ClassificationConfig().test_fraction
+    assert default != 0.25
+
+    def runs(conv: str, given: tuple[str, ...], created: str, **values: Any) -> list[RunRecord]:
+        return [
+            dataclasses.replace(r, given=given) for r in launch(conv, created=created, **values)
+        ]
+
+    old = runs("conv", ("split",), DAY1, test_fraction=0.25)
+    old += runs("coordconv", ("split",), DAY1, test_fraction=0.25)
+    new = runs("conv", ("split",), DAY2) + runs("coordconv", ("split",), DAY2)
+    groups = report.group_runs(old + new)
+    assert [g.superseded for g in groups] == [False, True]
+    assert {r.resolved["test_fraction"] for r in groups[1].runs} == {0.25}
+    assert {row.tasks for row in report.aggregate(groups)} == {1}  # counted once
+    asked = runs("conv", ("split", "test_fraction"), DAY1, test_fraction=0.25)
+    asked += runs("coordconv", ("split", "test_fraction"), DAY1, test_fraction=0.25)
+    assert [g.superseded for g in report.group_runs(asked + new)] == [False, False]
+
+
 def test_when_both_sides_changed_old_runs_pair_with_their_day(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

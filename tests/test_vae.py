@@ -224,13 +224,17 @@ def test_the_benchmark_logs_every_epoch_pictures_and_a_gif(runs_dir: Path, scale
     assert "test/teleport_frac" in lines[1] and "train/sigma" in lines[1]
     media = {p.name for p in (folder / "media").iterdir()}
     last = lines[-1]["step"]  # pictures at the optimizer step of their epoch's end, as values
-    assert last > 2 and {
-        f"test_reconstructions_{last}.png",
-        f"test_samples_{last}.png",
-        f"test_interpolations_{last}.png",
-        f"test_samples_parsed_{last}.png",
-        f"interpolations_{last}.gif",
-    } <= media
+    assert (
+        last > 2
+        and {
+            f"test_reconstructions_{last}.png",
+            f"test_samples_{last}.png",
+            f"test_interpolations_{last}.png",
+            f"test_samples_parsed_{last}.png",
+            f"interpolations_{last}.gif",
+        }
+        <= media
+    )
     config = json.loads((folder / "config.json").read_text())
     assert json.dumps(config).count("gaussian") >= 1
 

@@ -33,7 +33,7 @@ class RunBatch:
     its `checkpoint.pt`, so nothing here needs saving.
     """
 
-    runs: list[tuple[str, BenchConfig]]
+    runs: list[tuple[str, BenchConfig, tuple[str, ...]]]  # benchmark, config, fields given
     runs_dir: str
     suite: str
     no_wandb: bool = False
@@ -52,11 +52,12 @@ class RunBatch:
             os.environ[CPUS_ENV] = str(self.threads)
 
         results = []
-        for benchmark, cfg in self.runs:
+        for benchmark, cfg, given in self.runs:
             try:
                 result = execute(
                     benchmark,
                     cfg,
+                    given=given,
                     runs_dir=self.runs_dir,
                     suite=self.suite,
                     no_wandb=self.no_wandb,
@@ -93,7 +94,7 @@ class LaunchOptions:
     def job(self, runs: Sequence[PlannedRun], threads: int | None = None) -> RunBatch:
         """The submitit job that executes `runs` (with `threads` CPU threads, if given)."""
         return RunBatch(
-            [(r.benchmark, r.cfg) for r in runs],
+            [(r.benchmark, r.cfg, r.given) for r in runs],
             str(self.runs_dir.resolve()),  # jobs may start in another folder
             self.suite,
             self.no_wandb,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from cc_bench.config import config_from_dict, config_to_dict, run_id
+from cc_bench.config import config_from_dict, config_to_dict, given_values, run_id
 from cc_bench.errors import UserError
 from cc_bench.registry import get_benchmark
 from cc_bench.rundir import FAILED, FINISHED, RUNNING, UNFINISHED, read_json, run_folders, run_state
@@ -160,7 +160,9 @@ def older_recipes(root: Path) -> list[OlderRecipe]:
         except UserError:
             continue
         try:
-            now = run_id(bench.name, config_from_dict(bench.config_cls, meta["config"]))
+            fields = meta.get("given") if isinstance(meta.get("given"), list) else None
+            given = given_values(meta["config"], fields)
+            now = run_id(bench.name, config_from_dict(bench.config_cls, given))
         except (UserError, TypeError, ValueError):
             now = None
         if now != meta.get("run_id", run_dir.name):

@@ -26,6 +26,7 @@ from cc_bench.config import (
     NON_IDENTITY_FIELDS,
     config_from_dict,
     config_to_dict,
+    given_values,
     group_name,
     run_id,
 )
@@ -284,8 +285,11 @@ class Recipe:
         return self.runs[0].resolved
 
     def given_configs(self) -> list[dict[str, Any]]:
-        """The distinct configs as given that its runs were started with."""
-        return list({_text(r.config): r.config for r in self.runs}.values())
+        """The distinct configs as given that its runs were started with: the values their
+        command lines or suites set (`config.given_values`), the rest to take today's
+        defaults."""
+        configs = (given_values(r.config, r.given) for r in self.runs)
+        return list({_text(c): c for c in configs}.values())
 
     def trains(self, conv: str) -> set[str]:
         """The recipes (keys) the current code trains this recipe's command lines with, for

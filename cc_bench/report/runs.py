@@ -61,6 +61,8 @@ class RunRecord:
             it (`config.json`'s `resumed_with`: version and git commit per resume).
         machines: where each attempt computed (`config.json`'s `machines`: CPU, threads,
             device, GPU), first start first.
+        given: the fields its command line or suite set (`config.json`'s `given`); None
+            where not recorded (every field then counts as given).
     """
 
     benchmark: str
@@ -79,6 +81,7 @@ class RunRecord:
     wall_s: float | None = None
     resumed_with: list[dict[str, Any]] = field(default_factory=list)
     machines: list[dict[str, Any]] = field(default_factory=list)
+    given: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not self.resolved:
@@ -182,6 +185,9 @@ def read_run_folder(run_dir: Path) -> RunRecord | None:
         wall_s=_wall_s(summary),
         resumed_with=_objects(meta.get("resumed_with")),
         machines=_objects(meta.get("machines")),
+        given=tuple(str(k) for k in given)
+        if isinstance(given := meta.get("given"), list)
+        else None,
     )
 
 
