@@ -145,6 +145,8 @@ class BenchConfig:
             value = getattr(self, f.name)
             if not _matches(value, hints[f.name]):
                 raise UserError(f"invalid {f.name}={value!r}: must be {_type_name(hints[f.name])}")
+            if hints[f.name] is float and type(value) is int:  # lr=1 is lr=1.0: one run id
+                object.__setattr__(self, f.name, value := float(value))
             bounds = f.metadata.get("bounds", {})
             if bounds and isinstance(value, float) and math.isinf(value):
                 raise UserError(f"invalid {f.name}={value!r}: must be a finite number")

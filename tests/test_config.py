@@ -56,6 +56,10 @@ def test_run_id_is_stable_readable_and_ignores_device() -> None:
     assert other.stdout.strip() == rid
     assert run_id("toy.classification", ClassificationConfig(seed=3, lr=0.02)) != rid
     assert run_id("toy.other", cfg) != rid
+    # an int for a float field is that float: one run, not two
+    one, other = ClassificationConfig(lr=1), ClassificationConfig(lr=1.0)
+    assert one.lr == 1.0 and type(one.lr) is float
+    assert run_id("toy.classification", one) == run_id("toy.classification", other)
 
 
 def test_group_ignores_conv_and_seed_only() -> None:
