@@ -143,7 +143,7 @@ def test_training_keeps_a_learned_scale_on_its_floor_without_warnings(tmp_path: 
         warnings.simplefilter("error")  # float() of a tensor that requires grad warns
         fit = train_vae(
             vae, tracker, train=data, test=data[:4], epochs=5, batch_size=4,
-            lr=0.5, beta=1.0, evaluate_fn=lambda epoch, last: {}, desc="floor",
+            lr=0.5, beta=1.0, evaluate_fn=lambda epoch, last, step: {}, desc="floor",
         )  # fmt: skip
     tracker.close()
     assert vae.log_scale.item() >= math.log(1 / 255) - 1e-6
