@@ -126,7 +126,7 @@ class Tracker:
             run.define_metric("*", step_metric="step")
             self._wandb = run
         except Exception as exc:  # W&B must never end a run
-            if mode != "online":
+            if mode != "online" or isinstance(exc, ImportError):
                 self._wandb_failed("start", exc)
                 return
             # Logged in but the server unreachable (a compute node without internet): keep

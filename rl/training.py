@@ -257,6 +257,9 @@ def load_agent(
             )
         model.load_replay_buffer(path)
         end_last_transition(model.replay_buffer)
+    elif "replay_buffer" in state:  # a checkpoint from before 2026-12-03: inside the state
+        model.load_replay_buffer(io.BytesIO(state["replay_buffer"]))
+        end_last_transition(model.replay_buffer)
     model._last_obs = None  # the checkpoint's observations belong to the killed run's games
     return model
 
@@ -452,6 +455,9 @@ def start_agent(
     else:
         model = load_agent(algo, state, env, device, run_dir)
         progress = Progress(**state["progress"])
+        # Buffers a kill left beside the checkpoint (one written after it; or, once training
+        # has ended, the one the final checkpoint no longer names).
+        drop_replay_buffers(run_dir, keep=state.get("replay_buffer_file"))
     quiet_logger(model)
     seed_attempt(model, cfg.seed, frames)
     return model, progress

@@ -178,6 +178,15 @@ def test_a_changed_plain_default_supersedes_runs_that_took_the_old_one() -> None
     assert [g.superseded for g in report.group_runs(asked + new)] == [False, False]
 
 
+def test_a_metric_missing_in_some_runs_gets_no_verdict_in_the_overview() -> None:
+    runs = launch("conv") + launch("coordconv")
+    runs[0] = dataclasses.replace(runs[0], summary={**runs[0].summary, "test_acc": None})
+    md = report.to_markdown(report.report_sections(runs, None, "x"), "t", Path("."))
+    overview = md.split("## Overview\n", 1)[1].split("\n## ", 1)[0]
+    assert "Without a value in some finished runs (no verdict, left out): `test_acc`" in overview
+    assert "— (1 run without a value)" in md
+
+
 def test_when_both_sides_changed_old_runs_pair_with_their_day(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -286,6 +286,10 @@ def test_a_dqn_checkpoint_holds_its_replay_buffer(one_thread: None, tmp_path: Pa
         assert [p.name for p in tmp_path.iterdir()] == ["replay_buffer-120.pkl"]
         with pytest.raises(UserError, match="replay buffer .* is missing; --fresh"):
             load_agent(DQN, state, env, torch.device("cpu"), tmp_path / "elsewhere")
+        # A checkpoint from before 2026-12-03 holds the buffer itself: it still resumes.
+        legacy = {"model_zip": state["model_zip"]}
+        legacy["replay_buffer"] = (tmp_path / "replay_buffer-120.pkl").read_bytes()
+        assert load_agent(DQN, legacy, env, torch.device("cpu")).replay_buffer.pos == 120
         loaded = load_agent(DQN, state, env, torch.device("cpu"), tmp_path)
         assert loaded.num_timesteps == 120 and loaded.replay_buffer.pos == 120
         assert np.array_equal(loaded.replay_buffer.observations, model.replay_buffer.observations)

@@ -22,8 +22,9 @@ from cc_bench.tracking import Tracker
 from cc_bench.vae.elbo import elbo_terms
 from cc_bench.vae.models import VAE
 
-EvaluateFn = Callable[[int, bool, int], dict[str, float]]  # (epoch, last, step)
-"""(epoch, last) -> metrics to log at that epoch ({} on epochs without an evaluation)."""
+EvaluateFn = Callable[[int, bool, int], dict[str, float]]
+"""(epoch, last, step) -> metrics to log at that epoch ({} on epochs without an evaluation);
+`step` is the optimizer steps so far, what the values and pictures are logged at."""
 TERMS = ("elbo", "recon", "kl")
 
 

@@ -52,7 +52,8 @@ class RunBatch:
             os.environ[CPUS_ENV] = str(self.threads)
 
         results = []
-        for benchmark, cfg, given in self.runs:
+        for benchmark, cfg, *rest in self.runs:  # (a job pickled before `given`: 2 items)
+            given = rest[0] if rest else None
             try:
                 result = execute(
                     benchmark,

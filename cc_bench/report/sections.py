@@ -236,12 +236,14 @@ def _overview(
         )
     ]
     # Counted over the directed rows of the table below, of tasks with runs of both sides.
-    verdicts, undefined = [], []
+    verdicts, undefined, missing = [], [], []
     for g, m, cmp in _headline_comparisons(current(groups)):
         if g.higher(m) is None or not (g.finished("conv") and g.finished("coordconv")):
             continue
         if cmp is None:
             undefined.append(f"`{m}`")
+        elif cmp.missing:
+            missing.append(f"`{m}`")
         else:
             verdicts.append(cmp.verdict(g.higher(m)))
     if verdicts:
@@ -253,6 +255,11 @@ def _overview(
         )
         if undefined:
             text += f" Undefined in every run (left out): {', '.join(sorted(set(undefined)))}."
+        if missing:
+            text += (
+                " Without a value in some finished runs (no verdict, left out): "
+                f"{', '.join(sorted(set(missing)))}."
+            )
         blocks.append(Text(text))
     table = _headline_table(current(groups))
     if table is not None:
