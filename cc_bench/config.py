@@ -112,6 +112,25 @@ def _matches(value: Any, tp: Any) -> bool:
     return isinstance(value, tp)
 
 
+def _as_floats(value: Any, tp: Any) -> Any:
+    """``value`` (which matches ``tp``) with every int where ``tp`` wants a number made a
+    float, in tuples too: ``lr=1`` and ``lr=1.0``, ``betas=(0, 1)`` and ``(0.0, 1.0)`` are one
+    config, one run id. ``value`` itself where nothing changes."""
+    if type(value) is int and (tp is float or _is_union(tp) and float in typing.get_args(tp)):
+        if not _is_union(tp) or int not in typing.get_args(tp):
+            return float(value)
+    if isinstance(value, tuple):
+        if _is_union(tp):
+            tp = next((a for a in typing.get_args(tp) if typing.get_origin(a) is tuple), tp)
+        args = typing.get_args(tp) if typing.get_origin(tp) is tuple else ()
+        if args:
+            items = [args[0]] * len(value) if args[-1] is Ellipsis else list(args)
+            new = tuple(_as_floats(v, a) for v, a in zip(value, items, strict=True))
+            if any(n is not v for n, v in zip(new, value, strict=True)):
+                return new
+    return value
+
+
 @dataclass(frozen=True)
 class BenchConfig:
     """What every benchmark's config has."""
@@ -145,8 +164,9 @@ class BenchConfig:
             value = getattr(self, f.name)
             if not _matches(value, hints[f.name]):
                 raise UserError(f"invalid {f.name}={value!r}: must be {_type_name(hints[f.name])}")
-            if hints[f.name] is float and type(value) is int:  # lr=1 is lr=1.0: one run id
-                object.__setattr__(self, f.name, value := float(value))
+            coerced = _as_floats(value, hints[f.name])  # lr=1 is lr=1.0: one run id
+            if coerced is not value:
+                object.__setattr__(self, f.name, value := coerced)
             bounds = f.metadata.get("bounds", {})
             if bounds and isinstance(value, float) and math.isinf(value):
                 raise UserError(f"invalid {f.name}={value!r}: must be a finite number")

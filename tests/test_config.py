@@ -62,6 +62,21 @@ def test_run_id_is_stable_readable_and_ignores_device() -> None:
     assert run_id("toy.classification", one) == run_id("toy.classification", other)
 
 
+def test_ints_in_tuples_of_numbers_are_floats() -> None:
+    from cc_bench.config import _as_floats
+    from cc_bench.detection.configs import DetectionConfig
+
+    cfg = DetectionConfig(aspect_ratios=(1, 2.0))
+    assert cfg.aspect_ratios == (1.0, 2.0) and all(type(a) is float for a in cfg.aspect_ratios)
+    same = DetectionConfig(aspect_ratios=(1.0, 2.0))
+    assert run_id("detection.mnist_scatter", cfg) == run_id("detection.mnist_scatter", same)
+    # optional numbers and tuples are made floats; an int where an int is allowed stays one
+    assert type(_as_floats(1, float | None)) is float
+    assert type(_as_floats(1, int | float)) is int
+    assert _as_floats((1, 2), tuple[float, ...] | None) == (1.0, 2.0)
+    assert [type(v) for v in _as_floats((1, 2), tuple[int, float])] == [int, float]
+
+
 def test_group_ignores_conv_and_seed_only() -> None:
     # an explicit value that happens to equal one side's default keeps both in one group
     coordconv_epochs = CLASSIFICATION_DEFAULTS["coordconv"]["epochs"]
