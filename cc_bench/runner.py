@@ -17,7 +17,7 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -253,24 +253,32 @@ def _wandb_init_kwargs(
     project: str | None,
     tags: tuple[str, ...],
 ) -> dict[str, Any]:
-    config = meta["config"]
     return {
         "project": project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
         "group": group_name(bench.name, cfg),
         "name": f"{bench.name}-{cfg.conv}{'_r' if cfg.with_r else ''}-seed{cfg.seed}",
         "id": meta["wandb_id"],
-        "config": {
-            **config,
-            "resolved": meta["resolved"],  # the values trained with (per-conv defaults applied)
-            "benchmark": bench.name,
-            "run_id": meta["run_id"],
-            "suite": meta["suite"],
-            "version": meta["version"],
-            "git_commit": meta["git_commit"],
-            "resumed_with": meta.get("resumed_with", []),
-            "machines": meta["machines"],
-        },
+        "config": wandb_config(meta),
         "tags": [bench.name, bench.name.split(".")[0], cfg.conv, meta["suite"], *tags],
+    }
+
+
+def wandb_config(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's W&B config from its `config.json`: the config as given, and beside it what
+    the report reads back (`cc_bench.report.runs.wandb_record`): the resolved values, the
+    benchmark, run id, suite, code, machines and the fields the command line gave."""
+    extra = {"given": meta["given"]} if "given" in meta else {}
+    return {
+        **meta["config"],
+        "resolved": meta["resolved"],  # the values trained with (per-conv defaults applied)
+        "benchmark": meta["benchmark"],
+        "run_id": meta["run_id"],
+        "suite": meta["suite"],
+        "version": meta["version"],
+        "git_commit": meta["git_commit"],
+        "resumed_with": meta.get("resumed_with", []),
+        "machines": meta["machines"],
+        **extra,
     }
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cc_bench import report
+from cc_bench import report, runner
 from cc_bench.config import group_name
 from cc_bench.runner import execute
 from cc_bench.toy import classification, training
@@ -37,7 +37,10 @@ def _cfg(conv: str, seed: int, test_fraction: float = 0.01) -> ClassificationCon
 
 
 def _run(runs_dir: Path, cfg: ClassificationConfig) -> Path:
-    result = execute(BENCH, cfg, runs_dir=runs_dir, suite=SUITE, no_wandb=True, log=io.StringIO())
+    given = ("conv", "seed", "test_fraction", *TINY)  # what `_cfg` sets, as a suite would
+    result = execute(
+        BENCH, cfg, runs_dir=runs_dir, suite=SUITE, no_wandb=True, log=io.StringIO(), given=given
+    )
     return result.run_dir
 
 
@@ -512,9 +515,7 @@ class FakeWandbRun:
         self.id = meta["wandb_id"]
         self.url = f"https://wandb.ai/e/p/runs/{self.id}"
         self.state = "finished" if summary["status"] == "finished" else "failed"
-        self.config = {**meta["config"], "benchmark": meta["benchmark"], "run_id": meta["run_id"]}
-        self.config.update(suite=meta["suite"], version=meta["version"], _wandb={})
-        self.config.update(resolved=meta["resolved"], git_commit=meta["git_commit"])
+        self.config = {**runner.wandb_config(meta), "_wandb": {}}  # as the Tracker sends it
         self.created_at = meta["created"]
         last = {k: v for k, v in history[-1].items() if k not in ("step", "time")}
         self.summary_metrics = {
@@ -552,7 +553,8 @@ def test_wandb_runs_read_as_the_local_ones(suite: dict[str, Any]) -> None:
         assert record.status == twin.status
         assert record.summary == twin.summary
         assert record.config == twin.config and record.resolved == twin.resolved
-        assert record.code == twin.code
+        assert record.code == twin.code and record.machines == twin.machines
+        assert record.given == twin.given and record.given is not None
         assert [(r["step"], r["time"], r["test/acc"]) for r in record.history] == [
             (r["step"], r["time"], r["test/acc"]) for r in twin.history
         ]

@@ -29,6 +29,7 @@ _WANDB_META_KEYS = frozenset(
         "resolved",
         "resumed_with",
         "machines",
+        "given",
     }
 )
 _WANDB_STATES = {"running": "running", "failed": "failed", "crashed": "failed"}
@@ -306,6 +307,7 @@ def wandb_record(run: Any, media_dir: Path | None = None) -> RunRecord | None:
         wall_s=_wall_s(summary) if status == "finished" else None,
         resumed_with=list(raw.get("resumed_with") or []),
         machines=list(raw.get("machines") or []),
+        given=tuple(str(k) for k in given) if isinstance(given := raw.get("given"), list) else None,
     )
 
 
