@@ -122,12 +122,18 @@ def _not_found(data_root: str, raw: Path) -> str:
 def check_mnist_root(data_root: str) -> None:
     """A UserError naming the folder unless torchvision's MNIST files are under `data_root`
     (the files `torchvision.datasets.MNIST` looks for, without downloading)."""
+    raw = Path(data_root).expanduser() / "MNIST" / "raw"
+    if not _mnist_files_present(raw):
+        raise UserError(_not_found(data_root, raw))
+
+
+def _mnist_files_present(raw: Path) -> bool:
+    """Whether every file `torchvision.datasets.MNIST` reads is in `raw` (it then downloads
+    nothing, even when asked to)."""
     from torchvision.datasets import MNIST
 
-    raw = Path(data_root).expanduser() / "MNIST" / "raw"
     names = [os.path.splitext(name)[0] for name, _ in MNIST.resources]  # without .gz
-    if not all((raw / name).is_file() for name in names):
-        raise UserError(_not_found(data_root, raw))
+    return all((raw / name).is_file() for name in names)
 
 
 def _torchvision_mnist(split: str, data_root: str | None, download: bool) -> tuple:
@@ -143,6 +149,7 @@ def _torchvision_mnist(split: str, data_root: str | None, download: bool) -> tup
     root = Path(data_root).expanduser()  # as torchvision expands it
     raw = root / "MNIST" / "raw"
     created = next((d for d in (root, raw.parent, raw) if not d.exists()), None)
+    present = _mnist_files_present(raw)  # then torchvision downloads nothing
 
     def unreadable(why: object) -> UserError:
         return UserError(
@@ -155,7 +162,7 @@ def _torchvision_mnist(split: str, data_root: str | None, download: bool) -> tup
     except (AssertionError, ValueError) as exc:  # torchvision's checks of the files' headers
         raise unreadable(exc or type(exc).__name__) from None
     except (RuntimeError, OSError) as exc:
-        if download:  # torchvision tried every mirror, or could not write
+        if download and not present:  # torchvision tried every mirror, or could not write
             if created is not None:
                 shutil.rmtree(created, ignore_errors=True)
             raise UserError(

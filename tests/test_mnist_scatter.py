@@ -264,17 +264,21 @@ def test_a_home_relative_data_root_follows_its_files_too(
     assert len(list(cache.rglob("*.pt"))) == 2
 
 
+@pytest.mark.parametrize("download", [False, True])
 @pytest.mark.parametrize("damage", ["not idx", "cut short"])
 def test_damaged_mnist_files_are_a_user_error_naming_the_folder(
-    tmp_path: Path, damage: str
+    tmp_path: Path, damage: str, download: bool
 ) -> None:
     raw = tmp_path / "data" / "MNIST" / "raw"
     fake_mnist(tmp_path / "data", 0)
     for f in raw.iterdir():
         # A valid header over too few pictures fails in torchvision's reshape, not its checks.
         f.write_bytes(b"not an idx file" if damage == "not idx" else f.read_bytes()[:-100])
+    # with --download too: torchvision downloads nothing over files that are there
     with pytest.raises(UserError, match=f"unreadable MNIST files under {raw}"):
-        make_mnist_scatter(2, 0, source="mnist", data_root=str(tmp_path / "data"))
+        make_mnist_scatter(
+            2, 0, source="mnist", data_root=str(tmp_path / "data"), download=download
+        )
 
 
 @pytest.mark.parametrize("root_exists", [False, True])
