@@ -99,32 +99,67 @@ def _move_aside(run_dir: Path, log: TextIO) -> None:
     print(f"--fresh: moved the old run aside to {target}", file=log)
 
 
+LOCK_WAIT_S = 1.0
+"""How long a run waits for its folder's lock before saying another process runs it."""
+
+
 class _RunLock:
-    """An exclusive lock on a run folder, so two processes never run the same run at once."""
+    """An exclusive lock on a run folder, so two processes never run the same run at once.
+
+    The lock is the folder's `.lock`, made with the folder if there is none. A process that
+    waited for it checks, once it holds it, that the file is still the one at the folder's
+    path: meanwhile the holder may have moved the folder aside (`--fresh`) or removed one it
+    had just made (a rejected input), and a lock on a file that has left the path guards
+    nothing; it then locks what is at the path now. `created`: this process made the folder.
+    """
 
     def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
         self.path = run_dir / ".lock"
+        self.created = False
         self._file: Any = None
 
     def __enter__(self) -> _RunLock:
-        self._file = self.path.open("a+")
         # A reader (`cc-bench status`, a report) may hold the lock for an instant: retry briefly.
-        deadline = time.monotonic() + 1.0
+        deadline = time.monotonic() + LOCK_WAIT_S
         while True:
             try:
-                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
+                self.run_dir.mkdir()
+                self.created = True  # mkdir is atomic: one process wins
+            except FileExistsError:
+                pass
+            try:
+                file = self.path.open("a+")
+            except FileNotFoundError:  # the folder went between the two calls: again
+                continue
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                file.close()
                 if time.monotonic() > deadline:
-                    self._file.close()
                     raise UserError(
-                        f"run {self.path.parent} is being run by another process right now"
+                        f"run {self.run_dir} is being run by another process right now"
                     ) from None
                 time.sleep(0.05)
+                continue
+            if _same_file(file, self.path):
+                self._file = file
+                return self
+            fcntl.flock(file, fcntl.LOCK_UN)  # moved aside or removed while this waited
+            file.close()
 
     def __exit__(self, *exc: object) -> None:
         fcntl.flock(self._file, fcntl.LOCK_UN)
         self._file.close()
+
+
+def _same_file(file: Any, path: Path) -> bool:
+    """Whether the open `file` is the file at `path` now (not one moved away or removed)."""
+    try:
+        here, held = path.stat(), os.fstat(file.fileno())
+    except FileNotFoundError:
+        return False
+    return (here.st_dev, here.st_ino) == (held.st_dev, held.st_ino)
 
 
 def execute(
@@ -163,39 +198,53 @@ def execute(
     if announce is not None:
         print(f"run folder: {run_dir}", file=announce, flush=True)
 
-    summary = read_json(run_dir / "summary.json")
-    if fresh and run_dir.exists():
-        with _RunLock(run_dir):  # never a folder another process is training in
-            _move_aside(run_dir, log)
-        summary = None
-    elif summary and summary.get("status") == "finished":
-        print(f"{run_dir.name}: already finished, skipping (--fresh runs it again)", file=log)
-        return RunResult(run_dir, "skipped", summary.get("metrics") or {})
-    try:
-        run_dir.mkdir()
-        new = True  # this attempt made the folder (mkdir is atomic: one process wins)
-    except FileExistsError:
-        new = False
+    opts = (no_wandb, wandb_project, tags)
+    with _RunLock(run_dir) as lock:
+        # Read under the lock: a process that held it a moment ago may have finished the run.
+        summary = read_json(run_dir / "summary.json")
+        if fresh and not lock.created:
+            _move_aside(run_dir, log)  # under its lock: never a folder a run is training in
+            # The new folder is locked before the old lock goes: a process waiting on that
+            # one then finds the new one held, not free.
+            with _RunLock(run_dir) as new_lock:
+                return _start(bench, cfg, run_dir, None, new_lock.created, suite, given, log, opts)
+        if summary and summary.get("status") == "finished":
+            print(f"{run_dir.name}: already finished, skipping (--fresh runs it again)", file=log)
+            return RunResult(run_dir, "skipped", summary.get("metrics") or {})
+        return _start(bench, cfg, run_dir, summary, lock.created, suite, given, log, opts)
 
-    with _RunLock(run_dir):
-        try:
-            if summary is not None:  # a failed run: try again from its last checkpoint
-                print(
-                    f"{run_dir.name}: it failed before ({summary.get('error')}); retrying", file=log
-                )
-                (run_dir / "summary.json").unlink()
-            meta = _run_meta(read_json(run_dir / "config.json") or {}, bench, cfg, run_dir, suite)
-            if given is not None:
-                meta.setdefault("given", sorted(given))
-            write_json_atomic(run_dir / "config.json", meta)
-            return _run_in_folder(bench, cfg, run_dir, meta, no_wandb, wandb_project, tags, log)
-        except UserError:
-            # Input the benchmark rejected once it looked (data it could not read): a folder
-            # this attempt made, and holds the lock of, with nothing of a run in it is not
-            # left behind as "unfinished". (A lock held elsewhere raises before this.)
-            if new and _holds_no_run(run_dir):
-                shutil.rmtree(run_dir, ignore_errors=True)
-            raise
+
+def _start(
+    bench: Benchmark,
+    cfg: BenchConfig,
+    run_dir: Path,
+    summary: dict[str, Any] | None,
+    new: bool,
+    suite: str,
+    given: Iterable[str] | None,
+    log: TextIO,
+    opts: tuple[bool, str | None, tuple[str, ...]],
+) -> RunResult:
+    """Start (or resume, or retry) the run in `run_dir`, whose lock the caller holds.
+    `summary`: the run's `summary.json` (a failed run), `new`: this attempt made the folder;
+    `opts`: no_wandb, wandb_project, tags."""
+    try:
+        if summary is not None:  # a failed run: try again from its last checkpoint
+            print(f"{run_dir.name}: it failed before ({summary.get('error')}); retrying", file=log)
+            (run_dir / "summary.json").unlink()
+        meta = _run_meta(read_json(run_dir / "config.json") or {}, bench, cfg, run_dir, suite)
+        if given is not None:
+            meta.setdefault("given", sorted(given))
+        write_json_atomic(run_dir / "config.json", meta)
+        return _run_in_folder(bench, cfg, run_dir, meta, *opts, log)
+    except UserError:
+        # Input the benchmark rejected once it looked (data it could not read): a folder this
+        # attempt made, and holds the lock of, with nothing of a run in it is not left behind
+        # as "unfinished". (A lock held elsewhere raises before this; a process waiting for
+        # this one's lock finds the folder gone and makes its own.)
+        if new and _holds_no_run(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def check_runnable_here(cfg: BenchConfig) -> None:
