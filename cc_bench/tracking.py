@@ -52,8 +52,12 @@ def _wandb_logged_in() -> bool:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON through a temporary file and a rename, so readers never see half a file."""
+    _write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 
@@ -314,11 +318,15 @@ class Tracker:
             last = max(steps, default=None)
             if last is not None and (step is None or last > step):
                 self._wandb_sent_step = last
-                self._logged_step_path.write_text(json.dumps({"step": last}))
+                write_json_atomic(self._logged_step_path, {"step": last})
             kept = [
                 line for line, at in logged if step is not None and at is not None and at <= step
             ]
-            self._metrics_path.write_text("".join(line + "\n" for line in kept))
+            # Through a temporary file: a kill mid-write must not leave the history empty.
+            if self._metrics is not None:  # the next line logged opens the new file
+                self._metrics.close()
+                self._metrics = None
+            _write_text_atomic(self._metrics_path, "".join(line + "\n" for line in kept))
         return step
 
     # -- the end ---------------------------------------------------------------------------

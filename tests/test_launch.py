@@ -330,6 +330,18 @@ def test_a_device_this_machine_lacks_is_refused_before_any_local_job(tmp_path: P
     assert not list(tmp_path.rglob("*"))  # no job, no run folder
 
 
+def test_a_gpu_index_past_the_machines_gpus_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from cc_bench.runtime import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # two GPUs, as a node has
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(UserError, match=r"this machine has 2 CUDA devices \(cuda:0 to cuda:1\)"):
+        resolve_device("cuda:2")
+
+
 def test_status_bad_folders(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="does not exist"):
         main_status([str(tmp_path / "nowhere")])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -217,6 +218,31 @@ def test_checkpoint_round_trip_and_restore_drops_later_metrics(tmp_path) -> None
     assert again.resume_step == 2 and again.resume_state["epoch"] == 2
     assert torch.equal(again.resume_state["w"], torch.arange(3.0))
     assert again.elapsed_s > 0
+    steps = [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2]
+
+
+def test_a_kill_while_restore_trims_the_history_keeps_it(tmp_path, monkeypatch) -> None:
+    tracker = Tracker(tmp_path)
+    for step in (1, 2, 3):
+        tracker.log({"test/acc": step / 10}, step=step)
+    tracker.save_checkpoint({"epoch": 2}, step=2)
+    tracker.close()
+    before = (tmp_path / "metrics.jsonl").read_text()
+
+    replace = os.replace
+
+    def killed(src: Path, dst: Path) -> None:  # the kill lands after the trimmed copy is written
+        if Path(dst).name == "metrics.jsonl":
+            raise KeyboardInterrupt
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        Tracker(tmp_path).restore()
+    assert (tmp_path / "metrics.jsonl").read_text() == before  # not emptied, not cut
+    monkeypatch.undo()
+    assert Tracker(tmp_path).restore() == 2
     steps = [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2]
 
