@@ -204,15 +204,25 @@ class BenchConfig:
             if name not in {f.name for f in dataclasses.fields(out)}:
                 raise TypeError(f"{type(out).__name__}.resolve_auto set unknown field {name!r}")
             object.__setattr__(out, name, value)
+        if out.with_r and not out.has_coordconv():  # no CoordConv layer for it to reach
+            object.__setattr__(out, "with_r", False)
         return out
+
+    def has_coordconv(self) -> bool:
+        """Whether the model has a CoordConv layer: `conv` is `coordconv`, or some part's
+        field (`follows_conv`) chooses it. Without one `with_r` changes nothing, and
+        `resolve` sets it False, so `--conv conv --with-r` is the plain conv run."""
+        return self.conv == "coordconv" or any(
+            self.conv_at(name) == "coordconv" for name in self.follows_conv
+        )
 
     @classmethod
     def per_conv_fields(cls) -> frozenset[str]:
         """The fields whose resolved value may differ between the conv and CoordConv runs of
-        one comparison: those with per-conv defaults, those that follow `conv` and the declared
-        `conv_dependent` ones."""
+        one comparison: those with per-conv defaults, those that follow `conv`, the declared
+        `conv_dependent` ones, and `with_r` (False on a run without CoordConv)."""
         per_conv = {k for d in cls.conv_defaults.values() for k in d}
-        return frozenset(per_conv | set(cls.follows_conv) | cls.conv_dependent)
+        return frozenset(per_conv | set(cls.follows_conv) | cls.conv_dependent | {"with_r"})
 
     def conv_at(self, name: str) -> Literal["conv", "coordconv"]:
         """The conv kind of the part that field `name` (one of `follows_conv`) chooses: the

@@ -66,20 +66,21 @@ class AtariConfig(BenchConfig):
 
         check_env_id(self.env_id)
 
-    # A conv run resolves `where` and `with_r` to their defaults (`resolve`), so they differ
-    # between the two sides of a CoordConv `where="all"` comparison: reports pair on the rest.
-    conv_dependent: ClassVar[frozenset[str]] = frozenset({"where", "with_r"})
+    # A conv run resolves `where` to its default (`resolve`; `with_r` the core resolves), so
+    # it differs between the two sides of a CoordConv `where="all"` comparison: reports pair
+    # on the rest.
+    conv_dependent: ClassVar[frozenset[str]] = frozenset({"where"})
 
     def resolve(self: A) -> A:
-        """The core's resolution, and a conv run's `where` and `with_r` at their defaults.
+        """The core's resolution (a conv run's `with_r` False), and a conv run's `where` at
+        its default.
 
-        NatureCNN has no CoordConv for them to place, so `--conv conv --where all` trains
+        NatureCNN has no CoordConv for it to place, so `--conv conv --where all` trains
         what `--conv conv` does and gets the same run id (the id hashes this resolved config).
         """
         out = super().resolve()
         if out.conv == "conv":
             object.__setattr__(out, "where", "first")
-            object.__setattr__(out, "with_r", False)
         return out
 
 

@@ -62,6 +62,22 @@ def test_run_id_is_stable_readable_and_ignores_device() -> None:
     assert run_id("toy.classification", one) == run_id("toy.classification", other)
 
 
+def test_with_r_without_a_coordconv_layer_is_the_plain_run() -> None:
+    from cc_bench.gan.configs import GanConfig
+
+    plain = ClassificationConfig(conv="conv")
+    assert ClassificationConfig(conv="conv", with_r=True).resolve().with_r is False
+    assert run_id("toy.classification", ClassificationConfig(conv="conv", with_r=True)) == run_id(
+        "toy.classification", plain
+    )
+    assert ClassificationConfig(with_r=True).resolve().with_r is True  # CoordConv keeps it
+    # a GAN whose conv run has one CoordConv part (the generator) keeps it too
+    mixed = GanConfig(conv="conv", g_conv="coordconv", with_r=True)
+    assert mixed.has_coordconv() and mixed.resolve().with_r is True
+    assert GanConfig(conv="conv", with_r=True).resolve().with_r is False
+    assert "with_r" in ClassificationConfig.per_conv_fields()  # the report pairs on the rest
+
+
 def test_ints_in_tuples_of_numbers_are_floats() -> None:
     from cc_bench.config import _as_floats
     from cc_bench.detection.configs import DetectionConfig

@@ -90,6 +90,34 @@ def test_a_conv_recipe_pairs_with_each_coordconv_recipe_of_its_command_lines() -
     assert [len(g.finished("conv")) for g in groups] == [3, 3]
 
 
+def test_coordconv_with_r_pairs_with_the_plain_conv_runs() -> None:
+    # `launch toy --set with_r=true`: its conv runs are the plain ones (no CoordConv layer for
+    # r to reach), so the r runs and the plain CoordConv runs both compare with them.
+    conv = launch("conv")
+    assert {r.run_id for r in conv} == {r.run_id for r in launch("conv", with_r=True)}
+    groups = report.group_runs(conv + launch("coordconv") + launch("coordconv", with_r=True))
+    assert sorted(len(g.finished("conv")) for g in groups) == [3, 3]
+    assert len({g.title for g in groups}) == 2
+    r_group = next(g for g in groups if any(r.resolved["with_r"] for r in g.runs))
+    assert "with_r" in r_group.title and all(
+        r.resolved["with_r"] for r in r_group.finished("coordconv")
+    )
+
+
+def test_lone_sides_that_differ_get_titles_that_say_how(tmp_path: Path) -> None:
+    # A conv recipe and a CoordConv recipe, each alone on its side, that cannot pair: one
+    # title would read as one comparison, and one plot file would hold only the last.
+    records = launch("conv", lr=0.01) + launch("coordconv", lr=0.02)
+    groups = report.group_runs(records)
+    titles = {g.finished("conv") != []: g.title for g in groups}
+    assert titles[True] != titles[False]
+    assert "lr: conv 0.01" in titles[True] and "lr: CoordConv 0.02" in titles[False]
+    for r in records:
+        r.history = [{"step": 1, "test_acc": r.summary["test_acc"]}]
+    report.build_report(records, tmp_path)
+    assert len(list((tmp_path / "plots").glob("*_curves.png"))) == 2
+
+
 def test_a_group_never_pools_two_recipes_of_one_side() -> None:
     # `--set lr=0.02` ran its CoordConv runs only: no conv run trained with lr 0.02 yet
     records = launch("conv") + launch("coordconv") + launch("coordconv", lr=0.02)

@@ -473,6 +473,36 @@ def _title_groups(groups: Sequence[Group]) -> None:
         if g.superseded:
             parts.append("superseded")
         g.title = " · ".join(parts)
+    _tell_apart(groups, described)
+
+
+def _tell_apart(groups: Sequence[Group], described: dict[int, dict[str, dict[str, str]]]) -> None:
+    """Groups the rule above leaves with one title (a lone conv recipe and a lone CoordConv
+    recipe of one benchmark that differ in a value, each the only one of its side) get the
+    fields they differ in, per side; any still alike, a number. A title names one section
+    and its plots' files: two alike would read as one comparison and overwrite its plots."""
+    by_title: dict[str, list[Group]] = {}
+    for g in groups:
+        by_title.setdefault(g.title, []).append(g)
+    for title, alike in by_title.items():
+        if len(alike) < 2:
+            continue
+        for g in alike:
+            mine = described[id(g)]
+            others = [described[id(o)] for o in alike if o is not g]
+            parts = [
+                f"{key}: " + ", ".join(f"{LABELS.get(s, s)} {v}" for s, v in sides.items())
+                for key, sides in mine.items()
+                if any(set(sides.values()) != set(o.get(key, {}).values()) for o in others)
+            ]
+            if parts:
+                g.title = " · ".join([title, *parts])
+        titles = [g.title for g in alike]
+        seen: dict[str, int] = {}
+        for g, t in zip(alike, titles, strict=True):
+            if titles.count(t) > 1:
+                seen[t] = seen.get(t, 0) + 1
+                g.title = f"{t} ({seen[t]})"
 
 
 def _note_versions(group: Group) -> None:
