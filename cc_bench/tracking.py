@@ -343,7 +343,14 @@ class Tracker:
             self._wandb_call(
                 "write its summary",
                 lambda run: run.summary.update(
-                    {**metrics, "status": summary["status"], "error": summary.get("error")}
+                    {
+                        **metrics,
+                        "status": summary["status"],
+                        "error": summary.get("error"),
+                        # W&B's summary also keeps every logged key's last value (an
+                        # `epoch`): the report reads back only these (`wandb_record`).
+                        "final_metrics": sorted(metrics),
+                    }
                 ),
             )
             self._wandb_call("finish", lambda run: run.finish(exit_code=code))

@@ -521,7 +521,9 @@ class FakeWandbRun:
         self.summary_metrics = {
             **summary["metrics"],
             **last,
+            "epoch": 2,  # a logged key without a `/` (VAE logs one): W&B keeps its last value
             "status": summary["status"],
+            "final_metrics": sorted(summary["metrics"]),
             "_runtime": 3.0,
         }
         self._history = [

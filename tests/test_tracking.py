@@ -77,6 +77,16 @@ def test_offline_wandb_run_holds_config_and_metrics(runs_dir: Path) -> None:
     assert [h["step"] for h in history if "test/acc" in h] == [1, 2]
     for ours, theirs in zip(logged, [h for h in history if "test/acc" in h], strict=True):
         assert theirs["test/acc"] == pytest.approx(ours["test/acc"])
+    # the summary: the final metrics, named as such (the report reads back only those)
+    summary = {
+        item.key or "/".join(item.nested_key): json.loads(item.value_json)
+        for r in records
+        if r.WhichOneof("record_type") == "summary"
+        for item in r.summary.update
+    }
+    final = json.loads((folder / "summary.json").read_text())["metrics"]
+    assert summary["final_metrics"] == sorted(final) and summary["status"] == "finished"
+    assert all(summary[k] == pytest.approx(v) for k, v in final.items() if v is not None)
 
 
 def test_wandb_that_fails_to_start_warns_once_and_the_run_goes_on(tmp_path, capsys) -> None:

@@ -263,7 +263,8 @@ def wandb_record(run: Any, media_dir: Path | None = None) -> RunRecord | None:
 
     The Tracker stores the config with a few extra keys (benchmark, run id, suite, version),
     the final metrics and `status` in the summary, and the history with a `step` metric.
-    Summary keys with a `/` are W&B's last logged values, not final metrics, and are left out.
+    The summary's `final_metrics` names the run's final metrics; the rest of it is W&B's
+    last logged values. For a run from before that key, keys without a `/` count as final.
     """
     raw = dict(run.config)
     if "benchmark" not in raw:
@@ -285,10 +286,12 @@ def wandb_record(run: Any, media_dir: Path | None = None) -> RunRecord | None:
             if is_number(row.get("_timestamp")):
                 values["time"] = float(row["_timestamp"])  # the local files' `time`
             history.append({"step": step, **values})
+    final = summary.get("final_metrics")  # the run's own metrics, where the Tracker said
     metrics = {
         k: v
         for k, v in summary.items()
-        if "/" not in k and not k.startswith("_") and k not in ("status", "step")
+        if (k in final if isinstance(final, list) else "/" not in k and not k.startswith("_"))
+        and k not in ("status", "step", "final_metrics")
         if v is None or is_number(v)
     }
     return RunRecord(
