@@ -7,6 +7,10 @@ class UserError(Exception):
     """Bad input from the user: the command line prints it as one line and exits with code 2."""
 
 
+class RunBusyError(UserError):
+    """The run's folder is locked: another process is running that run right now."""
+
+
 class NonFiniteLossError(RuntimeError):
     """A logged loss became NaN or infinite: the run ends as failed at that step."""
 

@@ -24,7 +24,7 @@ from typing import Any, TextIO
 
 from cc_bench.allocator import keep_freed_memory
 from cc_bench.config import BenchConfig, config_to_dict, group_name, run_id
-from cc_bench.errors import NonFiniteLossError, UserError
+from cc_bench.errors import NonFiniteLossError, RunBusyError, UserError
 from cc_bench.registry import Benchmark, get_benchmark
 from cc_bench.rundir import read_json
 from cc_bench.tracking import Tracker, wandb_mode, write_json_atomic
@@ -137,7 +137,7 @@ class _RunLock:
             except BlockingIOError:
                 file.close()
                 if time.monotonic() > deadline:
-                    raise UserError(
+                    raise RunBusyError(
                         f"run {self.run_dir} is being run by another process right now"
                     ) from None
                 time.sleep(0.05)

@@ -330,6 +330,29 @@ def test_a_device_this_machine_lacks_is_refused_before_any_local_job(tmp_path: P
     assert not list(tmp_path.rglob("*"))  # no job, no run folder
 
 
+def test_a_run_started_elsewhere_after_the_plan_is_not_a_failure(tmp_path: Path) -> None:
+    from cc_bench.launch.jobs import RunBatch
+    from cc_bench.launch.local import Overview
+    from cc_bench.launch.plan import ELSEWHERE, RUN, Step
+    from cc_bench.runner import run_dir_for
+    from cc_bench.suites import PlannedRun
+
+    cfg = ClassificationConfig(device="cpu")
+    run_dir = run_dir_for(tmp_path, "adhoc", BENCH, cfg)
+    run_dir.mkdir(parents=True)
+    with (run_dir / ".lock").open("a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another launch's job runs it now
+        (result,) = RunBatch([(BENCH, cfg, ("seed",))], str(tmp_path), "adhoc", no_wandb=True)()
+    assert result.status == ELSEWHERE
+    assert "is being run by another process right now" in (result.error or "")
+    overview = Overview(1, io.StringIO())
+    step = Step(PlannedRun(BENCH, cfg, run_dir.name, run_dir), RUN)
+    overview.started(step)
+    overview.ended(step, result)
+    assert overview.counts["failed"] == 0 and overview.counts["elsewhere"] == 1
+    assert "running elsewhere 1 · waiting 0" in overview.line()
+
+
 def test_a_gpu_index_past_the_machines_gpus_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from cc_bench.config import BenchConfig
+from cc_bench.errors import RunBusyError
+from cc_bench.launch.plan import ELSEWHERE
 from cc_bench.machine import CPUS_ENV
 from cc_bench.rundir import FAILED
 from cc_bench.runner import RunResult, run_dir_for
@@ -64,6 +66,10 @@ class RunBatch:
                     no_wandb=self.no_wandb,
                     wandb_project=self.wandb_project,
                 )
+            except RunBusyError as exc:  # started elsewhere since the plan: not a failure
+                run_dir = run_dir_for(Path(self.runs_dir), self.suite, benchmark, cfg)
+                result = RunResult(run_dir, ELSEWHERE, {}, first_line(exc))
+                print(f"{run_dir.name}: {result.error}", file=sys.stderr, flush=True)
             except Exception as exc:  # one run's trouble must not stop the others of the job
                 run_dir = run_dir_for(Path(self.runs_dir), self.suite, benchmark, cfg)
                 result = RunResult(run_dir, FAILED, {}, first_line(exc))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from cc_bench.launch.jobs import LaunchOptions, RunBatch, first_line
-from cc_bench.launch.plan import RUN, RUNNABLE, Step
+from cc_bench.launch.plan import ELSEWHERE, RUN, RUNNABLE, Step
 from cc_bench.rundir import FAILED
 from cc_bench.runner import RunResult
 from cc_bench.suites import PlannedRun
@@ -54,18 +54,19 @@ class Overview:
 
     def __init__(self, total: int, out: TextIO) -> None:
         self.total, self.out = total, out
-        self.counts = Counter({"done": 0, "running": 0, "failed": 0})
+        self.counts = Counter({"done": 0, "running": 0, "failed": 0, "elsewhere": 0})
         self.tty = out.isatty()
         self.start = time.monotonic()
 
     def line(self) -> str:
         """`done 3/12 · running 2 · failed 0 · waiting 7 · 1:05`."""
         c = self.counts
-        waiting = self.total - c["done"] - c["running"] - c["failed"]
+        waiting = self.total - c["done"] - c["running"] - c["failed"] - c["elsewhere"]
         mins, secs = divmod(int(time.monotonic() - self.start), 60)
+        elsewhere = f" · running elsewhere {c['elsewhere']}" if c["elsewhere"] else ""
         return (
             f"done {c['done']}/{self.total} · running {c['running']} · failed {c['failed']}"
-            f" · waiting {waiting} · {mins}:{secs:02d}"
+            f"{elsewhere} · waiting {waiting} · {mins}:{secs:02d}"
         )
 
     def event(self, text: str) -> None:
@@ -85,7 +86,8 @@ class Overview:
     def ended(self, step: Step, result: RunResult) -> None:
         """A run's job has ended with `result`."""
         self.counts["running"] -= 1
-        self.counts["failed" if result.status == FAILED else "done"] += 1
+        kinds = {FAILED: "failed", ELSEWHERE: "elsewhere"}  # started by another process since
+        self.counts[kinds.get(result.status, "done")] += 1
         text = f"{result.status:<8} {step.run.benchmark} {step.run.run_id}"
         self.event(text + (f": {result.error}" if result.error else ""))
 
@@ -186,7 +188,12 @@ def run_local(steps: Sequence[Step], opts: LaunchOptions, workers: int | None, o
 
 
 def _report_local(overview: Overview, failed: list[tuple[RunResult, Path]], out: TextIO) -> int:
-    print(f"{overview.counts['done']} done, {len(failed)} failed", file=out)
+    elsewhere = overview.counts["elsewhere"]
+    print(
+        f"{overview.counts['done']} done, {len(failed)} failed"
+        + (f", {elsewhere} running in another process" if elsewhere else ""),
+        file=out,
+    )
     if not failed:
         return 0
     print(f"cc-bench: {count(len(failed), 'run')} failed:", file=sys.stderr)
