@@ -94,10 +94,12 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_flush_denormal(True)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available")
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     for name in devices:
         if name == "cuda" and not torch.cuda.is_available():
-            print("cuda: not available here, skipped")
+            print("cuda: not available here, skipped")  # --device all
             continue
         print(table(torch.device(name), args.batch_size, args.repeats))
         print()

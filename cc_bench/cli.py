@@ -28,7 +28,8 @@ commands:
   run BENCH [OPTIONS]  run one benchmark (`cc-bench run BENCH --help` lists its fields)
   launch SUITE         run a suite of runs here or on Slurm (`cc-bench launch --list`)
   status RUNS_DIR      what is done, running, failed or unfinished in a runs folder
-  report RUNS_DIR      compare conv with CoordConv over a folder of runs (or --wandb PROJECT)
+  report RUNS_DIR      compare conv with CoordConv over a folder of runs
+                       (or --wandb ENTITY/PROJECT)
 """
 
 _RUN_USAGE = """\

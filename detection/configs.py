@@ -125,8 +125,8 @@ class DetectionConfig(BenchConfig):
     eval_batch_size: int = bounded(100, ge=1)
     """Images per forward pass at test time."""
     torch_threads: int = bounded(0, ge=0)
-    """CPU threads for torch (0: as the process has them). On this busy 2-core CPU, 2 threads
-    trained 7x slower than 1 (2.2 against 15 images/s)."""
+    """CPU threads for torch (0: as the process has them). On a busy 2-core AMD EPYC VM
+    (2026-12-01), 2 threads trained 7x slower than 1 (2.2 against 15 images/s)."""
 
     # A place left at `auto` takes `conv`'s kind (`BenchConfig.follows_conv`).
     follows_conv: ClassVar[Mapping[str, str]] = dict.fromkeys(PLACES, "auto")

@@ -67,7 +67,8 @@ register_benchmark(
     "rl.a2c",
     A2CConfig,
     run="cc_bench.rl.a2c:run",
-    description="A2C on an Atari game, NatureCNN or CoordConv in its first conv (section 6)",
+    description="A2C on an Atari game, NatureCNN or CoordConv (the first conv, or all of them: "
+    "--where) (section 6)",
     **_COMMON,
 )
 register_benchmark(

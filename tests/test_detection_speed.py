@@ -48,9 +48,15 @@ def test_table_names_the_cpu_and_its_figures_agree() -> None:
         (["--batch-size", "0"], "--batch-size: 0 must be >= 1"),
         (["--threads", "-1"], "--threads: -1 must be >= 0"),
         (["--repeats", "two"], "--repeats: 'two' is not an integer"),
+        (["--device", "cuda"], "--device cuda: no CUDA device is available"),
     ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(args: list[str], fragment: str) -> None:
+    if args == ["--device", "cuda"]:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
     proc = run(*args)
     assert proc.returncode == 2
     assert fragment in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
