@@ -126,8 +126,9 @@ def test_auto_values_are_resolved_and_in_the_run_id(monkeypatch: pytest.MonkeyPa
 def test_per_conv_fields_are_the_per_conv_defaults_and_declared_ones() -> None:
     from cc_bench.toy.configs import RegressionConfig
 
-    assert ClassificationConfig.per_conv_fields() == {"epochs", "batch_size", "lr"}
-    assert RegressionConfig.per_conv_fields() == {"epochs", "batch_size", "lr", "width"}
+    # with_r for every benchmark: False on a run without a CoordConv layer
+    assert ClassificationConfig.per_conv_fields() == {"epochs", "batch_size", "lr", "with_r"}
+    assert RegressionConfig.per_conv_fields() == {"epochs", "batch_size", "lr", "width", "with_r"}
 
     @dataclasses.dataclass(frozen=True)
     class Placed(BenchConfig):
@@ -137,7 +138,7 @@ def test_per_conv_fields_are_the_per_conv_defaults_and_declared_ones() -> None:
         """The tail's conv: `same` follows conv."""
         follows_conv = {"head": "auto", "tail": "same"}
 
-    assert Placed.per_conv_fields() == {"head", "tail"}
+    assert Placed.per_conv_fields() == {"head", "tail", "with_r"}
     assert Placed(conv="conv").resolve() == Placed(conv="conv", head="conv", tail="conv")
     mixed = Placed(conv="coordconv", tail="conv")
     assert (mixed.conv_at("head"), mixed.conv_at("tail")) == ("coordconv", "conv")
