@@ -159,7 +159,10 @@ def _cmd_list() -> int:
 
 
 def _cmd_run(args: list[str]) -> int:
-    if not args or args[0] in ("-h", "--help"):
+    if not args:  # a command without its benchmark: the usage, as an error
+        print(_RUN_USAGE, end="", file=sys.stderr)
+        return 2
+    if args[0] in ("-h", "--help"):
         print(_RUN_USAGE, end="")
         return 0
     if args[0].startswith("-"):
@@ -192,7 +195,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cc-bench` command; returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        if not args or args[0] in ("-h", "--help"):
+        if not args:  # no command: the usage, as an error (scripts see a non-zero exit)
+            print(_USAGE, end="", file=sys.stderr)
+            return 2
+        if args[0] in ("-h", "--help"):
             print(_USAGE, end="")
             return 0
         if args[0] == "--version":

@@ -29,6 +29,17 @@ def test_list_names_every_benchmark_with_its_description() -> None:
     assert "softmax over the 64x64 pixels" in line
 
 
+def test_a_command_without_its_argument_is_usage_and_exit_2() -> None:
+    # a script that forgets the command (or the benchmark) must not read it as success
+    bare = cc_bench()
+    assert bare.returncode == 2 and bare.stdout == ""
+    assert bare.stderr.startswith("usage: cc-bench") and "Traceback" not in bare.stderr
+    run = cc_bench("run")
+    assert run.returncode == 2 and run.stderr.startswith("usage: cc-bench run BENCH")
+    helped = cc_bench("--help")  # asked for: standard output, success
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: cc-bench")
+
+
 def test_import_and_list_do_not_import_torch() -> None:
     code = (
         "import sys, cc_bench; from cc_bench.registry import list_benchmarks; "
