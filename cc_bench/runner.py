@@ -123,27 +123,32 @@ class _RunLock:
         # A reader (`cc-bench status`, a report) may hold the lock for an instant: retry briefly.
         deadline = time.monotonic() + LOCK_WAIT_S
         while True:
+            made = False  # this pass made the folder (mkdir is atomic: one process wins)
             try:
                 self.run_dir.mkdir()
-                self.created = True  # mkdir is atomic: one process wins
+                made = True
             except FileExistsError:
                 pass
+            except FileNotFoundError:
+                raise UserError(f"the runs folder {self.run_dir.parent} went away") from None
+            file = None
             try:
                 file = self.path.open("a+")
-            except FileNotFoundError:  # the folder went between the two calls: again
-                continue
-            try:
                 fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                file.close()
+            except (BlockingIOError, FileNotFoundError) as exc:
+                # Held by another process, or the folder went between the two calls.
+                if file is not None:
+                    file.close()
                 if time.monotonic() > deadline:
+                    if isinstance(exc, FileNotFoundError):
+                        raise UserError(f"cannot make the run folder {self.run_dir}") from None
                     raise RunBusyError(
                         f"run {self.run_dir} is being run by another process right now"
                     ) from None
                 time.sleep(0.05)
                 continue
             if _same_file(file, self.path):
-                self._file = file
+                self._file, self.created = file, made
                 return self
             fcntl.flock(file, fcntl.LOCK_UN)  # moved aside or removed while this waited
             file.close()
@@ -199,19 +204,24 @@ def execute(
         print(f"run folder: {run_dir}", file=announce, flush=True)
 
     opts = (no_wandb, wandb_project, tags)
-    with _RunLock(run_dir) as lock:
+
+    def in_folder(lock: _RunLock) -> RunResult:
         # Read under the lock: a process that held it a moment ago may have finished the run.
         summary = read_json(run_dir / "summary.json")
-        if fresh and not lock.created:
-            _move_aside(run_dir, log)  # under its lock: never a folder a run is training in
-            # The new folder is locked before the old lock goes: a process waiting on that
-            # one then finds the new one held, not free.
-            with _RunLock(run_dir) as new_lock:
-                return _start(bench, cfg, run_dir, None, new_lock.created, suite, given, log, opts)
         if summary and summary.get("status") == "finished":
             print(f"{run_dir.name}: already finished, skipping (--fresh runs it again)", file=log)
             return RunResult(run_dir, "skipped", summary.get("metrics") or {})
         return _start(bench, cfg, run_dir, summary, lock.created, suite, given, log, opts)
+
+    with _RunLock(run_dir) as lock:
+        if fresh and not lock.created:
+            _move_aside(run_dir, log)  # under its lock: never a folder a run is training in
+            # The new folder is locked before the old lock goes: a process waiting on that
+            # one then finds the new one held, not free. (One that made the new folder in the
+            # moment between runs the run there: this one then finds it as any run's.)
+            with _RunLock(run_dir) as new_lock:
+                return in_folder(new_lock)
+        return in_folder(lock)
 
 
 def _start(
@@ -305,7 +315,7 @@ def _wandb_init_kwargs(
     return {
         "project": project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
         "group": group_name(bench.name, cfg),
-        "name": f"{bench.name}-{cfg.conv}{'_r' if cfg.with_r else ''}-seed{cfg.seed}",
+        "name": f"{bench.name}-{cfg.conv}{'_r' if cfg.resolve().with_r else ''}-seed{cfg.seed}",
         "id": meta["wandb_id"],
         "config": wandb_config(meta),
         "tags": [bench.name, bench.name.split(".")[0], cfg.conv, meta["suite"], *tags],
