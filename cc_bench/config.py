@@ -116,19 +116,16 @@ def _as_floats(value: Any, tp: Any) -> Any:
     """``value`` (which matches ``tp``) with every int where ``tp`` wants a number made a
     float, in tuples too: ``lr=1`` and ``lr=1.0``, ``betas=(0, 1)`` and ``(0.0, 1.0)`` are one
     config, one run id. ``value`` itself where nothing changes."""
-    if type(value) is int and (tp is float or _is_union(tp) and float in typing.get_args(tp)):
-        if not _is_union(tp) or int not in typing.get_args(tp):
-            return float(value)
-    if isinstance(value, tuple):
-        if _is_union(tp):
-            tp = next((a for a in typing.get_args(tp) if typing.get_origin(a) is tuple), tp)
-        args = typing.get_args(tp) if typing.get_origin(tp) is tuple else ()
-        if args:
-            items = [args[0]] * len(value) if args[-1] is Ellipsis else list(args)
-            new = tuple(_as_floats(v, a) for v, a in zip(value, items, strict=True))
-            if any(n is not v for n, v in zip(new, value, strict=True)):
-                return new
-    return value
+    options = typing.get_args(tp) if _is_union(tp) else (tp,)
+    if type(value) is int:
+        return float(value) if float in options and int not in options else value
+    shape = next((a for a in options if typing.get_origin(a) is tuple), None)
+    if not isinstance(value, tuple) or shape is None:
+        return value
+    items = typing.get_args(shape)
+    items = (items[0],) * len(value) if items[-1:] == (Ellipsis,) else items
+    new = tuple(_as_floats(v, a) for v, a in zip(value, items, strict=True))
+    return new if any(n is not v for n, v in zip(new, value, strict=True)) else value
 
 
 @dataclass(frozen=True)

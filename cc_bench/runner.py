@@ -315,7 +315,8 @@ def _wandb_init_kwargs(
     return {
         "project": project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
         "group": group_name(bench.name, cfg),
-        "name": f"{bench.name}-{cfg.conv}{'_r' if cfg.resolve().with_r else ''}-seed{cfg.seed}",
+        "name": f"{bench.name}-{cfg.conv}{'_r' if meta['resolved'].get('with_r') else ''}"
+        f"-seed{cfg.seed}",
         "id": meta["wandb_id"],
         "config": wandb_config(meta),
         "tags": [bench.name, bench.name.split(".")[0], cfg.conv, meta["suite"], *tags],

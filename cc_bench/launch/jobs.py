@@ -66,13 +66,11 @@ class RunBatch:
                     no_wandb=self.no_wandb,
                     wandb_project=self.wandb_project,
                 )
-            except RunBusyError as exc:  # started elsewhere since the plan: not a failure
-                run_dir = run_dir_for(Path(self.runs_dir), self.suite, benchmark, cfg)
-                result = RunResult(run_dir, ELSEWHERE, {}, first_line(exc))
-                print(f"{run_dir.name}: {result.error}", file=sys.stderr, flush=True)
             except Exception as exc:  # one run's trouble must not stop the others of the job
                 run_dir = run_dir_for(Path(self.runs_dir), self.suite, benchmark, cfg)
-                result = RunResult(run_dir, FAILED, {}, first_line(exc))
+                # A run another process started since the plan is not a failure.
+                status = ELSEWHERE if isinstance(exc, RunBusyError) else FAILED
+                result = RunResult(run_dir, status, {}, first_line(exc))
                 print(f"{run_dir.name}: {result.error}", file=sys.stderr, flush=True)
             results.append(result)
         return results

@@ -487,6 +487,9 @@ def _tell_apart(groups: Sequence[Group], described: dict[int, dict[str, dict[str
     for title, alike in by_title.items():
         if len(alike) < 2:
             continue
+        # What a command line set, where the runs recorded it, goes before the per-conv
+        # defaults that differ between any conv and CoordConv recipe.
+        given = {k for o in alike for r in o.runs for k in (r.given or ())}
         for g in alike:
             mine = described[id(g)]
             others = [described[id(o)] for o in alike if o is not g]
@@ -495,9 +498,6 @@ def _tell_apart(groups: Sequence[Group], described: dict[int, dict[str, dict[str
                 for key, sides in mine.items()
                 if any(set(sides.values()) != set(o.get(key, {}).values()) for o in others)
             ]
-            # What a command line set, where the runs recorded it, before the per-conv
-            # defaults that differ between any conv and CoordConv recipe.
-            given = {k for o in alike for r in o.runs for k in (r.given or ())}
             differ = [k for k in differ if k in given] or differ
             parts = [
                 f"{key}: " + ", ".join(f"{LABELS.get(s, s)} {v}" for s, v in mine[key].items())
