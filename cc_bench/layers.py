@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch._prims_common import suggest_memory_format
+from torch.autograd import forward_ad
 
 from cc_bench import layer_tuning
 from cc_bench.layer_tuning import (
@@ -142,7 +143,7 @@ def coord_grid(
         device = torch.device("cuda", torch.cuda.current_device())
     dtype = dtype if dtype is not None else torch.get_default_dtype()
     key = (tuple(int(n) for n in spatial_shape), bool(with_r), device, dtype)
-    if torch.compiler.is_compiling():  # traced into the graph, not looked up in a cache
+    if torch.compiler.is_compiling() or torch.jit.is_tracing():  # in the graph, not cached
         return _cached_grid.__wrapped__(*key)
     return _cached_grid(*key)
 
@@ -174,12 +175,15 @@ def _cached_patches(key: Hashable, build: Callable[[], Tensor]) -> Tensor:
 _SHAPES = {1: "(B, C, L)", 2: "(B, C, H, W)", 3: "(B, C, D, H, W)"}
 
 
-def _check_rank(x: Tensor, rank: int, what: str) -> None:
-    if x.dim() != rank + 2:
-        raise ValueError(
-            f"{what} expects a {rank + 2}-D input of shape {_SHAPES[rank]}, "
-            f"got shape {tuple(x.shape)}"
-        )
+def _check_rank(x: Tensor, rank: int, what: str, unbatched: bool = False) -> None:
+    """A clear error unless ``x`` is (B, C, *spatial) (or, ``unbatched``, (C, *spatial))."""
+    if x.dim() == rank + 2 or (unbatched and x.dim() == rank + 1):
+        return
+    also = f" or {rank + 1}-D, unbatched" if unbatched else ""
+    raise ValueError(
+        f"{what} expects a {rank + 2}-D input of shape {_SHAPES[rank]}{also}, "
+        f"got shape {tuple(x.shape)}"
+    )
 
 
 class AddCoords(nn.Module):
@@ -244,8 +248,10 @@ def _no_autocast(device_type: str) -> contextlib.AbstractContextManager[Any]:
 def _autocast_operands(
     x: Tensor, weight: Tensor, bias: Tensor | None
 ) -> tuple[Tensor, Tensor, Tensor | None]:
-    """The convolution's operands in autocast's dtype where it is on, as it runs nn.ConvNd."""
-    if (dtype := _autocast_dtype(x.device.type)) is None:
+    """The convolution's operands in autocast's dtype where it is on, as it runs nn.ConvNd
+    (autocast leaves float64 alone)."""
+    dtype = _autocast_dtype(x.device.type)
+    if dtype is None or x.dtype == torch.float64:
         return x, weight, bias
     return x.to(dtype), weight.to(dtype), None if bias is None else bias.to(dtype)
 
@@ -334,9 +340,12 @@ class _ChunkedSplit(torch.autograd.Function):
         grad_x = torch.empty_like(x) if need_x else None
         grad_w = torch.zeros_like(weight, dtype=acc) if need_w else None
         grad_b = grad.new_zeros(ctx.bias_sizes, dtype=acc) if need_b else None
-        grad_r = torch.zeros_like(grad[:1], dtype=acc) if need_r else None  # grad's layout
+        grad_r = None
+        if need_r:  # grad's layout (an empty batch: any)
+            like = grad[:1] if grad.shape[0] else grad.new_empty((1, *grad.shape[1:]))
+            grad_r = torch.zeros_like(like, dtype=acc)
         # A chunk's batch sum: one matrix-vector product into grad_r where the layout allows.
-        rows = None if grad_r is None else _batch_rows(grad, grad_r)
+        rows = None if grad_r is None or not grad.shape[0] else _batch_rows(grad, grad_r)
         for start in range(0, max(1, x.shape[0]), ctx.chunk):
             part = grad[start : start + ctx.chunk]
             if need_x or need_w or need_b:
@@ -429,6 +438,17 @@ def _to_layout(t: Tensor, fmt: torch.memory_format) -> Tensor:
     return t if suggest_memory_format(t) == fmt else t.clone(memory_format=fmt)
 
 
+def _plain_ops_only() -> bool:
+    """Whether the layer must run as plain torch ops: under torch.func transforms (vmap,
+    grad, jvp, jacrev), forward-mode AD and torch.jit tracing, which the split and
+    sum-bias forms' ``autograd.Function``s (backward only) do not support."""
+    return (
+        torch.jit.is_tracing()
+        or torch._C._are_functorch_transforms_active()
+        or forward_ad._current_level >= 0
+    )
+
+
 def _sync(device: torch.device) -> None:
     """Wait for ``device``'s queued work (timing on an accelerator); nothing on the CPU."""
     if device.type != "cpu":
@@ -503,12 +523,14 @@ class _CoordConvNd:
         concatenation computes that. "+relayout" is for 2-D layers (NCHW and channels-last).
         """
         default = self._default_strategy()
-        names = [s for s in STRATEGIES if self.groups == 1 or s.startswith("concat")]
+        # Grouped, or no data channels to split off: the concatenation only.
+        split = self.groups == 1 and self.in_channels_data > 0
+        names = [s for s in STRATEGIES if split or s.startswith("concat")]
         names = [s for s in names if self.rank == 2 or "+relayout" not in s]
         return (default, *(s for s in names if s != default))
 
     def _default_strategy(self) -> str:
-        """The fixed rule used when nothing is timed (autotuning off, inference, tracing).
+        """The fixed rule used when nothing is timed (autotuning off, inference).
 
         The split form from as many input channels as coordinates on; below that (a
         one-channel image) the concatenation, which is then smaller than the output whose
@@ -521,18 +543,23 @@ class _CoordConvNd:
     def _coords_forward(
         self, x: Tensor, conv: _Conv, output_padding: tuple[int, ...] = ()
     ) -> Tensor:
-        _check_rank(x, self.rank, type(self).__name__)
-        if x.shape[1] != self.in_channels_data:
+        _check_rank(x, self.rank, type(self).__name__, unbatched=True)
+        if x.shape[-self.rank - 1] != self.in_channels_data:
             raise ValueError(
                 f"{type(self).__name__} expects {self.in_channels_data} input channels "
                 f"(without the coordinates), got input of shape {tuple(x.shape)}"
             )
+        if x.dim() == self.rank + 1:  # unbatched (C, *spatial), as nn.ConvNd takes it
+            return self._coords_forward(x.unsqueeze(0), conv, output_padding).squeeze(0)
         grid = coord_grid(x.shape[2:], self.with_r, x.device, x.dtype)  # (1, n, *spatial)
         strategy = self._choose(x, grid, conv, output_padding)
         return self._run_strategy(strategy, x, grid, self.weight, self.bias, conv, output_padding)
 
     def _choose(self, x: Tensor, grid: Tensor, conv: _Conv, output_padding: tuple[int, ...]) -> str:
-        """This call's strategy: forced, cached, timed now, or the fixed rule."""
+        """This call's strategy: forced, cached, timed now, or the fixed rule; the
+        concatenation, whatever is forced, where only plain torch ops may run."""
+        if _plain_ops_only():
+            return "concat-fusedbias"
         if self.strategy is not None:
             if self.strategy not in self.strategies():
                 raise ValueError(
@@ -913,7 +940,7 @@ class CoordConvTranspose2d(_CoordConvNd, nn.ConvTranspose2d):
 
     def forward(self, input: Tensor, output_size: Sequence[int] | None = None) -> Tensor:
         """Return the transposed convolution of cat([input, coords]), (B, C, H, W) -> (B, out, H', W')."""
-        _check_rank(input, self.rank, type(self).__name__)
+        _check_rank(input, self.rank, type(self).__name__, unbatched=True)
         output_padding = self._output_padding(
             input, output_size, self.stride, self.padding, self.kernel_size, 2, self.dilation
         )

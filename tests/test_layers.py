@@ -15,6 +15,7 @@ import sys
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from cc_bench import layer_tuning, layers
@@ -177,8 +178,9 @@ def test_add_coords_expands_the_cached_grid() -> None:
     [
         (AddCoords(2), torch.randn(2, 3, 4), r"4-D input of shape \(B, C, H, W\)"),
         (AddCoords(1), torch.randn(2, 3, 4, 5), r"3-D input of shape \(B, C, L\)"),
-        (CoordConv3d(1, 1, 1), torch.randn(2, 1, 4, 5), r"5-D input of shape \(B, C, D, H, W\)"),
+        (CoordConv3d(1, 1, 1), torch.randn(1, 4, 5), r"5-D input of shape \(B, C, D, H, W\)"),
         (CoordConv2d(3, 4, 3), torch.randn(2, 5, 8, 8), "expects 3 input channels"),
+        (CoordConv2d(3, 4, 3), torch.randn(5, 8, 8), r"3 input channels .* shape \(5, 8, 8\)"),
     ],
 )
 def test_bad_input_shape(module: nn.Module, x: torch.Tensor, match: str) -> None:
@@ -694,15 +696,17 @@ def test_every_strategy_autocast(strategy: str) -> None:
     torch.testing.assert_close(layer.weight.grad, twin.weight.grad, atol=0.1, rtol=3e-2)
 
 
+@pytest.mark.parametrize("dense", [False, True], ids=["expanded-grad", "dense-grad"])
 @pytest.mark.parametrize("strategy", layers.STRATEGIES)
-def test_every_strategy_takes_an_empty_batch(strategy: str) -> None:
-    """As nn.Conv2d: an empty output of the right shape, zero gradients."""
+def test_every_strategy_takes_an_empty_batch(strategy: str, dense: bool) -> None:
+    """As nn.Conv2d: an empty output of the right shape, zero gradients, whether the output
+    gradient is expanded (``out.sum()``) or a tensor of its own."""
     layer = CoordConv2d(3, 4, 3, padding=1)
     layer.strategy = strategy
     x = torch.randn(0, 3, 5, 6, requires_grad=True)
     out = layer(x)
     assert out.shape == (0, 4, 5, 6)
-    out.sum().backward()
+    out.backward(torch.ones_like(out) if dense else torch.ones(1).expand_as(out))
     assert x.grad.shape == x.shape
     assert torch.equal(layer.weight.grad, torch.zeros_like(layer.weight))
     assert torch.equal(layer.bias.grad, torch.zeros_like(layer.bias))
@@ -1145,3 +1149,112 @@ def test_batch_sum_is_timed_and_both_ways_match_naive() -> None:
         assert layers.autotune_choices()[key].strategy == how  # used, not timed again
         torch.testing.assert_close(layer.weight.grad, naive.weight.grad)
         torch.testing.assert_close(layer.bias.grad, naive.bias.grad)
+
+
+# ------------------------------------------------ transforms, tracing, odd inputs
+
+
+def per_sample_grads(layer: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """torch.func's per-sample gradients of a squared-output loss (vmap over grad)."""
+    params = {k: v.detach() for k, v in layer.named_parameters()}
+
+    def loss(p: dict[str, torch.Tensor], xb: torch.Tensor) -> torch.Tensor:
+        return torch.func.functional_call(layer, p, (xb[None],)).square().sum()
+
+    return torch.func.vmap(torch.func.grad(loss), in_dims=(None, 0))(params, x)
+
+
+@pytest.mark.parametrize("strategy", [None, "split-sumbias", "chunked-fusedbias"])
+def test_torch_func_transforms_and_forward_ad(strategy: str | None) -> None:
+    """vmap over grad (per-sample gradients), jvp and forward-mode AD work, whatever strategy
+    is forced (the split forms' autograd.Functions cannot run there: the concatenation
+    does), and agree with the naive form's."""
+    torch.manual_seed(0)
+    layer = CoordConv2d(3, 4, 3, padding=1, dtype=torch.float64)
+    layer.strategy = strategy
+    twin = naive_twin(layer, nn.Conv2d, 2, out_channels=4, kernel_size=3, padding=1)
+    x = torch.randn(5, 3, 6, 5, dtype=torch.float64)
+    got = per_sample_grads(layer, x)
+    for b in range(x.shape[0]):  # the reference: one backward per sample
+        twin.zero_grad()
+        twin(ref_concat(x[b : b + 1], False)).square().sum().backward()
+        torch.testing.assert_close(got["weight"][b], twin.weight.grad)
+        torch.testing.assert_close(got["bias"][b], twin.bias.grad)
+    v = torch.randn_like(x)
+    out, tangent = torch.func.jvp(layer, (x,), (v,))
+    ref, ref_tangent = torch.func.jvp(lambda t: twin(ref_concat(t, False)), (x,), (v,))
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(tangent, ref_tangent)
+    dw = torch.randn_like(layer.weight)
+    with torch.autograd.forward_ad.dual_level():
+        dual = torch.autograd.forward_ad.make_dual(layer.weight.detach(), dw)
+        out = torch.func.functional_call(layer, {"weight": dual, "bias": layer.bias}, (x,))
+        tangent = torch.autograd.forward_ad.unpack_dual(out).tangent
+    ref_tangent = F.conv2d(ref_concat(x, False), dw, padding=1)  # linear in the weight
+    torch.testing.assert_close(tangent, ref_tangent)
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # shapes become constants
+@pytest.mark.parametrize("channels", [1, 3])
+def test_jit_trace(channels: int) -> None:
+    """torch.jit.trace records the layer (as plain ops) and the trace computes what the
+    layer does, on another batch size too."""
+    torch.manual_seed(0)
+    layer = CoordConv2d(channels, 4, 3, padding=1).eval()
+    with torch.no_grad():
+        traced = torch.jit.trace(layer, torch.randn(2, channels, 6, 5))
+        x = torch.randn(3, channels, 6, 5)
+        torch.testing.assert_close(traced(x), layer(x))
+
+
+@pytest.mark.parametrize("strategy", layers.STRATEGIES)
+def test_float64_stays_float64_under_autocast(strategy: str) -> None:
+    """Autocast leaves float64 alone (as it does nn.Conv2d): every strategy computes in it."""
+    torch.manual_seed(0)
+    layer = CoordConv2d(3, 4, 3, padding=1, dtype=torch.float64)
+    layer.strategy = strategy
+    twin = naive_twin(layer, nn.Conv2d, 2, out_channels=4, kernel_size=3, padding=1)
+    x = torch.randn(2, 3, 6, 5, dtype=torch.float64)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = layer(x)
+        ref = twin(ref_concat(x, False))
+    assert out.dtype == ref.dtype == torch.float64
+    torch.testing.assert_close(out, ref)
+
+
+def test_coordinates_only_layer_trains(fresh_cache: None) -> None:
+    """CoordConv2d(0, ...) sees only the coordinates: the concatenation is all it can run,
+    and a training step with timing on works and matches the naive form."""
+    torch.manual_seed(0)
+    layer = CoordConv2d(0, 4, 3, padding=1)
+    assert all(s.startswith("concat") for s in layer.strategies())
+    twin = naive_twin(layer, nn.Conv2d, 2, out_channels=4, kernel_size=3, padding=1)
+    check_grads(layer, twin, torch.randn(2, 0, 6, 5), False, 1e-5)
+
+
+@pytest.mark.parametrize(
+    ("layer", "x"),
+    [
+        (CoordConv1d(2, 3, 3, padding=1), torch.randn(2, 7)),
+        (CoordConv2d(2, 3, 3, padding=1, with_r=True), torch.randn(2, 6, 5)),
+        (CoordConv3d(2, 3, 3, padding=1), torch.randn(2, 3, 4, 5)),
+        (CoordConvTranspose2d(2, 3, 3, stride=2), torch.randn(2, 6, 5)),
+    ],
+)
+def test_unbatched_input(layer: nn.Module, x: torch.Tensor) -> None:
+    """A (C, *spatial) input, as torch.nn's convolutions take it: the batch of one's output
+    without its batch axis."""
+    out = layer(x)
+    ref = layer(x.unsqueeze(0))
+    assert out.shape == ref.shape[1:]
+    torch.testing.assert_close(out, ref[0])
+
+
+def test_unbatched_transposed_output_size() -> None:
+    layer = CoordConvTranspose2d(2, 3, 3, stride=2)
+    assert layer(torch.randn(2, 6, 5), output_size=[14, 12]).shape == (3, 14, 12)
+
+
+def test_bad_rank_names_both_shapes() -> None:
+    with pytest.raises(ValueError, match=r"4-D input of shape \(B, C, H, W\) or 3-D, unbatched"):
+        CoordConv2d(2, 3, 3)(torch.randn(6, 5))
