@@ -73,6 +73,24 @@ def run_folders(root: Path) -> Iterator[Path]:
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
 
 
+def run_meta(run_dir: Path) -> dict[str, Any] | None:
+    """A run folder's `config.json`, or None if it is unreadable or not a cc-bench run's."""
+    meta = read_json(Path(run_dir) / "config.json")
+    if meta is None or "benchmark" not in meta or not isinstance(meta.get("config"), dict):
+        return None
+    return meta
+
+
+def left_out_note(folders: list[Path]) -> str:
+    """One line naming run folders left out for an unreadable `config.json` (a few of them)."""
+    named = ", ".join(str(d) for d in folders[:3]) + (", ..." if len(folders) > 3 else "")
+    n = len(folders)
+    return (
+        f"warning: {n} run folder{'s' if n > 1 else ''} left out: config.json unreadable or "
+        f"not a cc-bench run's ({named})"
+    )
+
+
 def last_logged_step(run_dir: Path) -> int | None:
     """The step of the last line of `metrics.jsonl`, if any."""
     try:

@@ -135,6 +135,11 @@ class _RunLock:
             try:
                 file = self.path.open("a+")
                 fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except NotADirectoryError:
+                raise UserError(
+                    f"the run folder {self.run_dir} is a file, not a folder: "
+                    "move it away (it is left as it is)"
+                ) from None
             except (BlockingIOError, FileNotFoundError) as exc:
                 # Held by another process, or the folder went between the two calls.
                 if file is not None:

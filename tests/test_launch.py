@@ -24,6 +24,7 @@ from conftest import cc_bench
 
 from cc_bench.errors import UserError
 from cc_bench.launch import launch_parser, main_launch, main_status, make_plan, slurm_parameters
+from cc_bench.report.runs import load_runs
 from cc_bench.suites import Suite, SuiteEntry, expand, get_suite, parse_sets, register_suite
 from cc_bench.toy.configs import ClassificationConfig
 
@@ -317,6 +318,24 @@ def test_status_sees_a_running_run(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "1 run: 0 done, 1 running, 0 failed, 0 unfinished" in capsys.readouterr().out
     main_status([str(tmp_path)])
     assert "1 run: 0 done, 0 running, 0 failed, 1 unfinished" in capsys.readouterr().out
+
+
+def test_status_and_report_name_a_run_folder_with_a_damaged_config(
+    launched: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run folder whose config.json is cut short is left out by `status` and `report`,
+    each saying so on stderr and naming the folder; the other runs are counted as before."""
+    runs_dir = tmp_path / "runs"
+    shutil.copytree(launched["runs_dir"], runs_dir)
+    damaged = sorted((runs_dir / TINY_SUITE.name / BENCH).iterdir())[0]
+    (damaged / "config.json").write_text('{"bad": ')
+    assert main_status([str(runs_dir)]) == 0
+    captured = capsys.readouterr()
+    assert "3 runs: " in captured.out and str(damaged) not in captured.out
+    note = f"warning: 1 run folder left out: config.json unreadable or not a cc-bench run's ({damaged})"
+    assert note in captured.err
+    assert len(load_runs(runs_dir)) == 3
+    assert note in capsys.readouterr().err
 
 
 def test_a_device_this_machine_lacks_is_refused_before_any_local_job(tmp_path: Path) -> None:

@@ -211,8 +211,26 @@ def test_a_metric_missing_in_some_runs_gets_no_verdict_in_the_overview() -> None
     runs[0] = dataclasses.replace(runs[0], summary={**runs[0].summary, "test_acc": None})
     md = report.to_markdown(report.report_sections(runs, None, "x"), "t", Path("."))
     overview = md.split("## Overview\n", 1)[1].split("\n## ", 1)[0]
-    assert "Without a value in some finished runs (no verdict, left out): `test_acc`" in overview
+    assert "Without a value in some finished runs (no verdict, left out): `test_acc` (" in overview
     assert "— (1 run without a value)" in md
+
+
+def test_a_metric_undefined_in_one_task_is_named_with_its_task() -> None:
+    """A headline metric with no value in any run of one task, beside a task where it has
+    values: the overview names the task, not the metric alone."""
+    runs = launch("conv") + launch("coordconv")
+    runs += launch("conv", test_fraction=0.3) + launch("coordconv", test_fraction=0.3)
+    runs = [
+        dataclasses.replace(r, summary={**r.summary, "test_acc": None})
+        if r.resolved["test_fraction"] == 0.3
+        else r
+        for r in runs
+    ]
+    md = report.to_markdown(report.report_sections(runs, None, "x"), "t", Path("."))
+    overview = md.split("## Overview\n", 1)[1].split("\n## ", 1)[0]
+    assert "Undefined in every run of its task (left out): `test_acc` (" in overview
+    (named,) = [g.title for g in report.group_runs(runs) if "test_fraction=0.3" in g.title]
+    assert f"`test_acc` ({named})" in overview
 
 
 def test_when_both_sides_changed_old_runs_pair_with_their_day(

@@ -132,3 +132,15 @@ def test_a_run_path_that_cannot_be_a_folder_is_one_error_not_a_hang(
     with pytest.raises(UserError, match="cannot make the run folder"):
         _execute(tmp_path)()
     assert time.monotonic() - start < 10
+
+
+@pytest.mark.parametrize("fresh", [False, True])
+def test_a_file_where_the_run_folder_goes_is_one_error_and_kept(
+    tmp_path: Path, fresh: bool
+) -> None:
+    run_dir = run_dir_for(tmp_path, "adhoc", BENCH, CFG)
+    run_dir.parent.mkdir(parents=True)
+    run_dir.write_text("precious")
+    with pytest.raises(UserError, match=r"is a file, not a folder: move it away"):
+        _execute(tmp_path, fresh=fresh)()
+    assert run_dir.read_text() == "precious"

@@ -3,6 +3,7 @@ and which finished runs are of older recipes (the current code trains their conf
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from cc_bench.rundir import (
     RUNNING,
     UNFINISHED,
     last_logged_step,
+    left_out_note,
     read_json,
     run_folders,
     run_state,
@@ -51,7 +53,11 @@ def main_status(argv: Sequence[str]) -> int:
         raise UserError(f"runs folder {args.runs_dir} does not exist")
     if not args.runs_dir.is_dir():
         raise UserError(f"runs folder {args.runs_dir} is a file, not a folder")
-    states = {run_dir: run_state(run_dir) for run_dir in run_folders(args.runs_dir)}
+    folders = list(run_folders(args.runs_dir))
+    left_out = [run_dir for run_dir in folders if read_json(run_dir / "config.json") is None]
+    if left_out:
+        print(left_out_note(left_out), file=sys.stderr)
+    states = {run_dir: run_state(run_dir) for run_dir in folders if run_dir not in left_out}
     if not states:
         raise UserError(f"{args.runs_dir} holds no runs")
     names = {FINISHED: "done", RUNNING: "running", FAILED: "failed", UNFINISHED: "unfinished"}

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cc_bench.errors import UserError
-from cc_bench.rundir import is_locked, read_json, run_folders
+from cc_bench.rundir import is_locked, left_out_note, read_json, run_folders, run_meta
 from cc_bench.words import count
 
 SIDES = ("conv", "coordconv")
@@ -158,8 +158,8 @@ def _read_history(path: Path) -> list[dict[str, float]]:
 
 def read_run_folder(run_dir: Path) -> RunRecord | None:
     """A run folder as a record; None if its `config.json` is not a cc-bench run's."""
-    meta = read_json(run_dir / "config.json")
-    if meta is None or "benchmark" not in meta or not isinstance(meta.get("config"), dict):
+    meta = run_meta(run_dir)
+    if meta is None:
         return None
     summary = read_json(run_dir / "summary.json")
     if is_locked(run_dir):
@@ -218,7 +218,12 @@ def load_runs(runs_dir: Path | str) -> list[RunRecord]:
         raise UserError(f"runs folder {root} does not exist")
     if not root.is_dir():
         raise UserError(f"{root} is not a folder; give the runs folder (for example ./runs)")
-    records = [r for r in map(read_run_folder, run_folders(root)) if r is not None]
+    records, left_out = [], []
+    for run_dir in run_folders(root):
+        record = read_run_folder(run_dir)
+        (records if record is not None else left_out).append(record or run_dir)
+    if left_out:
+        print(left_out_note(left_out), file=sys.stderr)
     if not records:
         raise UserError(
             f"no runs in {root}: a run folder holds a config.json (start runs with `cc-bench run`)"

@@ -241,9 +241,9 @@ def _overview(
         if g.higher(m) is None or not (g.finished("conv") and g.finished("coordconv")):
             continue
         if cmp is None:
-            undefined.append(f"`{m}`")
+            undefined.append(f"`{m}` ({g.title})")
         elif cmp.missing:
-            missing.append(f"`{m}`")
+            missing.append(f"`{m}` ({g.title})")
         else:
             verdicts.append(cmp.verdict(g.higher(m)))
     if verdicts:
@@ -254,7 +254,10 @@ def _overview(
             f"{c['worse']}, undecided on {c['undecided']} (fewer than 2 seeds a side)."
         )
         if undefined:
-            text += f" Undefined in every run (left out): {', '.join(sorted(set(undefined)))}."
+            text += (
+                " Undefined in every run of its task (left out): "
+                f"{', '.join(sorted(set(undefined)))}."
+            )
         if missing:
             text += (
                 " Without a value in some finished runs (no verdict, left out): "
