@@ -230,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cc-bench: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("cc-bench: interrupted; the same command resumes the run", file=sys.stderr)
+        print("cc-bench: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

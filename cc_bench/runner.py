@@ -384,7 +384,19 @@ def _run_in_folder(
         # imports (torch and all) nor W&B's start-up (seconds when online).
         tracker.start_clock()
         metrics = _json_safe(run_fn(cfg, tracker))
-    except (KeyboardInterrupt, UserError):
+    except KeyboardInterrupt:
+        tracker.close()  # unfinished: the same command resumes it
+        at = tracker.checkpoint_step
+        print(
+            f"interrupted: the same command resumes {run_dir.name} from its checkpoint at "
+            f"step {at}"
+            if at is not None
+            else f"interrupted before its first checkpoint: the same command starts "
+            f"{run_dir.name} again",
+            file=log,
+        )
+        raise
+    except UserError:
         tracker.close()  # unfinished: the same command resumes it
         raise
     except NonFiniteLossError as exc:

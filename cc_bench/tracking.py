@@ -96,6 +96,7 @@ class Tracker:
         self.checkpoint_path = self.run_dir / "checkpoint.pt"
         self.checkpoint_interval_s = checkpoint_interval_s
         self.resume_step: int | None = None
+        self.checkpoint_step: int | None = None  # the step of the last checkpoint on disk
         self.resume_state: dict[str, Any] | None = None
         self._elapsed_before = 0.0
         self._start = time.monotonic()
@@ -281,6 +282,7 @@ class Tracker:
         torch.save(payload, tmp)
         os.replace(tmp, self.checkpoint_path)
         self._last_checkpoint = time.monotonic()
+        self.checkpoint_step = int(step)
 
     def restore(self) -> int | None:
         """Load the last checkpoint, if any, into `resume_state`; returns its step.
@@ -302,6 +304,7 @@ class Tracker:
                     "--fresh starts the run over, keeping this folder aside"
                 ) from None
             self.resume_step, self.resume_state = step, state
+            self.checkpoint_step = step
             if payload.get("coordconv_strategies"):
                 from cc_bench.layer_tuning import load_autotune_choices
 

@@ -181,6 +181,11 @@ def run_local(steps: Sequence[Step], opts: LaunchOptions, workers: int | None, o
             time.sleep(POLL_S)
     except KeyboardInterrupt:
         pool.cancel()
+        print(
+            "interrupted: the same command goes on (finished runs are skipped, the others "
+            "resume from their last checkpoints)",
+            file=out,
+        )
         raise
     finally:
         overview.close()
