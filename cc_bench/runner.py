@@ -388,8 +388,7 @@ def _run_in_folder(
         tracker.close()  # unfinished: the same command resumes it
         at = tracker.checkpoint_step
         print(
-            f"interrupted: the same command resumes {run_dir.name} from its checkpoint at "
-            f"step {at}"
+            f"interrupted: the same command resumes {run_dir.name} from its checkpoint at step {at}"
             if at is not None
             else f"interrupted before its first checkpoint: the same command starts "
             f"{run_dir.name} again",

@@ -608,3 +608,24 @@ def test_wandb_report_offline_is_built_not_saved(
     argv = [str(suite["runs_dir"]), "--out", str(tmp_path), "--wandb-report", "e/p"]
     assert report.main(argv) == 0
     assert "W&B Report built, not saved: W&B is offline" in capsys.readouterr().out
+
+
+def test_a_report_file_it_did_not_write_is_kept(
+    tmp_path: Path, suite: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--out` into a folder holding someone's own report.md (or .html): one line, the file
+    untouched; a report cc-bench wrote there is rewritten."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    for name in ("report.md", "report.html"):
+        (out / name).write_text("my own notes")
+        err = _one_line_error(capsys, [str(suite["runs_dir"]), "--out", str(out)])
+        assert f"{out / name} is not a report cc-bench wrote: give another --out" in err
+        assert (out / name).read_text() == "my own notes"
+        (out / name).unlink()
+    args = [str(suite["runs_dir"]), "--out", str(out)]
+    assert report.main(args) == 0
+    first = (out / "report.md").read_text()
+    assert first.startswith("<!-- written by `cc-bench report`")
+    assert report.main(args) == 0  # its own files: rewritten
+    assert (out / "report.md").read_text() == first

@@ -82,9 +82,25 @@ def _md_figure(figure: Figure, out_dir: Path) -> str:
     return f"![{figure.caption}]({figure.path.relative_to(out_dir).as_posix()})"
 
 
+# What marks a file as a report this command wrote, so that it rewrites its own files and
+# no one else's.
+MARK_MD = "<!-- written by `cc-bench report`: rewritten on every report into this folder -->"
+MARK_HTML = '<meta name="generator" content="cc-bench report">'
+
+
+def written_by_report(path: Path) -> bool:
+    """Whether the file at `path` is a report this command wrote (older reports, before the
+    mark, by the method note every report ends its overview with)."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return False
+    return MARK_MD in text[:500] or MARK_HTML in text[:500] or "Method. Per group:" in text
+
+
 def to_markdown(sections: Sequence[Section], title: str, out_dir: Path) -> str:
     """The report as Markdown, images linked relative to `out_dir`."""
-    parts = [f"# {title}"]
+    parts = [MARK_MD, f"# {title}"]
     for section in sections:
         parts.append(f"## {section.title}")
         for block in section.blocks:
@@ -203,7 +219,8 @@ def to_html(sections: Sequence[Section], title: str) -> str:
         body.extend(_html_block(b) for b in section.blocks)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n"
+        + MARK_HTML
+        + f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n"
         + "\n".join(body)
         + "\n</body></html>\n"
     )

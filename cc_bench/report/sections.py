@@ -22,6 +22,7 @@ from cc_bench.report.document import (
     Text,
     to_html,
     to_markdown,
+    written_by_report,
 )
 from cc_bench.report.extras import extra_sections
 from cc_bench.report.groups import Group, group_runs, status_rank
@@ -324,6 +325,12 @@ def build_report(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create report folder {out}: {exc.strerror or exc}") from None
+    for name in ("report.md", "report.html"):
+        if (out / name).is_file() and not written_by_report(out / name):
+            raise UserError(
+                f"{out / name} is not a report cc-bench wrote: give another --out, or move "
+                "it away (it is left as it is)"
+            )
     sections = report_sections(records, out, source)
     (out / "report.md").write_text(to_markdown(sections, title, out))
     (out / "report.html").write_text(to_html(sections, title))
