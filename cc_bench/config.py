@@ -63,10 +63,12 @@ def _type_name(tp: Any) -> str:
         return " or ".join(_type_name(a) for a in typing.get_args(tp))
     if tp is type(None):
         return "null"
-    if typing.get_origin(tp) is tuple:  # tuple[int, ...]: "a tuple of integers"
-        items = [a for a in typing.get_args(tp) if a is not Ellipsis]
+    if typing.get_origin(tp) is tuple:  # "a tuple of integers", "a tuple of 2 integers"
+        args = typing.get_args(tp)
+        items = [a for a in args if a is not Ellipsis]
         if len(set(items)) == 1:
-            return f"a tuple of {_plural(_type_name(items[0]))}"
+            n = "" if Ellipsis in args else f"{len(items)} "
+            return f"a tuple of {n}{_plural(_type_name(items[0]))}"
         return "a tuple (" + ", ".join(_type_name(a) for a in items) + ")"
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
         tp, getattr(tp, "__name__", str(tp))

@@ -169,5 +169,11 @@ class DetectionConfig(BenchConfig):
             raise UserError(f"invalid aspect_ratios={self.aspect_ratios!r}: positive numbers")
         if min(self.widths) < 1:
             raise UserError(f"invalid widths={self.widths!r}: positive integers")
+        if self.rpn_post_nms_test < self.rpn_iou_top:
+            raise UserError(
+                f"invalid rpn_post_nms_test={self.rpn_post_nms_test} < rpn_iou_top="
+                f"{self.rpn_iou_top}: rpn_mean_iou scores the top {self.rpn_iou_top} proposals, "
+                "so keep at least that many"
+            )
         if any(not 0 < f < 1 for f in self.lr_drops):
             raise UserError(f"invalid lr_drops={self.lr_drops!r}: fractions between 0 and 1")

@@ -380,8 +380,9 @@ def train_agent(
     vec_env = resolve_vec_env(cfg.vec_env, cfg.n_envs)
     tracker.record_machine(vec_env=vec_env)  # an `auto` resolved here, not in the run id
     print(
-        f"{name}: {cfg.env_id}, {cfg.total_steps:,} env frames ({total_agent_steps:,} agent "
-        f"steps x frame skip {FRAME_SKIP}); `step` in the logs counts frames; "
+        f"{name}: {cfg.env_id}, {cfg.total_steps:,} env frames: {total_agent_steps:,} agent "
+        f"steps of {FRAME_SKIP} frames (frame skip), rounded up; `step` in the logs counts "
+        "frames; "
         f"{count(cfg.n_envs, 'game')} at once ({vec_env})",
         file=sys.stderr,
     )

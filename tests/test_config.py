@@ -278,3 +278,11 @@ def test_a_changed_default_plans_new_runs(tmp_path) -> None:
     assert len(new) == 6
     assert all("toy.classification" in x and re.search(r"\bconv_seed", x) for x in new)
     assert all(re.search(r"\brun\b", x) for x in new)
+
+
+def test_a_fixed_length_tuple_says_how_many() -> None:
+    from cc_bench.detection.configs import DetectionConfig
+
+    for widths in ((32,), (32, 64, 128)):
+        with pytest.raises(UserError, match=r"must be a tuple of 2 integers"):
+            DetectionConfig(widths=widths)

@@ -312,6 +312,8 @@ def test_config_rejects_bad_values() -> None:
         DetectionConfig(source="mnist")
     with pytest.raises(UserError, match="lr_drops"):
         DetectionConfig(lr_drops=(1.5,))
+    with pytest.raises(UserError, match="rpn_post_nms_test=5 < rpn_iou_top=10"):
+        DetectionConfig(rpn_post_nms_test=5)
 
 
 # -- end to end through the command line -------------------------------------------------------
