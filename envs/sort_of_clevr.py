@@ -253,6 +253,41 @@ def generate_scenes(
     return arrays["images"], scenes
 
 
+def _scene_key(scene: Sequence[SceneObject]) -> tuple[tuple[str, str, tuple[float, float]], ...]:
+    """What makes two generated scenes the same image: their objects' colours, shapes and
+    centres (the generator's sizes are fixed)."""
+    return tuple(sorted((o.color, o.shape, o.center) for o in scene))
+
+
+def train_test_scenes(
+    n_train: int, n_test: int, seed: int, **kwargs: Any
+) -> tuple[np.ndarray, list[list[SceneObject]]]:
+    """`n_train` then `n_test` scenes, as `generate_scenes(n_train + n_test, seed)` draws them,
+    except that a test scene equal to a training scene (a few in a thousand at 50,000
+    training scenes: the layouts are finite) is replaced by a fresh one that is not, so the
+    held-out scenes are never seen in training. `kwargs` go to `generate_scenes`."""
+    images, scenes = generate_scenes(n_train + n_test, seed, **kwargs)
+    seen = {_scene_key(sc) for sc in scenes[:n_train]}
+    repeats = [i for i in range(n_train, n_train + n_test) if _scene_key(scenes[i]) in seen]
+    extra_seed, spares = seed, iter(())
+    for i in repeats:
+        while True:
+            spare = next(spares, None)
+            if spare is None:  # another seeded draw (cached too), a few more than needed
+                extra_seed = (extra_seed + 1) % (2**32)
+                spare_images, spare_scenes = generate_scenes(
+                    2 * len(repeats) + 8, extra_seed, **kwargs
+                )
+                spares = iter(zip(spare_images, spare_scenes, strict=True))
+                continue
+            if _scene_key(spare[1]) not in seen:
+                break
+        if i == repeats[0]:
+            images = images.copy()  # not the cached array
+        images[i], scenes[i] = spare
+    return images, scenes
+
+
 def _save_atomic(arrays: Mapping[str, np.ndarray], path: Path) -> None:
     """Write the cache file whole or not at all; an unwritable cache only costs regenerating."""
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
@@ -550,7 +585,8 @@ def interpolation_measures(
             objects): read the robust rule with it, as a generator that draws blurs along
             every line never teleports by the plain rule;
         appear_vanish_frac: share of transitions in which an object appears or vanishes;
-        mean_step_px, max_jump_px: mean and largest centre step of the matched objects;
+        mean_step_px, max_jump_px: mean and largest centre step of the matched objects
+            (NaN where no object is matched across two frames: nothing to measure);
         steps_over_4px_frac, steps_over_8px_frac: shares of those steps over 4 and 8 px;
         endpoint_px: mean distance between an object's centres in the first and the last
             frame (objects in both): how far the interpolations move things (0: collapse).
@@ -617,8 +653,8 @@ def interpolation_measures(
         "valid_transitions_frac": qualifying / transitions,
         "interp_valid_frac": valid_frames / frames,
         "appear_vanish_frac": appear_vanish / transitions,
-        "mean_step_px": float(step_array.mean()) if steps else 0.0,
-        "max_jump_px": float(step_array.max()) if steps else 0.0,
+        "mean_step_px": float(step_array.mean()) if steps else float("nan"),
+        "max_jump_px": float(step_array.max()) if steps else float("nan"),
         "steps_over_4px_frac": float((step_array > 4).mean()) if steps else float("nan"),
         "steps_over_8px_frac": float((step_array > 8).mean()) if steps else float("nan"),
         "endpoint_px": float(np.mean(endpoints)) if endpoints else float("nan"),

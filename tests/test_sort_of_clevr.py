@@ -10,6 +10,7 @@ import pytest
 import torch
 from scipy import ndimage
 
+from cc_bench.envs import sort_of_clevr
 from cc_bench.envs.sort_of_clevr import (
     PALETTE,
     ParsedScene,
@@ -22,6 +23,7 @@ from cc_bench.envs.sort_of_clevr import (
     parse_scenes,
     position_coverage,
     to_uint8_images,
+    train_test_scenes,
     write_gif,
 )
 
@@ -337,6 +339,7 @@ def test_interpolation_collapsed_or_empty_has_no_robust_score():
     m = interpolation_measures([nothing])
     assert m["teleport_frac"] == 0 and np.isnan(m["teleport_frac_valid"])
     assert np.isnan(m["endpoint_px"]) and np.isnan(m["steps_over_4px_frac"])
+    assert np.isnan(m["mean_step_px"]) and np.isnan(m["max_jump_px"])  # not "smooth"
 
 
 def test_interpolation_fast_smooth_move_is_not_a_teleport():
@@ -457,3 +460,22 @@ def test_image_grid_and_gif(tmp_path):
     assert (grid[19:27, 1:11] == 40).all() and (grid[19:27, 12:22] == 160).all()  # empty: gray
     path = write_gif(tmp_path / "a.gif", list(images.repeat(4, 1).repeat(4, 2)))
     assert Image.open(path).n_frames == 2 * 5 - 2  # forwards, then backwards
+
+
+def test_held_out_scenes_are_never_training_scenes():
+    """A small canvas has few layouts, so a plain draw repeats training scenes in its test
+    part; `train_test_scenes` replaces those (and only those) with unseen ones."""
+    kw = {"size": 20, "object_size": 4, "cache": False}
+    images, scenes = generate_scenes(300, seed=5, **kw)
+    key = sort_of_clevr._scene_key
+    seen = {key(sc) for sc in scenes[:200]}
+    repeats = [i for i in range(200, 300) if key(scenes[i]) in seen]
+    assert repeats  # the plain draw does repeat
+    images2, scenes2 = train_test_scenes(200, 100, seed=5, **kw)
+    assert not [i for i in range(200, 300) if key(scenes2[i]) in seen]
+    kept = [i for i in range(300) if i not in repeats]
+    assert np.array_equal(images2[kept], images[kept])  # everything else as drawn
+    assert [scenes2[i] for i in kept] == [scenes[i] for i in kept]
+    for i in repeats:  # the replacements are real scenes: their images parse back to them
+        (parsed,) = parse_scenes(images2[i : i + 1])
+        assert sorted(o.color for o in parsed.objects) == sorted(o.color for o in scenes2[i])

@@ -50,6 +50,7 @@ register_benchmark(
         "max_jump_px": "neither",
         "params_enc": "neither",
         "params_dec": "neither",
+        "sigma": "neither",
         "wall_s": "lower",
     },
     headline=("elbo", "recon_valid_frac", "teleport_frac_valid", "interp_valid_frac"),

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from cc_bench.envs.sort_of_clevr import findings_figure, generate_scenes, parse_scenes
+from cc_bench.envs.sort_of_clevr import findings_figure, parse_scenes, train_test_scenes
 from cc_bench.runtime import resolve_device, seed_everything
 from cc_bench.tracking import Tracker
 from cc_bench.vae.configs import VAEConfig
@@ -33,7 +33,7 @@ def run(cfg: VAEConfig, tracker: Tracker) -> dict[str, Any]:
     """Train on the ELBO, measuring every `eval_every` epochs; pictures; the final metrics."""
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
-    images, scenes = generate_scenes(cfg.n_train + cfg.n_test, cfg.data_seed)
+    images, scenes = train_test_scenes(cfg.n_train, cfg.n_test, cfg.data_seed)
     data = torch.from_numpy(images).to(device)  # uint8 (N, 64, 64, 3)
     train, test = data[: cfg.n_train], data[cfg.n_train :]
     test_scenes = scenes[cfg.n_train :]
