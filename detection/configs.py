@@ -65,13 +65,14 @@ class DetectionConfig(BenchConfig):
     RoI, not on the canvas): `conv`, `coordconv`, or `auto` (as --conv)."""
     num_classes: int = bounded(1, ge=1)
     """Object classes: 1 (class-agnostic, every digit is "digit", the paper's task) or 10."""
-    anchor_sizes: tuple[int, ...] = (8, 12, 16)
-    """Anchor sizes in pixels, each with every aspect ratio. Ours fit the tight ink boxes
-    (mean 9.7 x 11.9 px; sqrt(area) quartiles 7.7, 11.2, 13.4): an anchor at IoU >= 0.7 for
-    43% of true digits, none at 0.5 for 21%. The official 15, 20, 25 fit the size a digit is
-    drawn at, its 28-px frame included: 19% and 46% (docs/detection.md)."""
+    anchor_sizes: tuple[int, ...] = (15, 20, 25)
+    """Anchor sides in pixels (official: 15, 20, 25, the digits' drawn sizes)."""
+    anchor_shapes: Literal["pairs", "ratios"] = "pairs"
+    """`pairs`: every (height, width) pair of `anchor_sizes` at each location, the official
+    code's 9 anchors (15x15 to 25x25); `ratios`: torchvision's, every size (sqrt of the area)
+    with every one of `aspect_ratios`."""
     aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
-    """Anchor aspect ratios (height / width): 3 sizes x 3 ratios = the official 9 anchors."""
+    """Anchor aspect ratios (height / width) for `anchor_shapes=ratios`."""
     widths: tuple[int, int] = (32, 64)
     """Channels of the backbone's two 5x5 convs (official: 32, 64); the second is the
     feature map's `out_channels`, which the RPN and box heads read."""

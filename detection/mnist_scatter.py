@@ -71,6 +71,7 @@ def build_model(cfg: DetectionConfig, image_mean: float, image_std: float) -> nn
         box_conv=layer("box_conv"),
         widths=cfg.widths,
         anchor_sizes=cfg.anchor_sizes,
+        anchor_shapes=cfg.anchor_shapes,
         aspect_ratios=cfg.aspect_ratios,
         rpn_hidden=cfg.rpn_hidden,
         box_channels=cfg.box_channels,

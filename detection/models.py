@@ -25,10 +25,11 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 from torchvision.models.detection import FasterRCNN
-from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.models.detection.rpn import RPNHead
 from torchvision.ops import MultiScaleRoIAlign
+
+from cc_bench.detection.anchors import anchor_generator
 
 ConvLayer = Callable[..., nn.Conv2d]
 
@@ -113,7 +114,8 @@ def faster_rcnn(
     rpn_box_conv: ConvLayer = nn.Conv2d,
     box_conv: ConvLayer = nn.Conv2d,
     widths: Sequence[int] = (32, 64),
-    anchor_sizes: Sequence[int] = (8, 12, 16),
+    anchor_sizes: Sequence[int] = (15, 20, 25),
+    anchor_shapes: str = "pairs",
     aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
     rpn_hidden: int = 32,
     box_channels: int = 32,
@@ -135,8 +137,8 @@ def faster_rcnn(
             benchmark's come from its config: `cc_bench.detection.mnist_scatter.build_model`).
     """
     backbone = Backbone(1, widths, backbone_conv)
-    # One feature map: every size with every ratio at each location (3 x 3 = 9 anchors).
-    anchors = AnchorGenerator(sizes=(tuple(anchor_sizes),), aspect_ratios=(tuple(aspect_ratios),))
+    # One feature map, 9 anchors at each location with the defaults (`anchor_generator`).
+    anchors = anchor_generator(anchor_shapes, anchor_sizes, aspect_ratios)
     num_anchors = anchors.num_anchors_per_location()[0]
     return FasterRCNN(
         backbone,

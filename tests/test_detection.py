@@ -13,7 +13,7 @@ from torchvision.models.detection import FasterRCNN
 from torchvision.ops import box_iou
 
 from cc_bench.detection import mnist_scatter as bench
-from cc_bench.detection.anchors import anchor_match, box_statistics
+from cc_bench.detection.anchors import anchor_match, anchors_for
 from cc_bench.detection.configs import PLACES, DetectionConfig
 from cc_bench.detection.metrics import (
     DetectionScores,
@@ -210,15 +210,25 @@ def test_anchor_match_on_hand_made_boxes() -> None:
     assert anchor_match(tall, (8,), (1.0,)) == {"at_70": 0.0, "none_50": 0.0}
 
 
-def test_default_anchors_fit_the_data_better_than_the_official_ones() -> None:
-    data = make_mnist_scatter(300, 0, cache=False)
-    truth = torch.cat(data.boxes)
-    stats = box_statistics(truth)
-    assert 8 < stats["mean_width"] < 12 and 10 < stats["mean_height"] < 14
-    ours = anchor_match(truth, DetectionConfig().anchor_sizes, DetectionConfig().aspect_ratios)
-    official = anchor_match(truth, (15, 20, 25))
-    assert ours["at_70"] > 2 * official["at_70"]
-    assert ours["none_50"] < official["none_50"] / 2
+def test_default_anchors_are_the_official_pairs_and_fit_the_official_digits() -> None:
+    """The official recipe draws each digit's ink 15-25 px a side; the default anchors are the
+    official code's 9 (height, width) pairs of 15, 20, 25 at every feature-map cell, and fit
+    those digits better than small ones would."""
+    cfg = DetectionConfig()
+    assert (cfg.anchor_sizes, cfg.anchor_shapes) == ((15, 20, 25), "pairs")
+    cell = anchors_for(cfg.anchor_sizes, cfg.aspect_ratios, 64, 4, "pairs")[:9]
+    sides = {(float(b[3] - b[1]), float(b[2] - b[0])) for b in cell}  # (height, width)
+    assert sides == {(float(h), float(w)) for h in (15, 20, 25) for w in (15, 20, 25)}
+    centres = (cell[:, :2] + cell[:, 2:]) / 2
+    assert centres.abs().max() < 1e-6  # all centred on the first cell's point, (0, 0)
+    uncut = make_mnist_scatter(100, 0, canvas=64, crop=64, cache=False)  # nothing cut
+    sides = torch.cat([b[:, 2:] - b[:, :2] for b in uncut.boxes])
+    assert sides.min() >= 12 and sides.max() <= 25  # the ink, less its faintest edge
+    assert 18 < float(sides.mean()) < 21
+    truth = torch.cat(make_mnist_scatter(300, 0, cache=False).boxes)
+    default = anchor_match(truth, cfg.anchor_sizes, shapes="pairs")
+    small = anchor_match(truth, (8, 12, 16), (0.5, 1.0, 2.0))
+    assert default["at_70"] > small["at_70"] + 0.05
 
 
 # -- the model -------------------------------------------------------------------------------

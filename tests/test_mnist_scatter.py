@@ -172,7 +172,9 @@ def own_ink_boxes(
     n: int, seed: int, canvas: int, n_digits: int, min_size: int, max_size: int
 ) -> tuple[list[list[list[float]]], np.ndarray]:
     """The recipe again (no crop), each digit drawn alone: its ink box, and the canvases as
-    the maximum of the lone digits. Replays the generator's draws from its seeded stream."""
+    the sum of the lone digits clipped to 255 (the official loader's). Each digit is first cut
+    to the rows and columns where it has ink, as the official loader does. Replays the
+    generator's draws from its seeded stream."""
     import cv2
 
     x, _ = mnist5k_pools()["train"]
@@ -186,10 +188,13 @@ def own_ink_boxes(
         for d in range(n_digits):
             (h, w), (r, c) = sizes[d], corners[d]
             alone = np.zeros((canvas, canvas), dtype=np.uint8)
-            picture = cv2.resize(x[which[d]], (int(w), int(h)), interpolation=cv2.INTER_AREA)
+            digit = x[which[d]]
+            rows, cols = np.where(digit.sum(1) > 0)[0], np.where(digit.sum(0) > 0)[0]
+            digit = digit[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+            picture = cv2.resize(digit, (int(w), int(h)), interpolation=cv2.INTER_AREA)
             alone[r : r + h, c : c + w] = np.where(picture >= INK_THRESHOLD, picture, 0)
             per.append(ink_box(alone))
-            canvases[k] = np.maximum(canvases[k], alone)
+            canvases[k] = np.clip(canvases[k].astype(int) + alone, 0, 255)
         boxes.append(per)
     return boxes, canvases
 
