@@ -1,13 +1,13 @@
 """Random and human Atari scores, for human-normalised scores: (score - random) / (human - random).
 
-The table is the standard one of the Atari literature: the random-agent and human-tester
-scores of Mnih et al. 2015, "Human-level control through deep reinforcement learning"
-(Nature 518, Extended Data Table 2), completed for the games that table lacks by
-van Hasselt, Guez and Silver 2016 ("Deep Reinforcement Learning with Double Q-learning")
-and Wang et al. 2016 ("Dueling Network Architectures"); the values are those of DeepMind's
-DQN Zoo (`dqn_zoo/atari_data.py`) and of rliable's Atari tables. Video Pinball's random
-score is given as 0.0 there too; some papers use 16256.9 (the random agent scores above
-some humans under other evaluation protocols).
+The table is the standard one of the modern Atari literature: the random-agent and
+human-tester scores of van Hasselt, Guez and Silver 2016 ("Deep Reinforcement Learning with
+Double Q-learning") and Wang et al. 2016 ("Dueling Network Architectures"), as DeepMind's DQN
+Zoo (`dqn_zoo/atari_data.py`), Rainbow and rliable use them. The random scores are those of
+Mnih et al. 2015 (Nature 518, Extended Data Table 2); its human scores are not (Nature's
+human column differs: Breakout 31.8, Ms. Pac-Man 15,693, Pong 9.3), so figures normalised
+here do not compare with Nature's percentages. Video Pinball's random score is DQN Zoo's
+16,256.9 (some tables, Dopamine's, use 0.0); no suite plays it.
 
 No torch, no ALE: the report imports this to normalise.
 """
@@ -73,7 +73,7 @@ ATARI_SCORES: dict[str, tuple[float, float]] = {
     "tutankham": (11.4, 167.6),
     "up_n_down": (533.4, 11693.2),
     "venture": (0.0, 1187.5),
-    "video_pinball": (0.0, 17667.9),
+    "video_pinball": (16256.9, 17667.9),
     "wizard_of_wor": (563.5, 4756.5),
     "yars_revenge": (3092.9, 54576.9),
     "zaxxon": (32.5, 9173.3),

@@ -485,3 +485,12 @@ def test_where_and_with_r_do_not_change_a_conv_run() -> None:
     coord = A2CConfig(conv="coordconv")
     assert run_id("rl.a2c", A2CConfig(conv="coordconv", where="all")) != run_id("rl.a2c", coord)
     assert run_id("rl.a2c", A2CConfig(conv="coordconv", with_r=True)) != run_id("rl.a2c", coord)
+
+
+def test_score_table_is_dqn_zoo_s() -> None:
+    """A few (random, human) pairs as DQN Zoo's `atari_data.py` has them (not Nature's human
+    column: Breakout 31.8, Ms. Pac-Man 15,693 there)."""
+    assert ATARI_SCORES["breakout"] == (1.7, 30.5)
+    assert ATARI_SCORES["ms_pacman"] == (307.3, 6951.6)
+    assert ATARI_SCORES["pong"] == (-20.7, 14.6)
+    assert ATARI_SCORES["video_pinball"] == (16256.9, 17667.9)
