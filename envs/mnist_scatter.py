@@ -6,7 +6,7 @@ uniformly from [min_size, max_size] pixels, placed uniformly at random
 wholly inside a `canvas` x `canvas` canvas, and the canvas is centre-cropped to `crop` x
 `crop` (the paper: 5 digits of 15-25 px, a 120x120 canvas, a 64x64 crop; 9,000 training
 and 1,000 validation images). Many digits fall partly or wholly outside the crop, so an
-image holds 0 to `n_digits` digits (2.75 on average with the official values).
+image holds 0 to `n_digits` digits (3.28 on average with the official values).
 
 Boxes and pixels:
 
