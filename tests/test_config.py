@@ -234,7 +234,8 @@ sys.exit(main(["launch", "toy", "--dry-run", "--runs-dir", sys.argv[1]]))
 def test_domain_run_ids_stay_as_they_were() -> None:
     # A run's id is its folder name: a change here makes every finished run of these recipes
     # look unfinished (`launch` reruns them). Update the ids only with a change of recipe
-    # (detection: 2026-12-03, CoordConv before the RPN's box regression, `rpn_box_conv`).
+    # (detection: 2026-12-03, CoordConv before the RPN's box regression, `rpn_box_conv`;
+    # 2026-12-04, the official anchors, `anchor_shapes`).
     from cc_bench.detection.configs import DetectionConfig
     from cc_bench.gan.configs import GanConfig
     from cc_bench.vae.configs import VAEConfig
@@ -245,8 +246,8 @@ def test_domain_run_ids_stay_as_they_were() -> None:
         ("gan.sort_of_clevr", GanConfig(conv="conv", g_conv="coordconv")): "conv_seed0_d7f7bca7",
         ("vae.sort_of_clevr", VAEConfig(conv="conv")): "conv_seed0_38f94cf6",
         ("vae.sort_of_clevr", VAEConfig(conv="coordconv")): "coordconv_seed0_a6abe7ca",
-        ("detection.mnist_scatter", DetectionConfig(conv="conv")): "conv_seed0_48b3bdae",
-        ("detection.mnist_scatter", DetectionConfig(conv="coordconv")): "coordconv_seed0_3889fb56",
+        ("detection.mnist_scatter", DetectionConfig(conv="conv")): "conv_seed0_5556c219",
+        ("detection.mnist_scatter", DetectionConfig(conv="coordconv")): "coordconv_seed0_09b716dd",
     }
     assert {key: run_id(*key) for key in ids} == ids
 
