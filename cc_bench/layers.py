@@ -458,9 +458,10 @@ def _sync(device: torch.device) -> None:
 def _can_time(x: Tensor, weight: Tensor, bias: Tensor | None) -> bool:
     """Whether strategies may be timed now: a plain eager training step with autotuning on.
 
-    Not under torch.compile or jit tracing, functorch transforms, dispatch modes (fake or
-    meta tensors, op logging), saved-tensor hooks (activation checkpointing), on the meta
-    device, or when no gradient is wanted (the fixed rule serves inference).
+    Not under torch.compile, dispatch modes (fake or meta tensors, op logging), saved-tensor
+    hooks (activation checkpointing), on the meta device, or when no gradient is wanted (the
+    fixed rule serves inference). jit tracing and torch.func transforms never get here: they
+    run the concatenation (`_plain_ops_only`).
     """
     tensors = [t for t in (x, weight, bias) if t is not None]
     return (
@@ -471,8 +472,6 @@ def _can_time(x: Tensor, weight: Tensor, bias: Tensor | None) -> bool:
         and type(x) is Tensor
         and all(type(t) in (Tensor, nn.Parameter) for t in tensors)
         and not torch.compiler.is_compiling()
-        and not torch.jit.is_tracing()
-        and not torch._C._are_functorch_transforms_active()
         and torch.utils._python_dispatch._get_current_dispatch_mode() is None
         and torch._C._autograd._top_saved_tensors_default_hooks(False) is None
     )

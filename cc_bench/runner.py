@@ -384,19 +384,18 @@ def _run_in_folder(
         # imports (torch and all) nor W&B's start-up (seconds when online).
         tracker.start_clock()
         metrics = _json_safe(run_fn(cfg, tracker))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, UserError) as exc:
         tracker.close()  # unfinished: the same command resumes it
-        at = tracker.checkpoint_step
-        print(
-            f"interrupted: the same command resumes {run_dir.name} from its checkpoint at step {at}"
-            if at is not None
-            else f"interrupted before its first checkpoint: the same command starts "
-            f"{run_dir.name} again",
-            file=log,
-        )
-        raise
-    except UserError:
-        tracker.close()  # unfinished: the same command resumes it
+        if isinstance(exc, KeyboardInterrupt):
+            at = tracker.checkpoint_step
+            print(
+                f"interrupted: the same command resumes {run_dir.name} from its checkpoint "
+                f"at step {at}"
+                if at is not None
+                else f"interrupted before its first checkpoint: the same command starts "
+                f"{run_dir.name} again",
+                file=log,
+            )
         raise
     except NonFiniteLossError as exc:
         error = str(exc)

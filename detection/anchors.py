@@ -10,39 +10,9 @@ the anchors torchvision's `AnchorGenerator` makes for the model's feature map.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import Tensor
-
-
-class PairAnchors:
-    """torchvision's `AnchorGenerator` with the official code's anchors: every (height,
-    width) pair of `sizes` at each location (15, 20, 25: 9 anchors from 15x15 to 25x25, aspect
-    ratios 0.6 to 1.67), where torchvision's own are every size with every aspect ratio."""
-
-    def __new__(cls, sizes: Sequence[int]) -> Any:
-        from torchvision.models.detection.anchor_utils import AnchorGenerator
-
-        class _Pairs(AnchorGenerator):
-            def num_anchors_per_location(self) -> list[int]:
-                return [len(c) for c in self.cell_anchors]
-
-        generator = _Pairs(sizes=((1,),), aspect_ratios=((1.0,),))
-        hw = torch.tensor([(h, w) for h in sizes for w in sizes], dtype=torch.float32)
-        half = hw.flip(1) / 2  # (w/2, h/2)
-        generator.cell_anchors = [torch.cat([-half, half], dim=1)]  # xyxy about 0, exact
-        return generator
-
-
-def anchor_generator(shapes: str, sizes: Sequence[int], aspect_ratios: Sequence[float]) -> Any:
-    """The RPN's anchors for one feature map: `pairs` (the official code's: every (height,
-    width) pair of `sizes`) or `ratios` (torchvision's: every size with every aspect ratio)."""
-    from torchvision.models.detection.anchor_utils import AnchorGenerator
-
-    if shapes == "pairs":
-        return PairAnchors(sizes)
-    return AnchorGenerator(sizes=(tuple(sizes),), aspect_ratios=(tuple(aspect_ratios),))
 
 
 def anchors_for(
@@ -54,6 +24,8 @@ def anchors_for(
 ) -> Tensor:
     """Every anchor (A, 4) xyxy of a square image, from the generator the model uses."""
     from torchvision.models.detection.image_list import ImageList
+
+    from cc_bench.detection.models import anchor_generator
 
     generator = anchor_generator(shapes, sizes, aspect_ratios)
     side = image_size // stride
@@ -74,7 +46,7 @@ def anchor_match(
 
     Args:
         boxes: the true boxes of any number of images of side `image_size`, concatenated.
-        sizes, aspect_ratios, shapes: the anchors, as `anchor_generator` takes them.
+        sizes, aspect_ratios, shapes: the anchors, as `models.anchor_generator` takes them.
         stride: the feature map's stride (4 for the official backbone's two 2x2 pools).
     """
     from cc_bench.detection.metrics import pairwise_iou

@@ -25,13 +25,37 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.models.detection.rpn import RPNHead
 from torchvision.ops import MultiScaleRoIAlign
 
-from cc_bench.detection.anchors import anchor_generator
-
 ConvLayer = Callable[..., nn.Conv2d]
+
+
+class PairAnchors(AnchorGenerator):
+    """The official code's anchors: every (height, width) pair of `sizes` at each location
+    (15, 20, 25: 9 anchors from 15x15 to 25x25, aspect ratios 0.6 to 1.67), where
+    torchvision's own are every size (sqrt of the area) with every aspect ratio."""
+
+    def __init__(self, sizes: Sequence[int]) -> None:
+        super().__init__(sizes=((1,),), aspect_ratios=((1.0,),))
+        hw = torch.tensor([(h, w) for h in sizes for w in sizes], dtype=torch.float32)
+        half = hw.flip(1) / 2  # (w/2, h/2)
+        self.cell_anchors = [torch.cat([-half, half], dim=1)]  # xyxy about 0, not rounded
+
+    def num_anchors_per_location(self) -> list[int]:
+        return [len(c) for c in self.cell_anchors]
+
+
+def anchor_generator(
+    shapes: str, sizes: Sequence[int], aspect_ratios: Sequence[float]
+) -> AnchorGenerator:
+    """The RPN's anchors for one feature map: `pairs` (the official code's: every (height,
+    width) pair of `sizes`) or `ratios` (torchvision's: every size with every aspect ratio)."""
+    if shapes == "pairs":
+        return PairAnchors(sizes)
+    return AnchorGenerator(sizes=(tuple(sizes),), aspect_ratios=(tuple(aspect_ratios),))
 
 
 class Backbone(nn.Sequential):

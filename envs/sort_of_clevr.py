@@ -269,22 +269,17 @@ def train_test_scenes(
     images, scenes = generate_scenes(n_train + n_test, seed, **kwargs)
     seen = {_scene_key(sc) for sc in scenes[:n_train]}
     repeats = [i for i in range(n_train, n_train + n_test) if _scene_key(scenes[i]) in seen]
-    extra_seed, spares = seed, iter(())
-    for i in repeats:
-        while True:
-            spare = next(spares, None)
-            if spare is None:  # another seeded draw (cached too), a few more than needed
-                extra_seed = (extra_seed + 1) % (2**32)
-                spare_images, spare_scenes = generate_scenes(
-                    2 * len(repeats) + 8, extra_seed, **kwargs
-                )
-                spares = iter(zip(spare_images, spare_scenes, strict=True))
-                continue
-            if _scene_key(spare[1]) not in seen:
-                break
-        if i == repeats[0]:
-            images = images.copy()  # not the cached array
-        images[i], scenes[i] = spare
+    if not repeats:
+        return images, scenes
+    spares: list[tuple[np.ndarray, list[SceneObject]]] = []
+    extra_seed = seed
+    while len(spares) < len(repeats):  # further seeded draws (cached too), a few spare
+        extra_seed = (extra_seed + 1) % (2**32)
+        more = generate_scenes(2 * len(repeats) + 8, extra_seed, **kwargs)
+        spares += [(im, sc) for im, sc in zip(*more, strict=True) if _scene_key(sc) not in seen]
+    images = images.copy()  # not the cached array
+    for i, (image, scene) in zip(repeats, spares, strict=False):
+        images[i], scenes[i] = image, scene
     return images, scenes
 
 

@@ -57,7 +57,7 @@ def main_status(argv: Sequence[str]) -> int:
     left_out = [run_dir for run_dir in folders if read_json(run_dir / "config.json") is None]
     if left_out:
         print(left_out_note(left_out), file=sys.stderr)
-    states = {run_dir: run_state(run_dir) for run_dir in folders if run_dir not in left_out}
+    states = {run_dir: run_state(run_dir) for run_dir in set(folders) - set(left_out)}
     if not states:
         raise UserError(f"{args.runs_dir} holds no runs")
     names = {FINISHED: "done", RUNNING: "running", FAILED: "failed", UNFINISHED: "unfinished"}

@@ -218,10 +218,14 @@ def load_runs(runs_dir: Path | str) -> list[RunRecord]:
         raise UserError(f"runs folder {root} does not exist")
     if not root.is_dir():
         raise UserError(f"{root} is not a folder; give the runs folder (for example ./runs)")
-    records, left_out = [], []
+    records: list[RunRecord] = []
+    left_out: list[Path] = []
     for run_dir in run_folders(root):
         record = read_run_folder(run_dir)
-        (records if record is not None else left_out).append(record or run_dir)
+        if record is None:
+            left_out.append(run_dir)
+        else:
+            records.append(record)
     if left_out:
         print(left_out_note(left_out), file=sys.stderr)
     if not records:
