@@ -156,6 +156,11 @@ class BenchConfig:
     # or `resolve_auto`). Like those above, they differ between the two sides of one
     # comparison, so reports show them per side and do not group on them.
     conv_dependent: ClassVar[frozenset[str]] = frozenset()
+    # Fields that change how a run goes but not what it trains or measures (whether missing
+    # data may be downloaded, how many test images one forward pass takes). A run's id and
+    # group hold them at their defaults and reports never split on them, so a killed run
+    # resumes, and pairs, whatever they are set to (as `NON_IDENTITY_FIELDS` for all).
+    run_time_fields: ClassVar[frozenset[str]] = frozenset()
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -282,6 +287,17 @@ def given_values(config: Mapping[str, Any], given: Iterable[str] | None) -> dict
     return {k: v for k, v in config.items() if k in keep}
 
 
+def _identity_values(cfg: BenchConfig) -> dict[str, Any]:
+    """The config's values that make a run's identity: without `NON_IDENTITY_FIELDS`, its
+    class's `run_time_fields` held at their defaults (so ids made before a field was declared
+    one stay the same)."""
+    values = config_to_dict(cfg)
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
+    for name in type(cfg).run_time_fields:
+        values[name] = json.loads(json.dumps(fields[name].default))
+    return {k: v for k, v in values.items() if k not in NON_IDENTITY_FIELDS}
+
+
 def run_id(benchmark: str, cfg: BenchConfig) -> str:
     """A run's id: readable conv and seed, and a hash of the benchmark and what it trains with.
 
@@ -289,8 +305,7 @@ def run_id(benchmark: str, cfg: BenchConfig) -> str:
     recipe the run actually trains with: when a default budget or rate changes in the code,
     the same command line plans a new run instead of finding the old one finished.
     """
-    resolved = cfg.resolve()
-    values = {k: v for k, v in config_to_dict(resolved).items() if k not in NON_IDENTITY_FIELDS}
+    values = _identity_values(cfg.resolve())
     text = json.dumps({"benchmark": benchmark, "config": values}, sort_keys=True)
     conv = cfg.conv + ("_r" if cfg.with_r and cfg.conv == "coordconv" else "")
     return f"{conv}_seed{cfg.seed}_{hashlib.sha1(text.encode()).hexdigest()[:8]}"
@@ -302,10 +317,6 @@ def group_name(benchmark: str, cfg: BenchConfig) -> str:
 
     Reports pair runs by their resolved configs instead (`cc_bench.report.groups`).
     """
-    values = {
-        k: v
-        for k, v in config_to_dict(cfg).items()
-        if k not in NON_IDENTITY_FIELDS | {"conv", "seed"}
-    }
+    values = {k: v for k, v in _identity_values(cfg).items() if k not in {"conv", "seed"}}
     text = json.dumps({"benchmark": benchmark, "config": values}, sort_keys=True)
     return f"{benchmark}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"

@@ -20,7 +20,7 @@ def anchors_for(
     aspect_ratios: Sequence[float],
     image_size: int,
     stride: int,
-    shapes: str = "ratios",
+    shapes: str = "pairs",
 ) -> Tensor:
     """Every anchor (A, 4) xyxy of a square image, from the generator the model uses."""
     from torchvision.models.detection.image_list import ImageList
@@ -39,7 +39,7 @@ def anchor_match(
     aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
     image_size: int = 64,
     stride: int = 4,
-    shapes: str = "ratios",
+    shapes: str = "pairs",
 ) -> dict[str, float]:
     """For true boxes (N, 4) xyxy: the share with an anchor at IoU >= 0.7 (`at_70`), and the
     share with none at IoU >= 0.5 (`none_50`).

@@ -45,6 +45,7 @@ def load_data(cfg: DetectionConfig, split: str) -> MnistScatter:
         n_digits=cfg.n_digits,
         min_size=cfg.min_size,
         max_size=cfg.max_size,
+        binary=cfg.binary,
         split=split,
         data_root=cfg.data_root,
         download=cfg.download,
@@ -116,9 +117,10 @@ def evaluate(
 ) -> tuple[dict[str, float], list[dict[str, Tensor]]]:
     """Scores on the whole test set, and the predictions for the first SHOWN canvases.
 
-    The RPN's post-NMS proposals (for `rpn_mean_iou`) are read from the same forward pass by
-    a hook on `model.rpn`, in the transformed images' coordinates, and mapped back to the
-    canvases' as torchvision maps the detections.
+    The proposals `rpn_mean_iou` scores come from the same forward pass: the RPN's candidates
+    filtered a second time as the official measure filters them (NMS at `rpn_iou_nms`, the
+    top `rpn_iou_top` kept; `official_proposals`), in the transformed images' coordinates,
+    and mapped back to the canvases' as torchvision maps the detections.
     """
     from torchvision.models.detection.transform import resize_boxes
 
@@ -128,7 +130,7 @@ def evaluate(
     seen: dict[str, Any] = {}
     hooks = [
         model.transform.register_forward_hook(lambda m, i, out: seen.update(images=out[0])),
-        model.rpn.register_forward_hook(lambda m, i, out: seen.update(proposals=out[0])),
+        official_proposals(model.rpn, cfg.rpn_iou_nms, cfg.rpn_iou_top, seen),
     ]
     try:
         for start in range(0, len(data), cfg.eval_batch_size):
@@ -147,6 +149,37 @@ def evaluate(
         for hook in hooks:
             hook.remove()
     return scores.compute(), shown
+
+
+class _Restore:
+    """Undoes `official_proposals` (as a hook's handle is removed)."""
+
+    def __init__(self, rpn: nn.Module) -> None:
+        self.rpn = rpn
+
+    def remove(self) -> None:
+        vars(self.rpn).pop("filter_proposals", None)
+
+
+def official_proposals(rpn: nn.Module, nms: float, top: int, seen: dict[str, Any]) -> _Restore:
+    """Make `rpn` (torchvision's `RegionProposalNetwork`, in eval mode) also put in
+    `seen["proposals"]` its candidates filtered as the official measure filters them: NMS at
+    `nms` and the `top` best kept, per image. Its own output (NMS at its `nms_thresh`, for the
+    second stage) is unchanged. `.remove()` on the result undoes it."""
+    own = type(rpn).filter_proposals
+
+    def filter_proposals(*args: Any) -> tuple[list[Tensor], list[Tensor]]:
+        out = own(rpn, *args)
+        kept = rpn.nms_thresh, rpn._post_nms_top_n
+        rpn.nms_thresh, rpn._post_nms_top_n = nms, {"training": top, "testing": top}
+        try:
+            seen["proposals"] = own(rpn, *args)[0]
+        finally:
+            rpn.nms_thresh, rpn._post_nms_top_n = kept
+        return out
+
+    rpn.filter_proposals = filter_proposals
+    return _Restore(rpn)
 
 
 def run(cfg: DetectionConfig, tracker: Tracker) -> dict[str, Any]:

@@ -18,6 +18,9 @@ Boxes and pixels:
   whose ink spans columns 3..7 and rows 10..20 has the box (3, 10, 8, 21).
 - A digit the crop removes, or leaves with fewer than `min_visible` ink pixels, is not drawn
   at all and has no box, so no ink lies outside every box.
+- Ink is white: with `binary` (the default) every ink pixel is 255, as in the official
+  loader, which adds 0-255 digit pictures onto a canvas and clips the sum to 1 (so any ink
+  at all becomes 1.0); `binary=False` keeps MNIST's grey strokes.
 - Overlaps are allowed, as in the official generator: where digits overlap, their values
   add, clipped to white (255), and each digit keeps the box of its own ink, even where
   another digit covers part of it (that ink stays non-zero on the canvas).
@@ -271,6 +274,7 @@ def _generate(
     min_size: int,
     max_size: int,
     min_visible: int,
+    binary: bool,
 ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
     digits, classes = pool
     top = (canvas - crop) // 2  # the crop is rows/columns top .. top + crop - 1
@@ -294,6 +298,8 @@ def _generate(
             rows, cols = np.nonzero(picture)
             if len(rows) < min_visible:
                 continue
+            if binary:  # the official loader's sum of 0-255 pictures clipped to 1
+                picture = np.where(picture > 0, 255, 0).astype(np.uint8)
             region = images[k, rs:re, cs:ce]  # overlaps add, clipped to white (official)
             region[:] = np.minimum(region.astype(np.uint16) + picture, 255)
             image_boxes.append(
@@ -317,6 +323,7 @@ def make_mnist_scatter(
     max_size: int = 25,
     split: Literal["train", "test"] = "train",
     min_visible: int = MIN_VISIBLE,
+    binary: bool = True,
     data_root: str | None = None,
     download: bool = False,
     cache: bool = True,
@@ -332,6 +339,7 @@ def make_mnist_scatter(
         min_size, max_size: each digit's height and width, drawn from [min_size, max_size].
         split: which digit pool to draw from (`train` and `test` pools are disjoint).
         min_visible: fewest ink pixels a digit keeps inside the crop to be drawn and boxed.
+        binary: every ink pixel white, as the official loader makes it; False: grey strokes.
         data_root, download: where torchvision's MNIST is (source `mnist`), whether to fetch it.
         cache: read and write the on-disk cache.
     """
@@ -346,6 +354,7 @@ def make_mnist_scatter(
         "max_size": max_size,
         "split": split,
         "min_visible": min_visible,
+        "binary": binary,
     }
     _check(**params)
     # torchvision's digits are read first: a missing or moved folder is reported, never
@@ -366,7 +375,7 @@ def make_mnist_scatter(
         pool = pool if pool is not None else digit_pool(source, split, data_root, download)
         rng = np.random.default_rng([seed, 0 if split == "train" else 1])
         images, boxes, labels = _generate(
-            pool, n, rng, canvas, crop, n_digits, min_size, max_size, min_visible
+            pool, n, rng, canvas, crop, n_digits, min_size, max_size, min_visible, binary
         )
         stored = {
             "images": torch.from_numpy(images),

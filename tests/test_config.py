@@ -235,7 +235,8 @@ def test_domain_run_ids_stay_as_they_were() -> None:
     # A run's id is its folder name: a change here makes every finished run of these recipes
     # look unfinished (`launch` reruns them). Update the ids only with a change of recipe
     # (detection: 2026-12-03, CoordConv before the RPN's box regression, `rpn_box_conv`;
-    # 2026-12-04, the official anchors, `anchor_shapes`).
+    # 2026-12-04, the official anchors, `anchor_shapes`; then the official binary canvases and
+    # NMS of the measured proposals, `binary` and `rpn_iou_nms`).
     from cc_bench.detection.configs import DetectionConfig
     from cc_bench.gan.configs import GanConfig
     from cc_bench.vae.configs import VAEConfig
@@ -246,10 +247,34 @@ def test_domain_run_ids_stay_as_they_were() -> None:
         ("gan.sort_of_clevr", GanConfig(conv="conv", g_conv="coordconv")): "conv_seed0_d7f7bca7",
         ("vae.sort_of_clevr", VAEConfig(conv="conv")): "conv_seed0_38f94cf6",
         ("vae.sort_of_clevr", VAEConfig(conv="coordconv")): "coordconv_seed0_a6abe7ca",
-        ("detection.mnist_scatter", DetectionConfig(conv="conv")): "conv_seed0_5556c219",
-        ("detection.mnist_scatter", DetectionConfig(conv="coordconv")): "coordconv_seed0_09b716dd",
+        ("detection.mnist_scatter", DetectionConfig(conv="conv")): "conv_seed0_df117c41",
+        ("detection.mnist_scatter", DetectionConfig(conv="coordconv")): "coordconv_seed0_a82ff5e6",
     }
     assert {key: run_id(*key) for key in ids} == ids
+
+
+def test_run_time_fields_leave_the_run_id_and_group_as_they_are(tmp_path, monkeypatch) -> None:
+    """Whether MNIST may be downloaded and the test batch size change how a detection run
+    goes, not what it computes: a run killed with --download resumes without it. The data
+    folder counts by where it is, however it is typed."""
+    from cc_bench.config import group_name
+    from cc_bench.detection.configs import DetectionConfig
+
+    bench = "detection.mnist_scatter"
+    assert DetectionConfig.run_time_fields == {"download", "eval_batch_size"}
+    (tmp_path / "digits").mkdir()
+    monkeypatch.chdir(tmp_path)
+    base = DetectionConfig(source="mnist", data_root=str(tmp_path / "digits"))
+    for same in (
+        DetectionConfig(source="mnist", data_root="digits", download=True),
+        DetectionConfig(source="mnist", data_root="./digits/", eval_batch_size=7),
+    ):
+        assert same.data_root == str(tmp_path / "digits")
+        assert run_id(bench, same) == run_id(bench, base)
+        assert group_name(bench, same) == group_name(bench, base)
+    other = DetectionConfig(source="mnist", data_root=str(tmp_path))
+    assert run_id(bench, other) != run_id(bench, base)
+    assert run_id(bench, DetectionConfig(binary=False)) != run_id(bench, DetectionConfig())
 
 
 def test_a_changed_default_plans_new_runs(tmp_path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -155,21 +156,30 @@ def test_proposal_iou_scores_the_top_proposals_against_torchvision() -> None:
     assert scores.compute()["rpn_mean_iou"] == pytest.approx(0.5)  # (1 + 0 + 0.5) / 3
 
 
-def test_rpn_mean_iou_reads_the_rpn_s_post_nms_proposals() -> None:
-    """evaluate()'s hook against torchvision's RPN called on its own, box_iou, and a mean."""
+def test_rpn_mean_iou_scores_the_official_nms_of_the_rpn_s_candidates() -> None:
+    """evaluate()'s proposals against a copy of torchvision's RPN set to the official NMS
+    (0.8, the top 4 kept) and called on its own, box_iou, and a mean; the detections are
+    those of the RPN's own NMS (0.7), untouched."""
     torch.manual_seed(0)
     cfg = DetectionConfig(conv="coordconv", n_test=6, rpn_iou_top=4, eval_batch_size=4)
     data = make_mnist_scatter(6, 0, split="test", cache=False)
-    model = build_model(cfg, 0.03, 0.15)
-    scores, _ = evaluate(model, data, cfg, torch.device("cpu"))
-    model.eval()
+    model = build_model(cfg, 0.03, 0.15).eval()
+    with torch.no_grad():
+        before = model(list(data.images))
+    scores, shown = evaluate(model, data, cfg, torch.device("cpu"))
+    assert "filter_proposals" not in vars(model.rpn)  # undone
+    for a, b in zip(before, shown, strict=True):
+        assert torch.equal(a["boxes"], b["boxes"]) and torch.equal(a["scores"], b["scores"])
+    official = copy.deepcopy(model.rpn)
+    official.nms_thresh, official._post_nms_top_n = 0.8, {"training": 4, "testing": 4}
+    assert model.rpn.nms_thresh == 0.7
     ious = []
     with torch.no_grad():
         images, _ = model.transform(list(data.images))
-        proposals, _ = model.rpn(images, {"0": model.backbone(images.tensors)})
+        proposals, _ = official(images, {"0": model.backbone(images.tensors)})
     for found, truth in zip(proposals, data.boxes, strict=True):
-        assert len(found) >= 4
-        top = box_iou(found[:4], truth).max(dim=1).values if len(truth) else torch.zeros(4)
+        assert len(found) == 4
+        top = box_iou(found, truth).max(dim=1).values if len(truth) else torch.zeros(4)
         ious.append(top)
     assert scores["rpn_mean_iou"] == pytest.approx(float(torch.cat(ious).mean()), rel=1e-6)
 
@@ -197,17 +207,22 @@ def test_targets_label_digits_after_the_background_and_score_perfect_as_predicti
 def test_anchor_match_on_hand_made_boxes() -> None:
     # Size-8 square anchors every 4 px: [4k - 4, 4k + 4] on each axis.
     on_grid, off_grid = boxes([4, 4, 12, 12]), boxes([6, 6, 14, 14])
-    assert anchor_match(on_grid, (8,), (1.0,)) == {"at_70": 1.0, "none_50": 0.0}
+    assert anchor_match(on_grid, (8,)) == {"at_70": 1.0, "none_50": 0.0}  # the 8x8 pair
     # Off the grid by 2 px each way: the best anchor overlaps 6 x 6 of 8 x 8, IoU 36 / 92.
-    assert anchor_match(off_grid, (8,), (1.0,)) == {"at_70": 0.0, "none_50": 1.0}
-    both = anchor_match(torch.cat([on_grid, off_grid]), (8,), (1.0,))
+    assert anchor_match(off_grid, (8,)) == {"at_70": 0.0, "none_50": 1.0}
+    both = anchor_match(torch.cat([on_grid, off_grid]), (8,), shapes="ratios")
     assert both == {"at_70": 0.5, "none_50": 0.5}
     # An 8 x 16 box centred on the grid: the ratio-2 anchor of size 8 * sqrt(2) is that box
     # (torchvision: ratio = height / width, size = sqrt(area)); the size-8 square overlaps
     # it by 64 / 128 = 0.5, not 0.7.
     tall = boxes([8, 4, 16, 20])
-    assert anchor_match(tall, (8 * 2**0.5,), (2.0,)) == {"at_70": 1.0, "none_50": 0.0}
-    assert anchor_match(tall, (8,), (1.0,)) == {"at_70": 0.0, "none_50": 0.0}
+    assert anchor_match(tall, (8 * 2**0.5,), (2.0,), shapes="ratios") == {
+        "at_70": 1.0,
+        "none_50": 0.0,
+    }
+    assert anchor_match(tall, (8,), (1.0,), shapes="ratios") == {"at_70": 0.0, "none_50": 0.0}
+    # The default, the official pairs: heights and widths 8 and 16 include the 16 x 8 box.
+    assert anchor_match(tall, (8, 16)) == {"at_70": 1.0, "none_50": 0.0}
 
 
 def test_default_anchors_are_the_official_pairs_and_fit_the_official_digits() -> None:
@@ -226,8 +241,8 @@ def test_default_anchors_are_the_official_pairs_and_fit_the_official_digits() ->
     assert sides.min() >= 12 and sides.max() <= 25  # the ink, less its faintest edge
     assert 18 < float(sides.mean()) < 21
     truth = torch.cat(make_mnist_scatter(300, 0, cache=False).boxes)
-    default = anchor_match(truth, cfg.anchor_sizes, shapes="pairs")
-    small = anchor_match(truth, (8, 12, 16), (0.5, 1.0, 2.0))
+    default = anchor_match(truth, cfg.anchor_sizes)  # the pairs, as the model's
+    small = anchor_match(truth, (8, 12, 16), (0.5, 1.0, 2.0), shapes="ratios")
     assert default["at_70"] > small["at_70"] + 0.05
 
 
@@ -322,8 +337,8 @@ def test_config_rejects_bad_values() -> None:
         DetectionConfig(source="mnist")
     with pytest.raises(UserError, match="lr_drops"):
         DetectionConfig(lr_drops=(1.5,))
-    with pytest.raises(UserError, match="rpn_post_nms_test=5 < rpn_iou_top=10"):
-        DetectionConfig(rpn_post_nms_test=5)
+    with pytest.raises(UserError, match=r"invalid rpn_iou_nms=0\.0: must be > 0\.0"):
+        DetectionConfig(rpn_iou_nms=0.0)
 
 
 # -- end to end through the command line -------------------------------------------------------

@@ -216,7 +216,13 @@ def test_overlapping_digits_each_keep_the_tight_box_of_their_own_ink() -> None:
         )  # (6, 6) intersection areas
         overlapping += int((inter.triu(diagonal=1) > 20).sum())
     assert overlapping > 100
-    assert np.array_equal((data.images[:, 0] * 255).round().byte().numpy(), canvases)
+    # Binary (the default): every ink pixel white, as the official loader's sum of 0-255
+    # pictures clipped to 1 makes it; grey: the sum clipped to 255.
+    white = np.where(canvases > 0, 255, 0)
+    assert np.array_equal((data.images[:, 0] * 255).round().byte().numpy(), white)
+    grey = make_mnist_scatter(30, 2, canvas=40, crop=40, n_digits=6, binary=False, cache=False)
+    assert np.array_equal((grey.images[:, 0] * 255).round().byte().numpy(), canvases)
+    assert all(torch.equal(g, b) for g, b in zip(grey.boxes, data.boxes, strict=True))
 
 
 def fake_mnist(root: Path, seed: int, n: int = 20) -> None:

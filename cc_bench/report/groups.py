@@ -228,6 +228,12 @@ def _text(values: dict[str, Any]) -> str:
     return json.dumps(values, sort_keys=True, default=str)
 
 
+def run_time_fields(benchmark: str) -> frozenset[str]:
+    """The benchmark's fields that never make another recipe (`BenchConfig.run_time_fields`)."""
+    bench = registered(benchmark)
+    return bench.config_cls.run_time_fields if bench is not None else frozenset()
+
+
 def per_conv_fields(benchmark: str) -> frozenset[str]:
     """The fields a benchmark resolves per conv (shown per side, never grouped on)."""
     bench = registered(benchmark)
@@ -246,7 +252,8 @@ def resolve_given(benchmark: str, given: dict[str, Any], conv: str | None = None
         resolved = config_from_dict(bench.config_cls, values).resolve()
     except (UserError, TypeError, ValueError):
         return None
-    return _text(_values(config_to_dict(resolved), NON_IDENTITY_FIELDS | {"seed"}))
+    skip = NON_IDENTITY_FIELDS | run_time_fields(benchmark) | {"seed"}
+    return _text(_values(config_to_dict(resolved), skip))
 
 
 @dataclass
@@ -307,10 +314,11 @@ def recipes(records: Iterable[RunRecord]) -> list[Recipe]:
     newest recipe of each side and given config counts as current."""
     by_key: dict[tuple[str, str, str], Recipe] = {}
     for r in records:
-        key = _text(_values(r.resolved, NON_IDENTITY_FIELDS | {"seed"}))
+        run_time = run_time_fields(r.benchmark)
+        key = _text(_values(r.resolved, NON_IDENTITY_FIELDS | run_time | {"seed"}))
         known = registered(r.benchmark) is not None
         shared = (
-            _text(_values(r.resolved, IGNORED | per_conv_fields(r.benchmark)))
+            _text(_values(r.resolved, IGNORED | run_time | per_conv_fields(r.benchmark)))
             if known
             else _text(_values(r.config, IGNORED))
         )
@@ -318,7 +326,7 @@ def recipes(records: Iterable[RunRecord]) -> list[Recipe]:
             (r.benchmark, r.conv, key), Recipe(r.benchmark, r.conv, key, shared, [], set())
         )
         recipe.runs.append(r)
-        recipe.commands.add(_text(_values(r.config, IGNORED)))
+        recipe.commands.add(_text(_values(r.config, IGNORED | run_time)))
     out = [part for recipe in by_key.values() for part in _one_run_per_seed(recipe)]
     newest: dict[tuple[str, str, str], Recipe] = {}
     for recipe in out:
