@@ -137,6 +137,8 @@ def parse_args() -> tuple[argparse.Namespace, list[A2CConfig], torch.device]:
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name} must be >= 1, not {value}")
+    if args.chunk < FRAME_SKIP:  # SB3 would train 0 agent steps: no rate to measure
+        parser.error(f"--chunk must be >= {FRAME_SKIP} (one agent step), not {args.chunk}")
     vec_envs = args.vec_env.split(",")
     if not set(vec_envs) <= {"dummy", "subproc"}:
         parser.error(f"--vec-env takes dummy, subproc or dummy,subproc, not {args.vec_env!r}")

@@ -61,10 +61,13 @@ def resolve_vec_env(kind: VecEnvKind, n_envs: int) -> Literal["dummy", "subproc"
     cores under `cc-bench launch` (`CC_BENCH_CPUS`: the cores over `--workers`), else the
     CPUs this process may run on (a Slurm job's `--cpus-per-job`). On 2 cores the 16 game
     processes and the frames sent between them cost more than they give once two runs share
-    the machine (docs/rl.md); with cores to spare the games run in parallel."""
+    the machine (docs/rl.md); with cores to spare the games run in parallel. One game is
+    always `dummy`, whatever is asked: there is nothing to run beside it."""
+    if n_envs == 1:
+        return "dummy"
     if kind != "auto":
         return kind
-    return "subproc" if n_envs > 1 and run_cpus() >= SUBPROC_MIN_CPUS else "dummy"
+    return "subproc" if run_cpus() >= SUBPROC_MIN_CPUS else "dummy"
 
 
 def check_env_id(env_id: str) -> str:
@@ -148,10 +151,6 @@ def make_atari(
             "terminal_on_life_loss": terminal_on_life_loss,
             "clip_reward": clip_reward,
         },
-        vec_env_cls=(
-            SubprocVecEnv
-            if resolve_vec_env(vec_env, n_envs) == "subproc" and n_envs > 1
-            else DummyVecEnv
-        ),
+        vec_env_cls=SubprocVecEnv if resolve_vec_env(vec_env, n_envs) == "subproc" else DummyVecEnv,
     )
     return VecFrameStack(venv, n_stack=frame_stack)

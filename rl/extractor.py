@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import gymnasium as gym
+import numpy as np
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
@@ -65,10 +66,20 @@ def check_image_space(
             "normalized_image=True to the extractor)"
         )
     if not is_image_space_channels_first(observation_space):
+        if observation_space.dtype == np.uint8 and not normalized_image:
+            how = (
+                "SB3's agents transpose channel-last uint8 image spaces themselves "
+                "(VecTransposeImage); when you build the extractor by hand, transpose the "
+                "space first"
+            )
+        else:  # SB3 transposes only uint8 images
+            how = (
+                "SB3 does not transpose float (already normalized) images: make the "
+                "environment emit (C, H, W) frames, or wrap it in VecTransposeImage"
+            )
         raise ObservationSpaceError(
-            f"{name} needs channel-first images (C, H, W), got shape {observation_space.shape}: "
-            "SB3's policies transpose channel-last image spaces themselves (VecTransposeImage); "
-            "when you build the extractor by hand, transpose the space first"
+            f"{name} needs channel-first images (C, H, W), got shape "
+            f"{observation_space.shape}: {how}"
         )
 
 

@@ -20,6 +20,7 @@ from cc_bench.report.curves import resample
 from cc_bench.report.document import Figure, Section, Table, Text
 from cc_bench.report.groups import Group, describe_sides
 from cc_bench.rl.scores import human_bounds
+from cc_bench.words import count
 
 RETURN = "charts/episodic_return"
 SIDES = ("conv", "coordconv")
@@ -95,13 +96,24 @@ def _aggregate(
     }
     if any(len(c) == 0 for c in curves.values()):
         return []
-    games = len({str((r.resolved or r.config).get("env_id")) for side in SIDES for r in runs[side]})
+
+    def game(r: Any) -> str:
+        return str((r.resolved or r.config).get("env_id"))
+
+    scored = {
+        game(r) for side in SIDES for r in runs[side] if normalised_curve(r, grid) is not None
+    }
+    unscored = sorted({game(r) for side in SIDES for r in runs[side]} - scored)
     text = (
         f"Human-normalised episodic return ((score − random) / (human − random)), each run's "
         f"curve the mean of its last {SMOOTH_EPISODES} training games, at {GRID_POINTS} points "
         f"up to the shortest run's {int(grid[-1]):,} env frames; the line is the interquartile "
-        f"mean over all {games} games and their seeds, the band the 25th to 75th percentile."
+        f"mean over {count(len(scored), 'game')} and {'their' if len(scored) > 1 else 'its'} "
+        "seeds, the band the 25th to 75th "
+        "percentile."
     )
+    if unscored:
+        text += f" Left out, with no published random and human score: {', '.join(unscored)}."
     rows = []
     for side in SIDES:
         at = iqm(curves[side])

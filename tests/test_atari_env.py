@@ -131,6 +131,7 @@ def test_auto_vec_env_follows_the_cpus_this_process_may_use(
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)))
     assert resolve_vec_env("auto", 16) == "subproc"
     assert resolve_vec_env("auto", 1) == "dummy"
+    assert resolve_vec_env("subproc", 1) == "dummy"  # one game: nothing to run beside it
     # Under `cc-bench launch --workers 8` on those 16 cores, a run's share is 2.
     monkeypatch.setenv("CC_BENCH_CPUS", "2")
     assert resolve_vec_env("auto", 16) == "dummy"

@@ -145,6 +145,29 @@ def test_channel_last_images_are_rejected_with_how_to_fix_it() -> None:
         CoordConvNatureCNN(spaces.Box(0, 255, (84, 84, 4), np.uint8))
 
 
+def test_channel_last_float_images_in_an_agent_say_sb3_does_not_transpose_them() -> None:
+    """SB3 transposes only uint8 image spaces: a float channel-last space reaches the
+    extractor as it is, inside a real A2C agent, and the message says what to do."""
+    from stable_baselines3 import A2C
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    class FloatFrames(gym.Env):
+        observation_space = spaces.Box(0.0, 1.0, (36, 36, 2), np.float32)
+        action_space = spaces.Discrete(2)
+
+        def reset(self, *, seed=None, options=None):  # noqa: ANN001, ANN202
+            return self.observation_space.sample(), {}
+
+        def step(self, action):  # noqa: ANN001, ANN202
+            return self.observation_space.sample(), 0.0, True, False, {}
+
+    env = DummyVecEnv([FloatFrames])
+    kwargs = coordconv_policy_kwargs(normalize_images=False)
+    with pytest.raises(ObservationSpaceError, match="SB3 does not transpose float") as info:
+        A2C("CnnPolicy", env, policy_kwargs=kwargs, device="cpu")
+    assert "(36, 36, 2)" in str(info.value) and "\n" not in str(info.value)
+
+
 def test_a_bad_where_is_a_clear_error() -> None:
     for bad in ("last", "First", ""):
         with pytest.raises(WhereError, match=r"invalid where=.*'first', 'all'"):

@@ -12,7 +12,7 @@ from cc_bench.report.extras import extra_sections
 from cc_bench.report.groups import Group
 from cc_bench.report.runs import RunRecord
 from cc_bench.rl.report import SIDES
-from cc_bench.rl.scores import ATARI_SCORES
+from cc_bench.rl.scores import ATARI_SCORES, human_bounds
 
 GAMES = {"ALE/MsPacman-v5": "ms_pacman", "ALE/Breakout-v5": "breakout"}
 
@@ -58,6 +58,22 @@ def test_aggregate_curve_is_the_iqm_of_human_normalised_scores(tmp_path: Path) -
         assert float(row[3]) == pytest.approx(expected, rel=1e-3)
 
 
+def test_a_game_without_human_scores_is_named_as_left_out(tmp_path: Path) -> None:
+    """Pac-Man (not Ms. Pac-Man) has no published random and human score: its runs are not in
+    the human-normalised curve, and the text counts and names the games as they are."""
+    assert human_bounds("final_return", {"env_id": "ALE/Pacman-v5"}) is None
+    groups = []
+    for env_id in ("ALE/Breakout-v5", "ALE/Pacman-v5"):
+        runs = [run(env_id, side, s, 10.0) for side in SIDES for s in range(2)]
+        groups.append(Group(env_id, "rl.a2c", runs))
+    (section,) = [s for s in extra_sections(groups, tmp_path) if s.title.startswith("Atari")]
+    text = next(b for b in section.blocks if isinstance(b, Text)).text
+    assert "over 1 game and its seeds" in text
+    assert "Left out, with no published random and human score: ALE/Pacman-v5." in text
+    table = next(b for b in section.blocks if isinstance(b, Table))
+    assert [row[1] for row in table.rows] == ["2", "2"]  # Breakout's two seeds a side
+
+
 def test_no_section_without_both_sides(tmp_path: Path) -> None:
     runs = [run("ALE/Breakout-v5", "conv", 0, 5.0)]
     groups = [Group("g", "rl.a2c", runs, title="breakout")]
@@ -86,7 +102,12 @@ def test_a2c_dqn_and_each_where_are_aggregated_apart(tmp_path: Path) -> None:
         sections, (2, 2, 1), (1000.0, 2000.0, 10.0), strict=True
     ):
         text = next(b for b in section.blocks if isinstance(b, Text)).text
-        assert f"over all {games} games" in text
+        assert (
+            f"over {games} games and their seeds" in text
+            if games > 1
+            else "over 1 game and its seeds" in text
+        )
+        assert "Left out" not in text
         table = next(b for b in section.blocks if isinstance(b, Table))
         rows = {row[0]: row for row in table.rows}
         assert rows["conv"][1] == rows["coordconv"][1] == str(2 * games)

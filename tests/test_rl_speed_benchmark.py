@@ -56,6 +56,7 @@ def test_a_bad_vec_env_is_one_line() -> None:
         (["--env-id", "Pong"], "unknown Atari game env_id='Pong'; close names: ALE/Pong-v5"),
         (["--repeats", "0"], "--repeats must be >= 1, not 0"),
         (["--chunk", "-8"], "--chunk must be >= 1, not -8"),
+        (["--chunk", "2"], "--chunk must be >= 4 (one agent step), not 2"),
         (["--n-envs", "0"], "invalid n_envs=0: must be >= 1"),
         (["--device", "cuda:0"], "CUDA is not available here"),
     ],
