@@ -10,6 +10,7 @@ the epoch, so a killed run ends where an uninterrupted one ends. `gan.sort_of_cl
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cc_bench.errors import NonFiniteLossError
 from cc_bench.gan.configs import GanConfig
 from cc_bench.nets import build_discriminator, build_generator, count_params
 from cc_bench.runtime import restore_rng_state, rng_state
@@ -150,6 +152,15 @@ def train_gan(
         window = {"n": 0, "seconds": 0.0}
         tick = time.perf_counter()
 
+    def finite_or_fail(step: int) -> None:
+        """End the run if a loss of the window so far is NaN or infinite (one sync; the
+        window's log line checks the rest)."""
+        if window["n"] and not bool(torch.isfinite(acc[:2]).all()):
+            sums = zip(_STATS[:2], acc[:2].tolist(), strict=True)
+            name, value = next((k, v) for k, v in sums if not math.isfinite(v))
+            first = step - window["n"] + 1
+            raise NonFiniteLossError(f"{name} (in iterations {first} to {step})", value, step)
+
     bar = tracker.progress(cfg.epochs, desc=title, initial=epoch)
     while epoch < cfg.epochs:
         if order is None:
@@ -166,6 +177,7 @@ def train_gan(
             if step % cfg.log_every == 0:
                 flush(step)
             if tracker.checkpoint_due() and batch < n_batches:
+                finite_or_fail(step)  # no checkpoint of diverged weights to resume from
                 checkpoint()
         epoch, batch, order = epoch + 1, 0, None
         step = epoch * n_batches

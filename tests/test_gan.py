@@ -244,3 +244,35 @@ def test_a_run_killed_inside_an_epoch_resumes_and_ends_as_if_never_stopped(
     for folder in (reference_dir, killed_dir):
         lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
         assert [x["step"] for x in lines if "losses/d_loss" in x] == [3, 4, 6, 8], folder.name
+
+
+def test_a_nan_loss_is_caught_before_a_checkpoint_could_keep_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The losses stay on the device between log lines (no sync a step); before a checkpoint
+    inside an epoch they are checked, so no checkpoint holds weights a NaN step updated."""
+    import cc_bench.gan.training as training
+    from cc_bench.errors import NonFiniteLossError
+    from cc_bench.tracking import Tracker
+
+    real, calls = training.train_step, []
+
+    def second_is_nan(*args):  # noqa: ANN002, ANN202
+        calls.append(1)
+        out = real(*args)
+        return out * float("nan") if len(calls) == 2 else out
+
+    monkeypatch.setattr(training, "train_step", second_is_nan)
+    cfg = GanConfig(n_train=16, batch_size=4, epochs=1, width=0.0625, log_every=50)
+    data = torch.randint(0, 256, (16, 64, 64, 3), dtype=torch.uint8)
+    tracker = Tracker(tmp_path, checkpoint_interval_s=0.0)  # a checkpoint after every step
+    with pytest.raises(
+        NonFiniteLossError, match=r"losses/d_loss \(in iterations 1 to 2\) became nan at step 2"
+    ):
+        training.train_gan(cfg, tracker, data, lambda g, z, pairs, step: {}, "nan")
+    tracker.close()
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert saved["step"] == 1  # the last one before the NaN
+    assert all(
+        torch.isfinite(v).all() for v in saved["state"]["g"].values() if v.is_floating_point()
+    )

@@ -294,3 +294,31 @@ def test_training_raises_the_held_out_elbo_above_the_mean_image(tmp_path: Path) 
     mean_image = float((test * np.log(p) + (1 - test) * np.log1p(-p)).sum(axis=(1, 2, 3)).mean())
     assert elbos[-1] > elbos[0] + 400, elbos
     assert elbos[-1] > mean_image + 300, (elbos, mean_image)
+
+
+def test_a_nan_loss_ends_the_run_at_its_step_before_any_checkpoint(tmp_path: Path) -> None:
+    """A NaN loss stops training at its own step, before the optimiser step spoils the weights
+    and a checkpoint keeps them for every retry to resume from."""
+    from cc_bench.errors import NonFiniteLossError
+
+    image = (torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(1)) > 0.5).float()
+    vae = _fitting_vae(image, log_scale=math.log(0.1))
+    forward, calls = vae.forward, []
+
+    def third_is_nan(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = forward(x)
+        calls.append(1)
+        return {**out, "recon": out["recon"] * float("nan")} if len(calls) == 3 else out
+
+    vae.forward = third_is_nan  # type: ignore[method-assign]
+    data = (image.permute(1, 2, 0) * 255).to(torch.uint8).expand(16, 8, 8, 3).contiguous()
+    tracker = Tracker(tmp_path, checkpoint_interval_s=0.0)  # a checkpoint after every step
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1, batch 3 of 4\) became nan at step 3"):
+        train_vae(
+            vae, tracker, train=data, test=data[:4], epochs=2, batch_size=4,
+            lr=0.01, beta=1.0, evaluate_fn=lambda epoch, last, step: {}, desc="nan",
+        )  # fmt: skip
+    tracker.close()
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert saved["step"] == 2  # the last one before the NaN
+    assert all(torch.isfinite(v).all() for v in saved["state"]["model"].values())

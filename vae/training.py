@@ -11,12 +11,14 @@ draws exactly the batches the killed one would have.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from cc_bench.errors import NonFiniteLossError
 from cc_bench.runtime import restore_rng_state, rng_state
 from cc_bench.tracking import Tracker
 from cc_bench.vae.elbo import elbo_terms
@@ -111,6 +113,13 @@ def train_vae(
             idx = order[batch * batch_size : (batch + 1) * batch_size].to(train.device)
             terms = vae(to_unit(train[idx]))
             loss = -(terms["recon"] - beta * terms["kl"]).mean()
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):  # before the step spoils the weights and a checkpoint
+                raise NonFiniteLossError(
+                    f"train/loss (epoch {epoch + 1}, batch {batch + 1} of {n_batches})",
+                    loss_value,
+                    epoch * n_batches + batch + 1,
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -118,7 +127,7 @@ def train_vae(
             sums = {name: float(terms[name].detach().sum()) for name in TERMS}
             for name, value in {
                 **sums,
-                "loss": float(loss.detach()) * len(idx),
+                "loss": loss_value * len(idx),
                 "n": len(idx),
             }.items():
                 running[name] = running.get(name, 0.0) + value
