@@ -25,6 +25,7 @@ connected component.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -58,7 +59,7 @@ GAP_PX = 2
 
 SQUARE_FILL = (1.0 + np.pi / 4) / 2
 """Fill ratio of its bounding box above which a blob is a square, below it a circle (a disc
-fills pi/4 = 0.79 of its box, a square all of it)."""
+fills pi/4 = 0.79 of its box, a square all of it); for small objects see `square_fill`."""
 
 _CACHE_VERSION = 1  # bump when the drawing changes, so stale caches are not read
 
@@ -349,6 +350,36 @@ def _palette_distance(x: np.ndarray, colors: np.ndarray) -> np.ndarray:
     return np.sqrt(best)
 
 
+@functools.lru_cache(maxsize=32)
+def square_fill(object_size: int) -> float:
+    """The fill ratio above which `parse_scenes` reads a blob of this size as a square.
+
+    `SQUARE_FILL`, halfway between a disc's and a square's fill, where a drawn disc of radius
+    `object_size` still fills less than that after the parser's 3x3 opening (which trims its
+    one-pixel tips, shrinking its box): radius 7 and up. Below, the drawn disc fills more
+    (0.90 at radius 6, 0.95 at 5) and the cut is halfway between its fill and the square's.
+    Raises ValueError where the two cannot be told apart (radius 3: the opening leaves a
+    drawn disc square).
+    """
+    from scipy import ndimage
+
+    axis = np.arange(-object_size - 2, object_size + 3)
+    di, dj = axis[:, None], axis[None, :]
+    fills = []
+    for mask in (di * di + dj * dj <= object_size**2, np.maximum(abs(di), abs(dj)) <= object_size):
+        opened = ndimage.binary_opening(mask, structure=np.ones((3, 3), dtype=bool))
+        rows, cols = np.nonzero(opened)
+        box = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+        fills.append(opened.sum() / box)
+    disc, square = fills
+    if square - disc < 0.05:
+        raise ValueError(
+            f"object_size={object_size} is too small to tell circles from squares: after a "
+            f"3x3 opening a drawn disc fills {disc:.2f} of its box, a square {square:.2f}"
+        )
+    return SQUARE_FILL if disc < SQUARE_FILL else (disc + square) / 2
+
+
 def parse_scenes(
     images: Any,
     *,
@@ -366,8 +397,8 @@ def parse_scenes(
     other pixel goes to the nearest of the background and `colors`; after a 3x3 opening (which
     strips specks and one-pixel threads), each colour's 8-connected components of at least
     `min_area` pixels are the objects; a component's shape is a square
-    when it fills more than `SQUARE_FILL` of its bounding box, else a circle; its centre is
-    its pixels' mean (i, j).
+    when it fills more than `square_fill(object_size)` of its bounding box (`SQUARE_FILL` for
+    radius 7 and up), else a circle; its centre is its pixels' mean (i, j).
 
     A scene is `valid` when it has `n_objects` objects, each colour at most once, each one clean
     (bounding box about square, area between half a disc's and 1.3 squares' of `object_size`,
@@ -407,6 +438,7 @@ def parse_scenes(
 
     disc_area = np.pi * object_size**2
     square_area = (2 * object_size + 1) ** 2
+    cut = square_fill(object_size)
     found: list[list[tuple[SceneObject, bool, tuple[int, int, int, int]]]] = [[] for _ in range(n)]
     stray = np.zeros(n, dtype=np.int64)
     for c, name in enumerate(colors):
@@ -441,7 +473,7 @@ def parse_scenes(
                 and 0.5 * disc_area <= a <= 1.3 * square_area
                 and fill >= 0.6
             )
-            shape = "square" if fill > SQUARE_FILL else "circle"
+            shape = "square" if fill > cut else "circle"
             obj = SceneObject(name, shape, (float(ci), float(cj)), float(a))
             bbox = (box[1].start, box[2].start, box[1].stop, box[2].stop)
             found[image].append((obj, clean, bbox))

@@ -13,6 +13,7 @@ from scipy import ndimage
 from cc_bench.envs import sort_of_clevr
 from cc_bench.envs.sort_of_clevr import (
     PALETTE,
+    SQUARE_FILL,
     ParsedScene,
     SceneObject,
     attribute_frequencies,
@@ -22,6 +23,7 @@ from cc_bench.envs.sort_of_clevr import (
     interpolation_measures,
     parse_scenes,
     position_coverage,
+    square_fill,
     to_uint8_images,
     train_test_scenes,
     write_gif,
@@ -479,3 +481,24 @@ def test_held_out_scenes_are_never_training_scenes():
     for i in repeats:  # the replacements are real scenes: their images parse back to them
         (parsed,) = parse_scenes(images2[i : i + 1])
         assert sorted(o.color for o in parsed.objects) == sorted(o.color for o in scenes2[i])
+
+
+@pytest.mark.parametrize("object_size", [4, 6, 7, 10, 14])
+def test_shapes_read_back_at_every_size_the_parser_takes(object_size: int) -> None:
+    """Small drawn discs fill more of their box after the parser's opening (0.95 at radius
+    6): the cut moves with them, so circles are not read as squares."""
+    images, scenes = generate_scenes(200, 3, object_size=object_size)
+    parsed = parse_scenes(images, object_size=object_size)
+    for scene, got in zip(scenes, parsed, strict=True):
+        assert got.valid, got.problem
+        want = sorted((o.color, o.shape) for o in scene)
+        assert sorted((o.color, o.shape) for o in got.objects) == want
+    assert {o.shape for scene in scenes for o in scene} == {"circle", "square"}
+    assert (square_fill(object_size) == SQUARE_FILL) == (object_size >= 7)
+
+
+@pytest.mark.parametrize("object_size", [3, 5])
+def test_sizes_whose_shapes_cannot_be_told_apart_are_refused(object_size: int) -> None:
+    images, _ = generate_scenes(4, 0, object_size=object_size)
+    with pytest.raises(ValueError, match=f"object_size={object_size} is too small to tell"):
+        parse_scenes(images, object_size=object_size)
