@@ -16,10 +16,11 @@ through the same path.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -153,20 +154,70 @@ def _too_few_decode(
     return UserError(f"--data-dir {root}: {said}; {WHAT_IT_MUST_HOLD}{note}")
 
 
+def _found_images(root: Path) -> Iterator[Path]:
+    """The image files a run would read from `root` (see `list_images`), found lazily in the
+    file system's order: class subfolders' (sorted, each walked as found) if any holds one,
+    else `root`'s own. Nothing is sorted or listed whole but `root` itself, so the first few
+    of a folder of millions come in a second or two."""
+    extensions = image_extensions()
+    own: list[Path] = []  # `root`'s images, read only where no subfolder holds any
+    folders = []
+    with os.scandir(root) as entries:
+        for e in entries:
+            if e.is_dir():
+                folders.append(e.path)
+            elif (
+                len(own) < DECODE_CHECK_FILES
+                and e.is_file()
+                and e.name.lower().endswith(extensions)
+            ):
+                own.append(Path(e.path))
+    found = False
+    for folder in sorted(folders):
+        if os.access(folder, os.R_OK | os.X_OK):
+            for path in _walk_images(folder, extensions):
+                found = True
+                yield path
+    if not found:
+        yield from own
+
+
+def _walk_images(folder: str, extensions: tuple[str, ...]) -> Iterator[Path]:
+    """The image files under `folder`, depth first, as the file system lists them (links
+    followed, as ImageFolder follows them)."""
+    with os.scandir(folder) as entries:
+        below = []
+        for e in entries:
+            if e.is_dir():
+                below.append(e.path)
+            elif e.is_file() and e.name.lower().endswith(extensions):
+                yield Path(e.path)
+    for sub in below:
+        yield from _walk_images(sub, extensions)
+
+
 def check_decodes(data_dir: str | Path) -> None:
-    """At least 2 of the first `DECODE_CHECK_FILES` image files of `data_dir` decode: a
-    UserError naming the folder otherwise. Stops at the second that does (a few ms a folder,
-    so a launch can check each run it plans)."""
+    """At least 2 of the first `DECODE_CHECK_FILES` image files found in `data_dir` decode: a
+    UserError naming the folder otherwise. Stops at the second that does, finding the files
+    lazily (`_found_images`), so a launch can check each run it plans even on a folder of
+    millions; only a folder that fails is listed whole, for the message."""
+    root = check_data_dir(str(data_dir))
+    if root is None:
+        raise UserError(f"--data-dir {data_dir}: a synthetic source, not a folder to list")
+    tried, good, bad = 0, 0, []
+    try:
+        for path in itertools.islice(_found_images(root), DECODE_CHECK_FILES):
+            tried += 1
+            if _load_one(path, 8) is None:
+                bad.append(path)
+            else:
+                good += 1
+                if good == 2:
+                    return
+    except OSError:  # a folder that cannot be read: the whole listing names what
+        pass
     root, files, _, loose = _list(data_dir)
-    tried, good, bad = files[:DECODE_CHECK_FILES], 0, []
-    for path in tried:
-        if _load_one(path, 8) is None:
-            bad.append(path)
-        else:
-            good += 1
-            if good == 2:
-                return
-    raise _too_few_decode(root, good, len(tried), len(files), bad, loose)
+    raise _too_few_decode(root, good, min(tried, len(files)), len(files), bad, loose)
 
 
 def load_images(

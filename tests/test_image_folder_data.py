@@ -270,7 +270,9 @@ def test_the_check_before_a_run_decodes_until_two_images_do(
         (tmp_path / "ok" / f"{k}_bad.png").write_bytes(b"not a png")
         _write(tmp_path / "ok" / f"{k}_good.png", 64, 64, k)
     ImageFolderConfig(data_dir=str(tmp_path / "ok")).check_inputs()
-    assert tried == ["0_bad.png", "0_good.png", "1_bad.png", "1_good.png"]  # then it stops
+    # In the file system's order (nothing is sorted), it stops at the second good one.
+    assert len([t for t in tried if t.endswith("_good.png")]) == 2
+    assert tried[-1].endswith("_good.png") and len(set(tried)) == len(tried)
 
     corrupt = tmp_path / "corrupt"
     corrupt.mkdir()
@@ -282,17 +284,41 @@ def test_the_check_before_a_run_decodes_until_two_images_do(
     with pytest.raises(UserError, match="only 1 of its 4 image files could be read"):
         check_decodes(corrupt)
 
-    late = tmp_path / "late"  # 64 corrupt files sort before the two good ones: given up
+    late = tmp_path / "late"  # 70 corrupt files: given up after the first 64 tried
     late.mkdir()
-    for k in range(64):
+    for k in range(70):
         (late / f"a{k:02d}.png").write_bytes(b"not a png")
-    _write(late / "b1.png", 64, 64, 1)
-    _write(late / "b2.png", 64, 64, 2)
     tried.clear()
-    with pytest.raises(UserError, match="none of the first 64 of its 66 image files could be"):
+    with pytest.raises(UserError, match="none of the first 64 of its 70 image files could be"):
         check_decodes(late)
     assert len(tried) == 64
-    assert load_images(late, n=100).shape[0] == 2  # the run itself would have read them
+
+
+def test_the_check_finds_its_images_without_listing_class_folders_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Class subfolders are walked only as far as the check needs (a folder of millions would
+    take minutes to list and sort); the root's own images do not count beside them, as
+    ImageFolder does not read them."""
+    for k in range(3):
+        (tmp_path / f"loose{k}.png").write_bytes(b"not a png")  # never read: classes below
+    for k in range(200):
+        _write(tmp_path / "bedroom" / f"{k:03d}.png", 8, 8, k)
+    _write(tmp_path / "kitchen" / "deep" / "x.png", 8, 8, 0)
+    seen: list[str] = []
+    walk = image_folder_data._walk_images
+
+    def counted(folder: str, extensions: tuple[str, ...]):  # noqa: ANN202
+        for path in walk(folder, extensions):
+            seen.append(path.name)
+            yield path
+
+    monkeypatch.setattr(image_folder_data, "_walk_images", counted)
+    check_decodes(tmp_path)
+    assert len(seen) == 2 and all(name[:3].isdigit() for name in seen)  # bedroom's first two
+    found = list(image_folder_data._found_images(tmp_path))
+    assert len(found) == 201 and not any(p.name.startswith("loose") for p in found)
+    assert {p.name for p in found} == {p.name for p in list_images(tmp_path)}
 
 
 def _deny(monkeypatch: pytest.MonkeyPatch, *locked: Path) -> None:
