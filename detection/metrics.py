@@ -2,7 +2,8 @@
 
 - `rpn_mean_iou` is the official code's measure (`mean_argmax_nms_iou` in the released
   region-proposal network, the paper's "mean IoU of the proposals after NMS"): the RPN's
-  `top` highest-scoring proposals after NMS (official: 10), each scored by its IoU with the
+  `top` highest-scoring proposals after NMS (official: 10, NMS at IoU 0.8: the benchmark's
+  `evaluate` filters them so), each scored by its IoU with the
   true digit it overlaps most (0 on an empty canvas), averaged over every proposal of the
   test set. A proposal on nothing scores 0, so false positives count against it.
 - `mean_iou`: for each true digit, the IoU of the final detection that overlaps it most
