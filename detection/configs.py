@@ -138,7 +138,11 @@ class DetectionConfig(BenchConfig):
 
     # A place left at `auto` takes `conv`'s kind (`BenchConfig.follows_conv`).
     follows_conv: ClassVar[Mapping[str, str]] = dict.fromkeys(PLACES, "auto")
-    run_time_fields: ClassVar[frozenset[str]] = frozenset({"download", "eval_batch_size"})
+    # Where torchvision's MNIST lies (the same digits wherever it is), whether it may be
+    # downloaded and the test batch: a run resumes, and pairs, across them.
+    run_time_fields: ClassVar[frozenset[str]] = frozenset(
+        {"data_root", "download", "eval_batch_size"}
+    )
 
     def check_inputs(self) -> None:
         """torchvision's MNIST files under `data_root` (source `mnist`, no `--download`):

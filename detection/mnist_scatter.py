@@ -12,6 +12,7 @@ COCO mAP (`cc_bench.detection.metrics`).
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from typing import Any
@@ -128,11 +129,9 @@ def evaluate(
     scores = DetectionScores(cfg.score_threshold, cfg.rpn_iou_top)
     shown: list[dict[str, Tensor]] = []
     seen: dict[str, Any] = {}
-    hooks = [
-        model.transform.register_forward_hook(lambda m, i, out: seen.update(images=out[0])),
-        official_proposals(model.rpn, cfg.rpn_iou_nms, cfg.rpn_iou_top, seen),
-    ]
+    hooks = [model.transform.register_forward_hook(lambda m, i, out: seen.update(images=out[0]))]
     try:
+        hooks.append(official_proposals(model.rpn, cfg.rpn_iou_nms, cfg.rpn_iou_top, seen))
         for start in range(0, len(data), cfg.eval_batch_size):
             idx = list(range(start, min(start + cfg.eval_batch_size, len(data))))
             images = [data.images[k].to(device) for k in idx]
@@ -152,34 +151,36 @@ def evaluate(
 
 
 class _Restore:
-    """Undoes `official_proposals` (as a hook's handle is removed)."""
+    """Undoes `official_proposals` (as a hook's handle is removed): the RPN's own
+    `filter_proposals` again, or whatever the instance held before."""
 
-    def __init__(self, rpn: nn.Module) -> None:
-        self.rpn = rpn
+    def __init__(self, rpn: nn.Module, before: Any) -> None:
+        self.rpn, self.before = rpn, before
 
     def remove(self) -> None:
-        vars(self.rpn).pop("filter_proposals", None)
+        if self.before is None:
+            vars(self.rpn).pop("filter_proposals", None)
+        else:
+            vars(self.rpn)["filter_proposals"] = self.before
 
 
 def official_proposals(rpn: nn.Module, nms: float, top: int, seen: dict[str, Any]) -> _Restore:
     """Make `rpn` (torchvision's `RegionProposalNetwork`, in eval mode) also put in
     `seen["proposals"]` its candidates filtered as the official measure filters them: NMS at
     `nms` and the `top` best kept, per image. Its own output (NMS at its `nms_thresh`, for the
-    second stage) is unchanged. `.remove()` on the result undoes it."""
-    own = type(rpn).filter_proposals
+    second stage) is unchanged, and so is `rpn`'s state: the second filter runs on a shallow
+    copy set to the official values. `.remove()` on the result undoes it."""
+    before = vars(rpn).get("filter_proposals")
+    own = rpn.filter_proposals  # bound: an instance's own replacement, if it has one
+    official = copy.copy(rpn)  # shares the submodules; its own NMS settings
+    official.nms_thresh, official._post_nms_top_n = nms, {"training": top, "testing": top}
 
     def filter_proposals(*args: Any) -> tuple[list[Tensor], list[Tensor]]:
-        out = own(rpn, *args)
-        kept = rpn.nms_thresh, rpn._post_nms_top_n
-        rpn.nms_thresh, rpn._post_nms_top_n = nms, {"training": top, "testing": top}
-        try:
-            seen["proposals"] = own(rpn, *args)[0]
-        finally:
-            rpn.nms_thresh, rpn._post_nms_top_n = kept
-        return out
+        seen["proposals"] = type(rpn).filter_proposals(official, *args)[0]
+        return own(*args)
 
     rpn.filter_proposals = filter_proposals
-    return _Restore(rpn)
+    return _Restore(rpn, before)
 
 
 def run(cfg: DetectionConfig, tracker: Tracker) -> dict[str, Any]:

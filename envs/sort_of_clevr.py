@@ -358,8 +358,8 @@ def square_fill(object_size: int) -> float:
     `object_size` still fills less than that after the parser's 3x3 opening (which trims its
     one-pixel tips, shrinking its box): radius 7 and up. Below, the drawn disc fills more
     (0.90 at radius 6, 0.95 at 5) and the cut is halfway between its fill and the square's.
-    Raises ValueError where the two cannot be told apart (radius 3: the opening leaves a
-    drawn disc square).
+    Raises ValueError where the two cannot be told apart: radius 5 and below but 4 (at 3 the
+    opening leaves a drawn disc square, at 1 nothing at all).
     """
     from scipy import ndimage
 
@@ -369,8 +369,8 @@ def square_fill(object_size: int) -> float:
     for mask in (di * di + dj * dj <= object_size**2, np.maximum(abs(di), abs(dj)) <= object_size):
         opened = ndimage.binary_opening(mask, structure=np.ones((3, 3), dtype=bool))
         rows, cols = np.nonzero(opened)
-        box = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
-        fills.append(opened.sum() / box)
+        box = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1) if len(rows) else 0
+        fills.append(opened.sum() / box if box else 1.0)  # nothing left: no shape to tell
     disc, square = fills
     if square - disc < 0.05:
         raise ValueError(

@@ -20,7 +20,7 @@ import itertools
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from cc_bench.gan.image_folder_config import (
 )
 
 DECODE_CHECK_FILES = 64
-"""`check_decodes` tries at most this many of a folder's image files (in `list_images`' order)."""
+"""`check_decodes` tries at most this many of a folder's image files."""
 ProgressFn = Callable[[int, str], Any]
 """(total, desc) -> a bar with `update(n)` and `close()`, as `Tracker.progress` makes one."""
 
@@ -184,40 +184,56 @@ def _found_images(root: Path) -> Iterator[Path]:
 
 def _walk_images(folder: str, extensions: tuple[str, ...]) -> Iterator[Path]:
     """The image files under `folder`, depth first, as the file system lists them (links
-    followed, as ImageFolder follows them)."""
-    with os.scandir(folder) as entries:
-        below = []
-        for e in entries:
-            if e.is_dir():
-                below.append(e.path)
-            elif e.is_file() and e.name.lower().endswith(extensions):
-                yield Path(e.path)
+    followed, as ImageFolder follows them); a folder that cannot be read is skipped, as
+    os.walk skips it."""
+    below: list[str] = []
+    try:
+        with os.scandir(folder) as entries:
+            for e in entries:
+                if e.is_dir():
+                    below.append(e.path)
+                elif e.is_file() and e.name.lower().endswith(extensions):
+                    yield Path(e.path)
+    except OSError:  # unreadable, a link loop, removed meanwhile
+        pass
     for sub in below:
         yield from _walk_images(sub, extensions)
 
 
 def check_decodes(data_dir: str | Path) -> None:
-    """At least 2 of the first `DECODE_CHECK_FILES` image files found in `data_dir` decode: a
-    UserError naming the folder otherwise. Stops at the second that does, finding the files
-    lazily (`_found_images`), so a launch can check each run it plans even on a folder of
-    millions; only a folder that fails is listed whole, for the message."""
+    """At least 2 image files of `data_dir` decode: a UserError naming the folder otherwise.
+
+    First the quick way: the first `DECODE_CHECK_FILES` files found lazily (`_found_images`),
+    stopping at the second that decodes, so a launch can check each run it plans even on a
+    folder of millions. Where that finds fewer than 2, the folder is listed as a run lists it
+    (`list_images`) and its first `DECODE_CHECK_FILES` files are tried in that order: the
+    verdict and the message are the listing's."""
     root = check_data_dir(str(data_dir))
     if root is None:
         raise UserError(f"--data-dir {data_dir}: a synthetic source, not a folder to list")
-    tried, good, bad = 0, 0, []
     try:
-        for path in itertools.islice(_found_images(root), DECODE_CHECK_FILES):
-            tried += 1
-            if _load_one(path, 8) is None:
-                bad.append(path)
-            else:
-                good += 1
-                if good == 2:
-                    return
-    except OSError:  # a folder that cannot be read: the whole listing names what
+        if _decode_two(itertools.islice(_found_images(root), DECODE_CHECK_FILES))[0] == 2:
+            return
+    except OSError:  # `root` itself unreadable: the listing says so
         pass
     root, files, _, loose = _list(data_dir)
-    raise _too_few_decode(root, good, min(tried, len(files)), len(files), bad, loose)
+    tried = files[:DECODE_CHECK_FILES]
+    good, bad = _decode_two(tried)
+    if good < 2:
+        raise _too_few_decode(root, good, len(tried), len(files), bad, loose)
+
+
+def _decode_two(paths: Iterable[Path]) -> tuple[int, list[Path]]:
+    """Decode `paths` in turn until 2 do: how many did (at most 2), and those that did not."""
+    good, bad = 0, []
+    for path in paths:
+        if _load_one(path, 8) is None:
+            bad.append(path)
+        else:
+            good += 1
+            if good == 2:
+                break
+    return good, bad
 
 
 def load_images(

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import gymnasium as gym
-import numpy as np
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
@@ -66,13 +65,13 @@ def check_image_space(
             "normalized_image=True to the extractor)"
         )
     if not is_image_space_channels_first(observation_space):
-        if observation_space.dtype == np.uint8 and not normalized_image:
+        if is_image_space(observation_space, check_channels=False):  # uint8 in [0, 255]
             how = (
                 "SB3's agents transpose channel-last uint8 image spaces themselves "
                 "(VecTransposeImage); when you build the extractor by hand, transpose the "
                 "space first"
             )
-        else:  # SB3 transposes only uint8 images
+        else:  # SB3 transposes only uint8 [0, 255] images
             how = (
                 "SB3 does not transpose float (already normalized) images: make the "
                 "environment emit (C, H, W) frames, or wrap it in VecTransposeImage"

