@@ -52,8 +52,8 @@ SMOKE_BUDGET = {
     "warmup_steps": 0,
     "torch_threads": 1,
 }
-# Sized to about 30 minutes for the 6 runs on an idle 2-core CPU (measured: 25 min 52 s with
-# --workers 2 on a Zen 3 VM). The earlier 1,500 x 5 (7,500 training images a run, 300 test canvases) took about 11 minutes
+# Sized to about 30 minutes for the 6 runs on an idle 2-core CPU (measured with --workers 2:
+# 21 min 44 s on a Zen 4 VM, binary canvases; 25 min 52 s on a Zen 3 VM, earlier digits). The earlier 1,500 x 5 (7,500 training images a run, 300 test canvases) took about 11 minutes
 # idle and its curves still rose at epoch 5: 2,400 x 8 (19,200 images) and 500 test
 # canvases are about 2.7 times the work. One torch thread: two threads on a busy CPU ran 5-7x
 # slower (docs/detection.md).
