@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 class UserError(Exception):
     """Bad input from the user: the command line prints it as one line and exits with code 2."""
@@ -19,3 +21,15 @@ class NonFiniteLossError(RuntimeError):
         self.name = name
         self.value = value
         self.step = step
+
+
+def check_batch_loss(value: float, epoch: int, batch: int, n_batches: int) -> None:
+    """Raise NonFiniteLossError if a training batch's loss is NaN or infinite, naming its
+    epoch and batch (0-based here, counted from 1 in the message): called before the
+    optimiser step, so no update, and no checkpoint, holds the weights it would spoil."""
+    if not math.isfinite(value):
+        raise NonFiniteLossError(
+            f"train/loss (epoch {epoch + 1}, batch {batch + 1} of {n_batches})",
+            value,
+            epoch * n_batches + batch + 1,
+        )

@@ -24,7 +24,7 @@ from cc_bench.detection.configs import DetectionConfig
 from cc_bench.detection.metrics import DetectionScores
 from cc_bench.detection.models import faster_rcnn
 from cc_bench.envs.mnist_scatter import MnistScatter, draw_canvases, make_mnist_scatter
-from cc_bench.errors import NonFiniteLossError
+from cc_bench.errors import check_batch_loss
 from cc_bench.runtime import resolve_device, restore_rng_state, rng_state, seed_everything
 from cc_bench.tracking import Tracker
 
@@ -264,12 +264,7 @@ def run(cfg: DetectionConfig, tracker: Tracker) -> dict[str, Any]:
             losses = model(images, targets_for(train, idx, cfg.num_classes, device))
             loss = sum(losses.values())
             value = float(loss.detach())
-            if not math.isfinite(value):  # before the step spoils the weights
-                raise NonFiniteLossError(
-                    f"train/loss (epoch {epoch + 1}, batch {batch + 1} of {n_batches})",
-                    value,
-                    epoch * n_batches + batch + 1,
-                )
+            check_batch_loss(value, epoch, batch, n_batches)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

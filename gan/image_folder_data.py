@@ -16,6 +16,7 @@ through the same path.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import sys
@@ -79,13 +80,19 @@ def _scan(root: Path) -> tuple[list[Path], list[str], int]:
     return files, locked, len(loose)
 
 
+def _folder(data_dir: str | Path) -> Path:
+    """The checked folder `data_dir` (a UserError for a synthetic source: nothing to list)."""
+    root = check_data_dir(str(data_dir))
+    if root is None:
+        raise UserError(f"--data-dir {data_dir}: a synthetic source, not a folder to list")
+    return root
+
+
 def _list(data_dir: str | Path) -> tuple[Path, list[Path], list[str], int]:
     """The checked folder, its image files, its unreadable class subfolders and the count of
     its own image files left unread beside image subfolders; a UserError when it holds no
     image files it can read."""
-    root = check_data_dir(str(data_dir))
-    if root is None:
-        raise UserError(f"--data-dir {data_dir}: a synthetic source, not a folder to list")
+    root = _folder(data_dir)
     try:
         files, locked, loose = _scan(root)
     except PermissionError as exc:
@@ -187,15 +194,13 @@ def _walk_images(folder: str, extensions: tuple[str, ...]) -> Iterator[Path]:
     followed, as ImageFolder follows them); a folder that cannot be read is skipped, as
     os.walk skips it."""
     below: list[str] = []
-    try:
-        with os.scandir(folder) as entries:
-            for e in entries:
-                if e.is_dir():
-                    below.append(e.path)
-                elif e.is_file() and e.name.lower().endswith(extensions):
-                    yield Path(e.path)
-    except OSError:  # unreadable, a link loop, removed meanwhile
-        pass
+    # Unreadable, a link loop, removed meanwhile: skipped.
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for e in entries:
+            if e.is_dir():
+                below.append(e.path)
+            elif e.is_file() and e.name.lower().endswith(extensions):
+                yield Path(e.path)
     for sub in below:
         yield from _walk_images(sub, extensions)
 
@@ -208,14 +213,10 @@ def check_decodes(data_dir: str | Path) -> None:
     folder of millions. Where that finds fewer than 2, the folder is listed as a run lists it
     (`list_images`) and its first `DECODE_CHECK_FILES` files are tried in that order: the
     verdict and the message are the listing's."""
-    root = check_data_dir(str(data_dir))
-    if root is None:
-        raise UserError(f"--data-dir {data_dir}: a synthetic source, not a folder to list")
-    try:
+    root = _folder(data_dir)
+    with contextlib.suppress(OSError):  # `root` itself unreadable: the listing says so
         if _decode_two(itertools.islice(_found_images(root), DECODE_CHECK_FILES))[0] == 2:
             return
-    except OSError:  # `root` itself unreadable: the listing says so
-        pass
     root, files, _, loose = _list(data_dir)
     tried = files[:DECODE_CHECK_FILES]
     good, bad = _decode_two(tried)

@@ -11,14 +11,13 @@ draws exactly the batches the killed one would have.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from cc_bench.errors import NonFiniteLossError
+from cc_bench.errors import check_batch_loss
 from cc_bench.runtime import restore_rng_state, rng_state
 from cc_bench.tracking import Tracker
 from cc_bench.vae.elbo import elbo_terms
@@ -114,12 +113,7 @@ def train_vae(
             terms = vae(to_unit(train[idx]))
             loss = -(terms["recon"] - beta * terms["kl"]).mean()
             loss_value = float(loss.detach())
-            if not math.isfinite(loss_value):  # before the step spoils the weights and a checkpoint
-                raise NonFiniteLossError(
-                    f"train/loss (epoch {epoch + 1}, batch {batch + 1} of {n_batches})",
-                    loss_value,
-                    epoch * n_batches + batch + 1,
-                )
+            check_batch_loss(loss_value, epoch, batch, n_batches)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -166,7 +166,7 @@ class Group:
         Returns (shared, per_side): `epochs=12` where every run trained with it, and
         `epochs: conv 12, CoordConv 1` where the sides differ (seed and device aside).
         """
-        skip = IGNORED | run_time_fields(self.benchmark)
+        skip = ignored(self.benchmark)
         keys = dict.fromkeys(k for r in self.runs for k in r.resolved if k not in skip)
         shared, per_side = [], []
         for key in keys:
@@ -230,10 +230,12 @@ def _text(values: dict[str, Any]) -> str:
     return json.dumps(values, sort_keys=True, default=str)
 
 
-def run_time_fields(benchmark: str) -> frozenset[str]:
-    """The benchmark's fields that never make another recipe (`BenchConfig.run_time_fields`)."""
+def ignored(benchmark: str) -> frozenset[str]:
+    """The fields that never split a group: `IGNORED` and the benchmark's run-time fields
+    (`BenchConfig.run_time_fields`; none for a benchmark unknown here). Without conv, they
+    never split a recipe either."""
     bench = registered(benchmark)
-    return bench.config_cls.run_time_fields if bench is not None else frozenset()
+    return IGNORED | (bench.config_cls.run_time_fields if bench is not None else frozenset())
 
 
 def per_conv_fields(benchmark: str) -> frozenset[str]:
@@ -254,8 +256,7 @@ def resolve_given(benchmark: str, given: dict[str, Any], conv: str | None = None
         resolved = config_from_dict(bench.config_cls, values).resolve()
     except (UserError, TypeError, ValueError):
         return None
-    skip = NON_IDENTITY_FIELDS | run_time_fields(benchmark) | {"seed"}
-    return _text(_values(config_to_dict(resolved), skip))
+    return _text(_values(config_to_dict(resolved), ignored(benchmark) - {"conv"}))
 
 
 @dataclass
@@ -316,19 +317,19 @@ def recipes(records: Iterable[RunRecord]) -> list[Recipe]:
     newest recipe of each side and given config counts as current."""
     by_key: dict[tuple[str, str, str], Recipe] = {}
     for r in records:
-        run_time = run_time_fields(r.benchmark)
-        key = _text(_values(r.resolved, NON_IDENTITY_FIELDS | run_time | {"seed"}))
+        skip = ignored(r.benchmark)
+        key = _text(_values(r.resolved, skip - {"conv"}))
         known = registered(r.benchmark) is not None
         shared = (
-            _text(_values(r.resolved, IGNORED | run_time | per_conv_fields(r.benchmark)))
+            _text(_values(r.resolved, skip | per_conv_fields(r.benchmark)))
             if known
-            else _text(_values(r.config, IGNORED))
+            else _text(_values(r.config, skip))
         )
         recipe = by_key.setdefault(
             (r.benchmark, r.conv, key), Recipe(r.benchmark, r.conv, key, shared, [], set())
         )
         recipe.runs.append(r)
-        recipe.commands.add(_text(_values(r.config, IGNORED | run_time)))
+        recipe.commands.add(_text(_values(r.config, skip)))
     out = [part for recipe in by_key.values() for part in _one_run_per_seed(recipe)]
     newest: dict[tuple[str, str, str], Recipe] = {}
     for recipe in out:
@@ -381,7 +382,7 @@ def _one_run_per_seed(recipe: Recipe) -> list[Recipe]:
         recipe.key + " · older run ids",
         recipe.shared,
         older,
-        {_text(_values(r.config, IGNORED | run_time_fields(r.benchmark))) for r in older},
+        {_text(_values(r.config, ignored(r.benchmark))) for r in older},
     )
     return [recipe, old]
 
@@ -445,7 +446,7 @@ def describe_sides(group: Group) -> dict[str, dict[str, str]]:
     """A group's config as its title may show it (conv and seed aside): per field, each
     side's value."""
     source = "resolved" if group.exact else "config"
-    skip = IGNORED | run_time_fields(group.benchmark)
+    skip = ignored(group.benchmark)
     out: dict[str, dict[str, str]] = {}
     for r in group.runs:
         for key, value in getattr(r, source).items():
