@@ -53,7 +53,8 @@ class AtariConfig(BenchConfig):
     log_every: int = bounded(20_000, ge=1)
     """Frames between two logs of losses/* and perf/steps_per_s (episodes are logged as they end)."""
     checkpoint_every: int = bounded(0, ge=0)
-    """Also checkpoint every this many frames (0: only every 60 s of wall time)."""
+    """Also checkpoint every this many frames (0: only every 60 s of wall time). Not part of
+    the run's id: when checkpoints are taken changes nothing an uninterrupted run trains."""
     torch_threads: int = bounded(0, ge=0)
     """CPU threads for torch (0: as the process has them; `cc-bench launch` gives each local
     worker its share of the cores). On a busy 2-core CPU, 2 threads ran A2C 7x slower than 1."""
@@ -70,6 +71,7 @@ class AtariConfig(BenchConfig):
     # it differs between the two sides of a CoordConv `where="all"` comparison: reports pair
     # on the rest.
     conv_dependent: ClassVar[frozenset[str]] = frozenset({"where"})
+    run_time_fields: ClassVar[frozenset[str]] = frozenset({"checkpoint_every"})
 
     def resolve(self: A) -> A:
         """The core's resolution (a conv run's `with_r` False), and a conv run's `where` at

@@ -16,7 +16,7 @@ from cc_bench.envs.atari import (
     resolve_vec_env,
 )
 from cc_bench.errors import UserError
-from cc_bench.rl.configs import A2CConfig
+from cc_bench.rl.configs import A2CConfig, DQNConfig
 
 
 def _play(env, steps: int, seed: int = 0) -> list[np.ndarray]:
@@ -139,6 +139,9 @@ def test_auto_vec_env_follows_the_cpus_this_process_may_use(
     assert resolve_vec_env("auto", 16) == "subproc"
     # Not part of a run's id: the same games either way (the test above).
     assert run_id("rl.a2c", A2CConfig(vec_env="subproc")) == run_id("rl.a2c", A2CConfig())
+    # Nor is when checkpoints are taken (every 60 s of wall time anyway).
+    assert run_id("rl.dqn", DQNConfig(checkpoint_every=4_000)) == run_id("rl.dqn", DQNConfig())
+    assert run_id("rl.dqn", DQNConfig(seed=1)) != run_id("rl.dqn", DQNConfig())
 
 
 def test_a_local_job_tells_its_runs_their_share_of_the_cores(
