@@ -189,12 +189,12 @@ def test_fresh_and_a_wrong_device_leave_the_run_as_it_was(runs_dir: Path) -> Non
     first = cc_bench("run", BENCH, *TINY, "--runs-dir", str(runs_dir))
     folder = run_folder(first.stdout)
     summary = (folder / "summary.json").read_text()
-    # A device this machine lacks is refused before the folder changes (device is not part
-    # of the run id: the finished run is this one).
+    # A device this machine lacks (no CUDA here, or no 100th GPU on a CUDA machine) is refused
+    # before the folder changes (device is not part of the run id: the finished run is this one).
     wrong = cc_bench(
-        "run", BENCH, *TINY, "--runs-dir", str(runs_dir), "--fresh", "--device", "cuda"
+        "run", BENCH, *TINY, "--runs-dir", str(runs_dir), "--fresh", "--device", "cuda:99"
     )
-    assert_one_line_error(wrong, "device='cuda'", "not available")
+    assert_one_line_error(wrong, "device='cuda:99' asked for, but ")
     assert (folder / "summary.json").read_text() == summary
     assert not (folder.parent / ".superseded").exists()
     # --fresh never moves a folder another process is training in.

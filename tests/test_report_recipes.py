@@ -375,7 +375,8 @@ def test_every_attempt_records_its_machine_and_the_report_names_a_mix(
     from cc_bench.report.document import to_markdown
     from cc_bench.report.sections import report_sections
 
-    bench, cfg, run_dir = get_benchmark(BENCH), ClassificationConfig(), tmp_path / "t" / "r1"
+    bench, run_dir = get_benchmark(BENCH), tmp_path / "t" / "r1"
+    cfg = ClassificationConfig(device="cpu")  # a CPU run, on a CUDA machine too
     first = runner._run_meta({}, bench, cfg, run_dir, "t")
     (machine,) = first["machines"]
     assert machine["cpu"] == cpu_name() and machine["device"] == "cpu"

@@ -19,6 +19,7 @@ from cc_bench.rl.configs import A2CConfig
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "rl.py"
 TINY = ["--env-id", "ALE/Breakout-v5", "--n-envs", "2", "--repeats", "1", "--chunk", "80"]
+TINY += ["--device", "cpu"]  # the header's device, on a CUDA machine too
 
 
 def test_table_has_every_extractor_and_consistent_ratios() -> None:
