@@ -75,7 +75,9 @@ class SceneObject:
     center: tuple[float, float]
     """(i, j) in pixels: i the row, j the column."""
     area: float
-    """Pixels covered."""
+    """Pixels covered. The generator's count is exact; the parser counts the blob after its
+    3x3 opening, which takes a disc's four one-pixel tips (317 drawn, 313 parsed at radius
+    10) and leaves a square whole."""
 
 
 @dataclass(frozen=True)
@@ -526,6 +528,10 @@ def _tracks(seq: Sequence[ParsedScene | Sequence[SceneObject]]) -> list[dict[str
     return tracks
 
 
+def _colour_counts(scene: ParsedScene | Sequence[SceneObject]) -> Counter[str]:
+    return Counter(obj.color for obj in _objects(scene))
+
+
 def _distance(a: SceneObject, b: SceneObject) -> float:
     (i0, j0), (i1, j1) = a.center, b.center
     return float(np.hypot(i1 - i0, j1 - j0))
@@ -640,7 +646,10 @@ def interpolation_measures(
             if valid[t] and valid[t + 1]:
                 for c, step in moved.items():
                     own.setdefault(c, []).append(step)
-            per_transition.append((set(before) != set(after), moved))
+            # An object appears or vanishes: a colour's count of objects changes (a second blob
+            # of one colour appearing beside the first, as in a cross-fade, counts too).
+            changed = _colour_counts(seq[t]) != _colour_counts(seq[t + 1])
+            per_transition.append((changed, moved))
         median = {c: float(np.median(v)) for c, v in own.items()}
         shown = [t for t, ok in enumerate(valid) if ok]
         goes_somewhere = len(shown) >= 2 and any(
@@ -668,7 +677,7 @@ def interpolation_measures(
             # or shows twice (a cross-fade, here and there at once) teleported, however close
             # its two ends are. One teleport per gap, as a one-frame jump counts once.
             for t in range(a + 1, b):
-                colours = Counter(obj.color for obj in _objects(seq[t]))
+                colours = _colour_counts(seq[t])
                 teleported = teleported or any(colours[c] != 1 for c in before)
             robust_teleports += teleported
     if transitions == 0:

@@ -153,8 +153,8 @@ def _check_round_trip(parsed, scenes, tol_px: float) -> None:
         for obj in truth:
             (match,) = [o for o in found.objects if o.color == obj.color]
             assert match.shape == obj.shape
-            assert abs(match.center[0] - obj.center[0]) <= tol_px
-            assert abs(match.center[1] - obj.center[1]) <= tol_px
+            di, dj = match.center[0] - obj.center[0], match.center[1] - obj.center[1]
+            assert np.hypot(di, dj) <= tol_px, (obj, match)
 
 
 def test_parser_round_trip_on_generated_scenes():
@@ -409,6 +409,8 @@ def test_interpolation_fade_and_cross_fade_teleport_under_the_robust_rule():
     cross[7] = cross[8] = _scene(False, _obj("red", 20, 10), _obj("red", 20, 43), blue)
     m = interpolation_measures([cross])
     assert m["teleport_frac_valid"] == pytest.approx(1 / 15)
+    # the plain rule: a second red appears 6->7 and one of the two vanishes 8->9
+    assert m["appear_vanish_frac"] == m["teleport_frac"] == pytest.approx(2 / 15)
     # a hard one-frame jump of red, for comparison: also one teleport
     jump = [_scene(True, _obj("red", 20, 10 if t < 8 else 43), blue) for t in range(16)]
     assert interpolation_measures([jump])["teleport_frac_valid"] == pytest.approx(1 / 15)
