@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +98,42 @@ def test_bad_folders_are_one_line_and_exit_code_2(tmp_path: Path, runs_dir: Path
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], proc.stderr
     assert not list(runs_dir.rglob("config.json"))  # rejected before a run folder was made
+
+
+def test_an_unreadable_folder_is_one_line_and_exit_code_2(
+    folder: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`cc-bench run` and `cc-bench launch` name a folder they may not read, before a run
+    folder is made. In process: the tests run as root, which reads any folder whatever its
+    mode, so the kernel's answer to another user is given by `os.access`, as
+    tests/test_image_folder_data.py's unit test does where it cannot switch users."""
+    from cc_bench.cli import main
+
+    locked = tmp_path / "locked"
+    shutil.copytree(folder, locked)
+    locked.chmod(0)  # what denies any other user (root still reads it)
+    real_access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda p, mode, **kw: Path(p) != locked and real_access(p, mode, **kw)
+    )
+    runs = tmp_path / "runs"
+    message = f"--data-dir {os.path.realpath(locked)}: cannot be read (permission denied)"
+    try:
+        for args in (
+            ["run", BENCH, "--data-dir", str(locked), *TINY],
+            ["launch", "image-folder-laptop", "--set", f"data_dir={locked}", "--dry-run"],
+        ):
+            code = main([*args, "--runs-dir", str(runs)])
+            out, err = capsys.readouterr()
+            assert code == 2, (args, out, err)
+            lines = err.strip().splitlines()
+            assert len(lines) == 1 and message in lines[0], err
+            assert not runs.exists(), args  # rejected before a run folder was made
+    finally:
+        locked.chmod(0o755)
 
 
 def _corrupt_folder(root: Path) -> Path:

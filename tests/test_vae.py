@@ -22,7 +22,7 @@ from cc_bench.tracking import Tracker
 from cc_bench.vae.configs import VAEConfig
 from cc_bench.vae.evaluation import EvalSet, center_errors, evaluate_scenes
 from cc_bench.vae.models import VAE, build_vae
-from cc_bench.vae.training import train_vae
+from cc_bench.vae.training import TERMS, train_vae
 
 BENCH = "vae.sort_of_clevr"
 TINY = {
@@ -220,6 +220,9 @@ def test_the_benchmark_logs_every_epoch_pictures_and_a_gif(runs_dir: Path, scale
     assert metrics["elbo"] == pytest.approx(metrics["recon"] - metrics["kl"], rel=1e-5)
     lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
     assert [x["epoch"] for x in lines] == [1, 2]
+    for line in lines:  # the ELBO and its terms, on the training batches and held out
+        assert {f"{side}/{term}" for side in ("train", "test") for term in TERMS} <= set(line)
+        assert line["test/elbo"] == pytest.approx(line["test/recon"] - line["test/kl"], rel=1e-5)
     assert "test/teleport_frac" not in lines[0]  # eval_every 5: measured only at the end
     assert "test/teleport_frac" in lines[1] and "train/sigma" in lines[1]
     media = {p.name for p in (folder / "media").iterdir()}
@@ -258,6 +261,73 @@ def test_a_killed_run_resumes_and_ends_as_if_never_stopped(tmp_path: Path) -> No
     ours, theirs = last_json(resumed.stdout), last_json(reference.stdout)
     for key in ("elbo", "train_elbo", "kl", "teleport_frac", "valid_frac"):
         assert ours[key] == pytest.approx(theirs[key], rel=1e-5, abs=1e-6), key
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_a_run_killed_inside_an_epoch_resumes_and_ends_as_if_never_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checkpoint `train_vae` writes every `checkpoint_interval_s` inside an epoch (batch
+    order, place in it, the running sums): killed right after one, the run resumes and ends as
+    an uninterrupted one does. In process, with the interval at 0 (a checkpoint every batch);
+    the command-line test above is killed at its first checkpoint, an epoch's end."""
+    from cc_bench import layer_tuning
+    from cc_bench.vae.sort_of_clevr import run
+
+    monkeypatch.setattr(layer_tuning, "_enabled", False)  # the fixed CoordConv rule: exact
+    cfg = VAEConfig(
+        device="cpu",  # CUDA runs need not repeat bit for bit (README)
+        conv="conv",
+        enc_conv="coordconv",
+        width=0.0625,
+        latent=4,
+        n_train=48,
+        n_test=8,
+        batch_size=16,
+        epochs=2,
+        eval_every=2,
+        n_samples=8,
+        n_pairs=2,
+        n_frames=4,
+    )  # 3 batches an epoch
+    reference_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
+    reference_dir.mkdir()
+    killed_dir.mkdir()
+    reference_tracker = Tracker(reference_dir, checkpoint_interval_s=1e9)
+    reference = run(cfg, reference_tracker)
+    reference_tracker.close()
+
+    tracker = Tracker(killed_dir, checkpoint_interval_s=0.0)
+    save, saved = tracker.save_checkpoint, []
+
+    def save_then_die(state: dict, step: int) -> None:
+        save(state, step)
+        saved.append((step, state["epoch"], state["batch"]))
+        if len(saved) == 4:
+            raise _Killed
+
+    tracker.save_checkpoint = save_then_die  # type: ignore[method-assign]
+    with pytest.raises(_Killed):
+        run(cfg, tracker)
+    tracker.close()
+    # (step, epoch, batch): inside the first epoch, at its end (epoch 1 done, batch 0), then
+    # killed after batch 1 of the second, with its running sums open
+    assert saved == [(1, 0, 1), (2, 0, 2), (3, 1, 0), (4, 1, 1)]
+
+    resumed_tracker = Tracker(killed_dir, checkpoint_interval_s=0.0)
+    assert resumed_tracker.restore() == saved[-1][0]
+    resumed = run(cfg, resumed_tracker)
+    resumed_tracker.close()
+    assert set(resumed) == set(reference)
+    for key, value in reference.items():  # a measure with no object found is NaN in both
+        if key != "wall_s":
+            assert resumed[key] == pytest.approx(value, rel=1e-6, abs=1e-7, nan_ok=True), key
+    for folder in (reference_dir, killed_dir):
+        lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
+        assert [(x["step"], x["epoch"]) for x in lines] == [(3, 1), (6, 2)], folder.name
 
 
 @pytest.mark.parametrize(
@@ -324,3 +394,37 @@ def test_a_nan_loss_ends_the_run_at_its_step_before_any_checkpoint(tmp_path: Pat
     saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     assert saved["step"] == 2  # the last one before the NaN
     assert all(torch.isfinite(v).all() for v in saved["state"]["model"].values())
+
+
+def test_the_vae_suites() -> None:
+    from cc_bench.suites import expand, get_suite
+
+    (smoke,) = get_suite("vae-smoke").entries
+    assert smoke.benchmark == BENCH and smoke in get_suite("smoke").entries
+    assert [(r.cfg.conv, r.cfg.seed) for r in expand(get_suite("vae-smoke"))] == [
+        ("conv", 0),
+        ("coordconv", 0),
+    ]
+    (laptop,) = get_suite("vae-laptop").entries
+    runs = expand(get_suite("vae-laptop"), runs_dir="runs")
+    assert sorted((r.cfg.conv, r.cfg.seed) for r in runs) == [
+        (conv, seed) for conv in ("conv", "coordconv") for seed in range(3)
+    ]
+    # conv/conv against coordconv/coordconv: `conv` sets both sides
+    assert {(r.cfg.encoder_conv, r.cfg.decoder_conv) for r in runs} == {
+        ("conv", "conv"),
+        ("coordconv", "coordconv"),
+    }
+    assert len({r.run_id for r in runs}) == 6
+    (paper,) = get_suite("vae-paper").entries
+    assert paper in get_suite("paper").entries and paper.seeds == 3
+    assert paper.convs == ("conv", "coordconv")
+    # the larger budget: wider, more scenes, longer than the laptop's, the smoke's the least
+    for name in ("width", "n_train", "n_test", "epochs"):
+        assert smoke.fixed[name] < laptop.fixed[name] < paper.fixed[name], name
+    assert (paper.fixed["width"], paper.fixed["n_train"], paper.fixed["epochs"]) == (
+        1.0,
+        50_000,
+        50,
+    )
+    assert len(expand(get_suite("vae-paper"))) == 6
