@@ -11,7 +11,7 @@ frame count (the run ends as failed, its step in summary.json), before the agent
 the weights or a checkpoint saves them; so does a rollout that fails on overflowing outputs.
 
 Checkpoints (every 60 s, or ten times as long as the last one took to save, whichever is
-longer, or every `checkpoint_every` frames) are taken between two updates: the
+longer, but at least every `MAX_CHECKPOINT_GAP_S`; or every `checkpoint_every` frames) are taken between two updates: the
 agent as SB3's own zip (`model.save`), DQN's replay buffer (SB3's pickle), the games
 finished so far and the frame count. The checkpoint written when training ends leaves the
 replay buffer out: nothing trains after it. A resumed run loads them, restarts its
@@ -50,6 +50,19 @@ from cc_bench.rl.extractor import coordconv_policy_kwargs
 from cc_bench.runtime import resolve_device, seed_everything
 from cc_bench.tracking import Tracker
 from cc_bench.words import count
+
+# The longest a slow checkpoint (DQN's replay buffer) may put off the next one, in seconds.
+MAX_CHECKPOINT_GAP_S = 300.0
+
+
+def checkpoint_wait_s(last_save_s: float) -> float:
+    """Seconds after a checkpoint that took `last_save_s` to save before the next may start.
+
+    Ten times its duration, so that saving costs about a tenth of the run (DQN's replay
+    buffer: 5.6 GB at the zoo's size), but never more than `MAX_CHECKPOINT_GAP_S`, so that a
+    kill loses at most a few minutes (a 60 s save then costs about a fifth).
+    """
+    return min(10 * last_save_s, MAX_CHECKPOINT_GAP_S)
 
 
 def env_seed(seed: int, frames: int) -> int:
@@ -148,9 +161,7 @@ class TrackerCallback(BaseCallback):
         if step - self.last_log >= self.cfg.log_every:
             self.log_training(step)
         every = self.cfg.checkpoint_every
-        # A checkpoint that takes long (DQN's replay buffer: 5.6 GB at the zoo's size) waits
-        # at least 10 times its own duration, so saving costs at most ~10% of the run.
-        slow = time.perf_counter() - self.checkpoint_end < 10 * self.checkpoint_s
+        slow = time.perf_counter() - self.checkpoint_end < checkpoint_wait_s(self.checkpoint_s)
         if (self.tracker.checkpoint_due() and not slow) or (
             every and step - self.last_checkpoint >= every
         ):
