@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -517,3 +518,73 @@ def test_suites_compare_conv_with_coordconv_at_their_budgets() -> None:
     assert budget == {(9000, 1000, 24)}  # the official canvases
     smoke, _ = grid("det-smoke")
     assert smoke == {("conv", 0), ("coordconv", 0)}
+
+
+def test_the_run_s_model_does_not_resize_and_normalises_with_the_training_canvases(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+) -> None:
+    monkeypatch.setenv("CC_BENCH_CACHE", env["CC_BENCH_CACHE"])
+    real, built = bench.build_model, []
+
+    class Built(Exception):
+        pass
+
+    def capture(cfg: DetectionConfig, mean: float, std: float) -> nn.Module:
+        built.append(real(cfg, mean, std))
+        raise Built  # the model the run builds is all this test needs: no training
+
+    monkeypatch.setattr(bench, "build_model", capture)
+    cfg = tiny(device="cpu")
+    with pytest.raises(Built):
+        bench.run(cfg, Tracker(tmp_path))
+    (model,) = built
+    assert cfg.crop == 64
+    assert tuple(model.transform.min_size) == (cfg.crop,) and model.transform.max_size == cfg.crop
+    # The statistics of the run's training canvases, computed again here (float64, NumPy);
+    # the canvases are the run's own, from the cache it filled (no third file appears).
+    train = make_mnist_scatter(cfg.n_train, cfg.data_seed, split="train")
+    pixels = train.images.numpy().astype("float64")
+    mean, std = pixels.mean(), pixels.std(ddof=1)
+    assert model.transform.image_mean == pytest.approx([mean], rel=1e-5)
+    assert model.transform.image_std == pytest.approx([std], rel=1e-5)
+    test = make_mnist_scatter(cfg.n_test, cfg.data_seed, split="test")
+    assert abs(float(test.images.double().mean()) - mean) > 1e-4  # the test set's would differ
+    assert len(list(Path(env["CC_BENCH_CACHE"]).rglob("*.pt"))) == 2
+    # A canvas goes through the transform at its own size, only normalised.
+    canvas = train.images[0]
+    out, _ = model.transform([canvas])
+    assert out.image_sizes == [(cfg.crop, cfg.crop)]
+    assert out.tensors.shape == (1, 1, cfg.crop, cfg.crop)
+    assert torch.allclose(out.tensors[0], (canvas - mean) / std, atol=1e-5)
+
+
+def test_a_ten_class_adam_run_end_to_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+) -> None:
+    from PIL import Image
+
+    monkeypatch.setenv("CC_BENCH_CACHE", env["CC_BENCH_CACHE"])
+    cfg = tiny(optimizer="adam", lr=1e-3, num_classes=10, epochs=1, device="cpu")
+    summary = bench.run(cfg, Tracker(tmp_path))
+    expected = {"mean_iou", "recall_50", "map", "map_50", "rpn_mean_iou", "precision_50"}
+    expected |= {"detections_per_image", "train_loss", "params", "wall_s", "images_per_s"}
+    assert expected <= set(summary)
+    for key in expected:
+        assert math.isfinite(summary[key]), key
+    for key in ("mean_iou", "recall_50", "map", "map_50", "rpn_mean_iou"):
+        assert 0 <= summary[key] <= 1, key
+    assert summary["images_per_s"] > 0 and summary["wall_s"] > 0
+    assert summary["params"] == count(build_model(cfg, 0.0, 1.0))  # 11 classes' heads
+    pictures = list((tmp_path / "media").glob("test_detections_*.png"))
+    assert [p.name for p in pictures] == ["test_detections_1.png"]
+    with Image.open(pictures[0]) as picture:
+        picture.verify()
+    with Image.open(pictures[0]) as picture:
+        assert picture.width > 300 and picture.height > 200
+    # The optimizer was Adam at lr 1e-3: its state in the run's checkpoint.
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["state"]["optimizer"]
+    (group,) = state["param_groups"]
+    assert "betas" in group and "momentum" not in group
+    assert group["initial_lr"] == pytest.approx(1e-3)
+    moments = next(iter(state["state"].values()))
+    assert {"exp_avg", "exp_avg_sq"} <= set(moments) and "momentum_buffer" not in moments

@@ -310,3 +310,56 @@ def test_a_failed_download_gives_its_reason_and_leaves_no_folders(
     assert "train-images-idx3-ubyte.gz" in message and "refused" in message.lower(), message
     assert root.exists() == root_exists
     assert not (root / "MNIST").exists()
+
+
+def test_a_digit_the_crop_leaves_with_fewer_than_min_visible_pixels_has_no_box() -> None:
+    # The same seed draws the same digits, sizes and places whatever min_visible is: only
+    # which digits are drawn and boxed differs.
+    every = make_mnist_scatter(300, 7, min_visible=1, cache=False)
+    default = make_mnist_scatter(300, 7, cache=False)  # min_visible=4
+    assert sum(len(b) for b in default.boxes) < sum(len(b) for b in every.boxes)
+    dropped = lone = thin = 0
+    for k in range(300):
+        image1 = every.images[k, 0].numpy()
+        image4 = default.images[k, 0].numpy()
+        boxes1 = every.boxes[k].long().tolist()
+        boxes4 = default.boxes[k].long().tolist()
+        labels1, labels4 = every.labels[k].tolist(), default.labels[k].tolist()
+        # The default's digits are min_visible=1's in the same order, less some.
+        kept, j = [], 0
+        for box, label in zip(boxes1, labels1, strict=True):
+            matched = j < len(boxes4) and (box, label) == (boxes4[j], labels4[j])
+            kept.append(matched)
+            j += matched
+        assert j == len(boxes4), k
+        gone = np.zeros_like(image1, dtype=bool)  # the boxes of the digits left out
+        for d, (x0, y0, x1, y1) in enumerate(boxes1):
+            # Every box holds at least its own digit's ink (non-zero, even where covered).
+            ink = int(np.count_nonzero(image1[y0:y1, x0:x1]))
+            if ink < 4:
+                thin += 1
+                assert not kept[d], (k, d)  # fewer than 4 pixels of ink: left out
+            if kept[d]:
+                continue
+            dropped += 1
+            gone[y0:y1, x0:x1] = True
+            # Pixels of this box in no other box are this digit's own ink alone.
+            others = np.zeros_like(image1, dtype=bool)
+            for e, (a0, b0, a1, b1) in enumerate(boxes1):
+                if e != d:
+                    others[b0:b1, a0:a1] = True
+            own = image1 * ~others
+            assert np.count_nonzero(own[y0:y1, x0:x1]) < 4, (k, d)
+            if not others[y0:y1, x0:x1].any():  # overlaps nothing: all its pixels are its ink
+                lone += 1
+                assert 1 <= ink < 4, (k, d)
+        # The digits left out are not drawn: the canvases differ only by their ink.
+        assert (image4 <= image1).all()
+        extra = image1 != image4
+        assert not extra[~gone].any(), k
+        assert np.count_nonzero(extra) <= 3 * (len(boxes1) - len(boxes4)), k
+        # Under the default no box holds fewer than 4 non-zero pixels.
+        for x0, y0, x1, y1 in boxes4:
+            assert np.count_nonzero(image4[y0:y1, x0:x1]) >= 4, k
+    assert dropped == sum(len(b) for b in every.boxes) - sum(len(b) for b in default.boxes)
+    assert lone >= 5 and thin >= 5  # enough digits checked pixel by pixel
