@@ -327,6 +327,16 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def latent_lines(start: Tensor, end: Tensor, steps: int) -> Tensor:
+    """Straight lines in latent space, `steps` points each, both ends included.
+
+    (K, Z) and (K, Z) -> (K * steps, Z), line-major: the GAN's interpolations between pairs
+    of z and the VAE's between pairs of posterior means.
+    """
+    t = torch.linspace(0, 1, steps, device=start.device, dtype=start.dtype)[None, :, None]
+    return ((1 - t) * start[:, None] + t * end[:, None]).reshape(-1, start.shape[-1])
+
+
 __all__ = [
     "ConvEncoder",
     "DeconvGenerator",
@@ -336,5 +346,6 @@ __all__ = [
     "build_generator",
     "count_params",
     "dcgan_init",
+    "latent_lines",
     "scaled",
 ]

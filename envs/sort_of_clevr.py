@@ -15,6 +15,7 @@ world and the instruments that turn the paper's pictures into numbers:
   speed) that a generator ignoring z cannot win.
 - `position_coverage`: how the objects' centres spread over the canvas against the data's.
 - `attribute_frequencies`: the shares of each shape and colour.
+- `sample_measures`: all of a model's sample scores at once (valid scenes, shares, coverage).
 
 Coordinates follow the layers' convention: a centre is (i, j), i down the rows, j along the
 columns, in pixels. Objects are at least `GAP_PX` apart (their bounding boxes never touch), a
@@ -764,6 +765,26 @@ def frequency_gap(freqs: Mapping[str, float], reference: Mapping[str, float]) ->
     for group in ("shape", "color"):
         keys = [k for k in reference if k.startswith(group + "/")]
         out[f"{group}_tv"] = 0.5 * sum(abs(freqs.get(k, 0.0) - reference[k]) for k in keys)
+    return out
+
+
+def sample_measures(
+    parsed: Sequence[ParsedScene],
+    reference: Sequence[ParsedScene | Sequence[SceneObject]],
+    reference_freqs: Mapping[str, float] | None = None,
+    **coverage_kwargs: Any,
+) -> dict[str, float]:
+    """What a generative model's samples are scored on, against the data's scenes.
+
+    `valid_frac` (the share of well-formed scenes), `shape_tv` and `color_tv`
+    (`frequency_gap`), `position_js` and `empty_cells_frac` (`position_coverage`).
+    `reference_freqs`: the reference's `attribute_frequencies`, if already computed.
+    """
+    if reference_freqs is None:
+        reference_freqs = attribute_frequencies(reference)
+    out = {"valid_frac": float(np.mean([p.valid for p in parsed])) if parsed else float("nan")}
+    out.update(frequency_gap(attribute_frequencies(parsed), reference_freqs))
+    out.update(position_coverage(parsed, reference, **coverage_kwargs))
     return out
 
 

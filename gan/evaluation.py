@@ -22,14 +22,14 @@ from cc_bench.envs.sort_of_clevr import (
     SceneObject,
     attribute_frequencies,
     findings_figure,
-    frequency_gap,
     image_grid,
     interpolation_measures,
     parse_scenes,
-    position_coverage,
+    sample_measures,
     to_uint8_images,
     write_interpolation_gif,
 )
+from cc_bench.nets import latent_lines
 from cc_bench.tracking import Tracker
 
 GRID_SAMPLES = 64  # samples in the picture of the fixed z
@@ -69,9 +69,7 @@ def generate(generator: nn.Module, z: Tensor, batch_size: int = 128) -> np.ndarr
 
 def interpolate(pairs: Tensor, steps: int) -> Tensor:
     """Straight lines between latent pairs: (2, K, z_dim) -> (K * T, z_dim), pair-major."""
-    t = torch.linspace(0, 1, steps, device=pairs.device)[None, :, None]  # (1, T, 1)
-    z0, z1 = pairs[0][:, None], pairs[1][:, None]  # (K, 1, z_dim) each
-    return ((1 - t) * z0 + t * z1).reshape(-1, pairs.shape[-1])  # (K * T, z_dim)
+    return latent_lines(pairs[0], pairs[1], steps)
 
 
 @dataclass
@@ -97,10 +95,8 @@ def evaluate(
     """Score the generator on the fixed z and the fixed interpolations."""
     samples = generate(generator, fixed_z)
     parsed = parse_scenes(samples)
-    freqs = attribute_frequencies(parsed)
-    metrics = {"valid_frac": float(np.mean([p.valid for p in parsed]))}
-    metrics.update(frequency_gap(freqs, reference.freqs))
-    metrics.update(position_coverage(parsed, reference.scenes))
+    metrics = sample_measures(parsed, reference.scenes, reference.freqs)
+    freqs = attribute_frequencies(parsed)  # logged one by one below
     frames = generate(generator, interpolate(pairs, interp_steps))
     parsed_frames = parse_scenes(frames)
     frames = frames.reshape(pairs.shape[1], interp_steps, *frames.shape[1:])  # (K, T, H, W, 3)

@@ -18,8 +18,20 @@ from cc_bench.nets import (
     build_discriminator,
     build_generator,
     count_params,
+    latent_lines,
     scaled,
 )
+
+
+def test_latent_lines_run_evenly_from_start_to_end():
+    start = torch.tensor([[0.0, 1.0], [2.0, -2.0]])
+    end = torch.tensor([[4.0, 1.0], [2.0, 2.0]])
+    z = latent_lines(start, end, 5).view(2, 5, 2)  # line-major
+    assert torch.equal(z[:, 0], start) and torch.equal(z[:, -1], end)
+    expected = torch.tensor([[0.0, 1.0, 2.0, 3.0, 4.0], [-2.0, -1.0, 0.0, 1.0, 2.0]])
+    torch.testing.assert_close(z[0, :, 0], expected[0])
+    torch.testing.assert_close(z[1, :, 1], expected[1])
+    assert torch.equal(z[0, :, 1], torch.ones(5)) and torch.equal(z[1, :, 0], torch.full((5,), 2.0))
 
 
 def _conv(c_in: int, c_out: int, k: int) -> int:

@@ -23,6 +23,7 @@ from cc_bench.envs.sort_of_clevr import (
     interpolation_measures,
     parse_scenes,
     position_coverage,
+    sample_measures,
     square_fill,
     to_uint8_images,
     train_test_scenes,
@@ -452,6 +453,24 @@ def test_attribute_frequencies():
     assert f == {"shape/circle": 0.75, "shape/square": 0.25, "color/red": 0.75, "color/blue": 0.25}
     ref = {"shape/circle": 0.5, "shape/square": 0.5, "color/red": 0.5, "color/blue": 0.5}
     assert frequency_gap(f, ref) == {"shape_tv": 0.25, "color_tv": 0.25}
+
+
+def test_sample_measures_on_known_scenes():
+    red = SceneObject("red", "circle", (10, 10), 300)
+    blue = SceneObject("blue", "square", (50, 50), 441)
+    reference = [[red, blue]] * 4
+    # two valid scenes where the data has them, one invalid: a blue square in a new place
+    parsed = [ParsedScene([red, blue], True)] * 2 + [
+        ParsedScene([SceneObject("blue", "square", (10, 50), 441)], False)
+    ]
+    m = sample_measures(parsed, reference)
+    assert m["valid_frac"] == pytest.approx(2 / 3)
+    # objects: circle 2 of 5 against 1 of 2; red 2 of 5 against 1 of 2
+    assert m["shape_tv"] == pytest.approx(0.1) and m["color_tv"] == pytest.approx(0.1)
+    assert m["empty_cells_frac"] == 0.0  # both of the data's cells are used
+    assert m == {**position_coverage(parsed, reference), **m}
+    ref_freqs = attribute_frequencies(reference)
+    assert sample_measures(parsed, reference, ref_freqs) == m
 
 
 def test_image_grid_and_gif(tmp_path):

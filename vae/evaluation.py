@@ -23,12 +23,11 @@ from torch import Tensor
 
 from cc_bench.envs.sort_of_clevr import (
     SceneObject,
-    attribute_frequencies,
-    frequency_gap,
     interpolation_measures,
     parse_scenes,
-    position_coverage,
+    sample_measures,
 )
+from cc_bench.nets import latent_lines
 from cc_bench.vae.models import VAE
 from cc_bench.vae.training import to_unit
 
@@ -99,15 +98,10 @@ def evaluate_scenes(vae: VAE, data: EvalSet) -> tuple[dict[str, float], dict[str
     }
 
     samples = _decode_mean(vae, data.z_prior)
-    parsed_samples = parse_scenes(samples)
-    out["valid_frac"] = float(np.mean([p.valid for p in parsed_samples]))
-    out.update(position_coverage(parsed_samples, data.reference))
-    freqs = attribute_frequencies(parsed_samples)
-    out.update(frequency_gap(freqs, attribute_frequencies(data.reference)))
+    out.update(sample_measures(parse_scenes(samples), data.reference))
 
     a, b = (vae.encode(to_unit(x))[0] for x in data.pair_images)  # (K, Z) posterior means
-    t = torch.linspace(0, 1, data.n_frames, device=a.device)[None, :, None]  # (1, T, 1)
-    z = (a[:, None] * (1 - t) + b[:, None] * t).reshape(-1, a.shape[1])  # (K * T, Z)
+    z = latent_lines(a, b, data.n_frames)  # (K * T, Z)
     frames = _decode_mean(vae, z).reshape(len(a), data.n_frames, *recons.shape[1:])
     out.update(interpolation_measures(frames))  # interp_valid_frac among them
     inputs = to_unit(data.recon_images).cpu() * 2 - 1
