@@ -51,6 +51,39 @@ def test_the_resolved_config_names_each_side() -> None:
     assert GanConfig.per_conv_fields() >= {"g_conv", "d_conv"}
 
 
+def test_gen_suites_compare_conv_with_coordconv_at_their_budgets() -> None:
+    """The budgets of docs/gan.md's "Suites" table: a change on either side fails here."""
+    from cc_bench.suites import expand, get_suite
+
+    def grid(suite: str) -> tuple[set[tuple[str, str, int]], set[tuple], set[str]]:
+        runs = expand(get_suite(suite))
+        assert {r.benchmark for r in runs} == {BENCH}
+        pairs = {(*sides(r.cfg), r.cfg.seed) for r in runs}  # (generator, discriminator, seed)
+        budgets = {(r.cfg.width, r.cfg.n_train, r.cfg.epochs, r.cfg.batch_size) for r in runs}
+        return pairs, budgets, {r.run_id for r in runs}
+
+    # gen-laptop: conv/conv vs coordconv/coordconv, 3 seeds, width 1/8, 5,000 images,
+    # 6 epochs, batch 16, evaluated every 2 epochs on 256 samples and 16 x 16 frames
+    laptop, budget, _ = grid("gen-laptop")
+    assert laptop == {(c, c, s) for c in ("conv", "coordconv") for s in range(3)}
+    assert budget == {(0.125, 5_000, 6, 16)}
+    evaluation = {
+        (r.cfg.eval_every, r.cfg.n_samples, r.cfg.n_pairs, r.cfg.interp_steps)
+        for r in expand(get_suite("gen-laptop"))
+    }
+    assert evaluation == {(2, 256, 16, 16)}
+    # gen-paper: the paper's sizes (width 1, 50,000 images, batch 16, 50 epochs), 3 seeds
+    paper, budget, _ = grid("gen-paper")
+    assert paper == {(c, c, s) for c in ("conv", "coordconv") for s in range(3)}
+    assert budget == {(1.0, 50_000, 50, 16)}
+    # gen-smoke: width 1/16, 64 images, 1 epoch, one seed; its runs are also `smoke`'s
+    smoke, budget, ids = grid("gen-smoke")
+    assert smoke == {("conv", "conv", 0), ("coordconv", "coordconv", 0)}
+    assert budget == {(0.0625, 64, 1, 16)}
+    in_smoke = {r.run_id for r in expand(get_suite("smoke")) if r.benchmark == BENCH}
+    assert in_smoke == ids
+
+
 def test_model_input_and_interpolation():
     images, _ = generate_scenes(4, seed=0, cache=False)
     x = to_model_input(torch.from_numpy(images))

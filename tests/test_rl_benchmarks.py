@@ -16,7 +16,7 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
 
 from cc_bench.config import run_id
-from cc_bench.envs.atari import ale_ids, make_atari
+from cc_bench.envs.atari import FRAME_SKIP, ale_ids, make_atari
 from cc_bench.errors import NonFiniteLossError, UserError
 from cc_bench.registry import get_benchmark
 from cc_bench.rl import ATARI9, MS_PACMAN, a2c, dqn
@@ -255,6 +255,20 @@ def test_a_killed_run_resumes_to_the_same_total_with_a_continuous_curve(tmp_path
     assert steps == sorted(set(steps))
     assert all(b - a <= 240 for a, b in zip(steps, steps[1:], strict=False))
     assert {"losses/value_loss", "losses/policy_loss", "losses/entropy_loss"} <= set(lines[-1])
+    # Every finished game, from the Monitor: at the env frames it ended (a multiple of
+    # n_envs x 4), its whole-game length in emulator frames and its unclipped score. A Breakout
+    # game of a barely trained agent ends within about 1,000 frames (500 to 900 of them here).
+    games = [x for x in lines if "charts/episodic_return" in x]
+    assert games, "no training game ended in 4,000 frames"
+    for game in games:
+        assert game["step"] % (2 * FRAME_SKIP) == 0 and 0 < game["step"] <= 4000
+        length, score = game["charts/episodic_length"], game["charts/episodic_return"]
+        assert length > 0 and length == int(length)
+        assert score >= 0 and score == int(score)  # Breakout's points: whole, never negative
+    # the killed attempt's games up to its checkpoint and the resumed attempt's, each once
+    assert metrics["train_episodes"] == len(games)
+    mean = np.mean([x["charts/episodic_return"] for x in games])
+    assert metrics["auc_return"] == pytest.approx(mean)
     assert list((folder / "media").glob("*.gif")) and list((folder / "media").glob("*.png"))
     # each attempt records where it ran, with the games' vec_env that `auto` chose there
     machines = json.loads((folder / "config.json").read_text())["machines"]
@@ -426,9 +440,33 @@ def test_a_dqn_evaluation_is_the_same_every_time_for_one_eval_seed(one_thread: N
     finally:
         env.close()
     model.exploration_rate = 0.5  # half the actions from the action space's own generator
+    _assert_evaluation_repeats(model, cfg)
+
+
+def test_an_a2c_evaluation_is_the_same_every_time_for_one_eval_seed(one_thread: None) -> None:
+    # A2C samples every action from its policy's distribution, with torch's generator.
+    cfg = A2CConfig(
+        env_id="ALE/Breakout-v5", n_envs=1, eval_episodes=2, eval_max_steps=300, gif_steps=300
+    )
+    env = make_atari(cfg.env_id, 1, 0)
+    try:
+        model = a2c.build_agent(cfg, env, torch.device("cpu"))
+        obs = env.reset()
+    finally:
+        env.close()
+    # the untrained policy is far from greedy: the sampled actions depend on the generator
+    torch.manual_seed(0)
+    assert len({int(model.predict(obs, deterministic=False)[0][0]) for _ in range(50)}) > 1
+    _assert_evaluation_repeats(model, cfg)
+
+
+def _assert_evaluation_repeats(model: A2C | DQN, cfg: A2CConfig | DQNConfig) -> None:
+    """`evaluate` twice, the generators left in other states between: the same games."""
     scores, frames = evaluate(model, cfg)
-    model.action_space.seed(12345)  # whatever state it was left in
+    assert len(scores) == cfg.eval_episodes and frames
+    model.action_space.seed(12345)  # whatever state they were left in
     np.random.seed(7)
+    torch.manual_seed(7)
     again, frames_again = evaluate(model, cfg)
     assert again == scores  # and the first game played frame for frame the same
     assert len(frames_again) == len(frames) and all(map(np.array_equal, frames, frames_again))
@@ -494,3 +532,12 @@ def test_score_table_is_dqn_zoo_s() -> None:
     assert ATARI_SCORES["ms_pacman"] == (307.3, 6951.6)
     assert ATARI_SCORES["pong"] == (-20.7, 14.6)
     assert ATARI_SCORES["video_pinball"] == (16256.9, 17667.9)
+
+
+def test_a_slow_checkpoint_puts_off_the_next_by_ten_times_its_duration_at_most_5_minutes() -> None:
+    from cc_bench.rl.training import MAX_CHECKPOINT_GAP_S, checkpoint_wait_s
+
+    assert MAX_CHECKPOINT_GAP_S == 300
+    assert checkpoint_wait_s(0.0) == 0  # a quick save: the Tracker's 60 s rule alone
+    assert checkpoint_wait_s(3.0) == pytest.approx(30.0)  # a 280 MB buffer
+    assert checkpoint_wait_s(60.0) == 300  # the zoo's 5.6 GB buffer: 5 minutes, not 10
