@@ -585,7 +585,8 @@ def interpolation_measures(
     Two ways of calling a transition a teleport:
 
     - `teleport_frac` (the plain rule): some object's centre moves more than `jump_px`, or an
-      object appears or vanishes. Every transition counts, so a generator that ignores z (or
+      object appears or vanishes (the number of objects of some colour changes: a second
+      blob of one colour, as in a cross-fade, appears too). Every transition counts, so a generator that ignores z (or
       draws nothing) scores 0, and a fast smooth move (crossing the canvas in a few frames)
       counts as teleporting.
     - `teleport_frac_valid` (the robust rule): only the transitions from a sequence's first

@@ -11,7 +11,8 @@ frame count (the run ends as failed, its step in summary.json), before the agent
 the weights or a checkpoint saves them; so does a rollout that fails on overflowing outputs.
 
 Checkpoints (every 60 s, or ten times as long as the last one took to save, whichever is
-longer, but at least every `MAX_CHECKPOINT_GAP_S`; or every `checkpoint_every` frames) are taken between two updates: the
+longer, but never more than `MAX_CHECKPOINT_GAP_S` after the last one ended; or every
+`checkpoint_every` frames) are taken between two updates: the
 agent as SB3's own zip (`model.save`), DQN's replay buffer (SB3's pickle), the games
 finished so far and the frame count. The checkpoint written when training ends leaves the
 replay buffer out: nothing trains after it. A resumed run loads them, restarts its
@@ -60,7 +61,7 @@ def checkpoint_wait_s(last_save_s: float) -> float:
 
     Ten times its duration, so that saving costs about a tenth of the run (DQN's replay
     buffer: 5.6 GB at the zoo's size), but never more than `MAX_CHECKPOINT_GAP_S`, so that a
-    kill loses at most a few minutes (a 60 s save then costs about a fifth).
+    kill loses at most that and a save (a 60 s save then costs about a sixth of the run).
     """
     return min(10 * last_save_s, MAX_CHECKPOINT_GAP_S)
 

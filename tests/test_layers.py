@@ -599,13 +599,13 @@ def test_cuda(dtype: torch.dtype, channels: int) -> None:
         assert p.grad.dtype == dtype
         torch.testing.assert_close(p.grad.cpu().float(), p_ref.grad, atol=5e-2, rtol=1e-2)
     # The cached patches hold the coordinates to the last bit or two (no TF32 on their way,
-    # which would be off by 1e-3; CUDA's grid and radius round a few float32 values one ulp
+    # which would be off by 1e-3; CUDA's grid and radius round a few float32 values two ulp
     # away from the CPU's: seen on an H200, torch 2.11).
     patches = layer._coord_patches(coord_grid((5, 7), True, "cuda", dtype), layer._conv_forward)
     ref_patches = layer.cpu().float()._coord_patches(coord_grid((5, 7), True), layer._conv_forward)
-    ulp = torch.finfo(dtype).eps
+    ulp = 0.0 if dtype == torch.float16 else torch.finfo(dtype).eps  # float16: exact
     torch.testing.assert_close(
-        patches.cpu().float(), ref_patches.to(dtype).float(), atol=ulp, rtol=2 * ulp
+        patches.cpu().float(), ref_patches.to(dtype).float(), atol=ulp, rtol=4 * ulp
     )
 
 

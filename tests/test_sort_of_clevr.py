@@ -468,7 +468,13 @@ def test_sample_measures_on_known_scenes():
     # objects: circle 2 of 5 against 1 of 2; red 2 of 5 against 1 of 2
     assert m["shape_tv"] == pytest.approx(0.1) and m["color_tv"] == pytest.approx(0.1)
     assert m["empty_cells_frac"] == 0.0  # both of the data's cells are used
-    assert m == {**position_coverage(parsed, reference), **m}
+    coverage = position_coverage(parsed, reference)
+    assert {k: m[k] for k in coverage} == coverage
+    # centres: the data's 8 in two cells, 4 and 4; the samples' 5 in three, 2, 2 and 1
+    p, q = np.array([2, 2, 1]) / 5, np.array([4, 4, 0]) / 8
+    mid = (p + q) / 2
+    js = 0.5 * np.sum(p * np.log2(p / mid)) + 0.5 * np.sum(q[:2] * np.log2(q[:2] / mid[:2]))
+    assert m["position_js"] == pytest.approx(js)
     ref_freqs = attribute_frequencies(reference)
     assert sample_measures(parsed, reference, ref_freqs) == m
 
