@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,6 +68,28 @@ def kill_after_checkpoint(
     assert checkpoint is not None, "no checkpoint appeared"
     assert not (checkpoint.parent / "summary.json").exists(), "the run ended before the kill"
     return checkpoint
+
+
+class Killed(Exception):
+    """What `dying_tracker` raises right after its last checkpoint: a kill, in process."""
+
+
+def dying_tracker(run_dir: Path, after: int) -> tuple[Any, list[tuple[int, int, int]]]:
+    """A Tracker that checkpoints after every batch and raises `Killed` right after its
+    `after`-th checkpoint, and the (step, epoch, batch) of each checkpoint it saved."""
+    from cc_bench.tracking import Tracker
+
+    tracker = Tracker(run_dir, checkpoint_interval_s=0.0)
+    save, saved = tracker.save_checkpoint, []
+
+    def save_then_die(state: dict, step: int) -> None:
+        save(state, step)
+        saved.append((step, state["epoch"], state["batch"]))
+        if len(saved) == after:
+            raise Killed
+
+    tracker.save_checkpoint = save_then_die  # type: ignore[method-assign]
+    return tracker, saved
 
 
 def printed_ratio_tolerance(a: float, b: float, step: float) -> float:

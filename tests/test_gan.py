@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import cc_bench, kill_after_checkpoint, last_json, run_folder
+from conftest import Killed, cc_bench, dying_tracker, kill_after_checkpoint, last_json, run_folder
 from PIL import Image
 
 from cc_bench.config import run_id
@@ -222,10 +222,6 @@ def test_a_killed_run_resumes_and_ends_as_if_never_stopped(tmp_path: Path):
     assert steps == [4, 8, 12, 16]  # each epoch's window once, none twice
 
 
-class _Killed(Exception):
-    pass
-
-
 def test_a_run_killed_inside_an_epoch_resumes_and_ends_as_if_never_stopped(
     tmp_path: Path, monkeypatch
 ):
@@ -256,17 +252,8 @@ def test_a_run_killed_inside_an_epoch_resumes_and_ends_as_if_never_stopped(
     killed_dir.mkdir()
     reference = run(cfg, Tracker(reference_dir, checkpoint_interval_s=1e9))
 
-    tracker = Tracker(killed_dir, checkpoint_interval_s=0.0)
-    save, saved = tracker.save_checkpoint, []
-
-    def save_then_die(state, step):
-        save(state, step)
-        saved.append((step, state["epoch"], state["batch"]))
-        if len(saved) == 5:
-            raise _Killed
-
-    tracker.save_checkpoint = save_then_die
-    with pytest.raises(_Killed):
+    tracker, saved = dying_tracker(killed_dir, after=5)
+    with pytest.raises(Killed):
         run(cfg, tracker)
     # (step, epoch, batch): inside the first epoch, at its end, then killed after batch 1 of
     # the second, with the log window (steps 5 and on) open

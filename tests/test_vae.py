@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import cc_bench, kill_after_checkpoint, last_json, run_folder
+from conftest import Killed, cc_bench, dying_tracker, kill_after_checkpoint, last_json, run_folder
 
 from cc_bench.envs.sort_of_clevr import SceneObject, generate_scenes, parse_scenes
 from cc_bench.layers import CoordConv2d
@@ -263,10 +263,6 @@ def test_a_killed_run_resumes_and_ends_as_if_never_stopped(tmp_path: Path) -> No
         assert ours[key] == pytest.approx(theirs[key], rel=1e-5, abs=1e-6), key
 
 
-class _Killed(Exception):
-    pass
-
-
 def test_a_run_killed_inside_an_epoch_resumes_and_ends_as_if_never_stopped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -300,17 +296,8 @@ def test_a_run_killed_inside_an_epoch_resumes_and_ends_as_if_never_stopped(
     reference = run(cfg, reference_tracker)
     reference_tracker.close()
 
-    tracker = Tracker(killed_dir, checkpoint_interval_s=0.0)
-    save, saved = tracker.save_checkpoint, []
-
-    def save_then_die(state: dict, step: int) -> None:
-        save(state, step)
-        saved.append((step, state["epoch"], state["batch"]))
-        if len(saved) == 4:
-            raise _Killed
-
-    tracker.save_checkpoint = save_then_die  # type: ignore[method-assign]
-    with pytest.raises(_Killed):
+    tracker, saved = dying_tracker(killed_dir, after=4)
+    with pytest.raises(Killed):
         run(cfg, tracker)
     tracker.close()
     # (step, epoch, batch): inside the first epoch, at its end (epoch 1 done, batch 0), then
