@@ -230,17 +230,32 @@ def _coord_channels(in_channels: int, rank: int, with_r: bool, groups: int) -> i
 _Conv = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]  # (input, weight, bias) -> output
 
 
+def _has_autocast(device_type: str) -> bool:
+    """Whether autocast exists for ``device_type``.
+
+    Under ``torch.compile`` the devices that have it are named: dynamo before torch 2.12
+    cannot trace ``torch.amp.is_autocast_available`` and broke the layer's graph there
+    (torch 2.11 on a lent H200; tests/test_layers.py, one graph per strategy).
+    """
+    if torch.compiler.is_compiling():
+        return device_type in _AUTOCAST_DEVICES
+    return torch.amp.is_autocast_available(device_type)
+
+
+_AUTOCAST_DEVICES = frozenset({"cpu", "cuda", "xpu", "mps"})
+
+
 def _autocast_dtype(device_type: str) -> torch.dtype | None:
     """The dtype autocast runs convolutions in on ``device_type``, or None where it is off."""
     # is_autocast_available first: is_autocast_enabled raises for "meta", say.
-    if torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type):
+    if _has_autocast(device_type) and torch.is_autocast_enabled(device_type):
         return torch.get_autocast_dtype(device_type)
     return None
 
 
 def _no_autocast(device_type: str) -> contextlib.AbstractContextManager[Any]:
     """Autocast off for ``device_type``; nothing to do where autocast does not exist."""
-    if torch.amp.is_autocast_available(device_type):
+    if _has_autocast(device_type):
         return torch.autocast(device_type, enabled=False)
     return contextlib.nullcontext()
 

@@ -37,10 +37,8 @@ def record(
         status="finished",
         summary={"test_acc": acc, "train_acc": acc, "test_loss": 1 - acc},
         resolved=resolved,
-        version="0.1.0",
-        git_commit="a" * 40,
+        **{"version": "0.1.0", "git_commit": "a" * 40, **kw},
         created=created,
-        **kw,
     )
 
 
@@ -295,6 +293,20 @@ def test_a_resumed_run_keeps_its_first_code_and_counts_as_mixed() -> None:
     # resumed by the code that started it: not mixed
     same = [{"version": "0.1.0", "git_commit": "a" * 40, "at": DAY2}]
     assert not record(ClassificationConfig(), acc=0.5, resumed_with=same).mixed_code
+
+
+def test_a_run_made_outside_a_git_checkout_says_so_in_words() -> None:
+    """An installed wheel or a copied tree records no commit: the code reads as a phrase, not
+    as a commit cut to twelve characters ("unknown comm")."""
+    cfg = ClassificationConfig()
+    plain = record(cfg, acc=0.5, git_commit=None)
+    assert plain.code == "0.1.0 at an unknown commit"
+    dirty = record(cfg, acc=0.5, git_commit="c" * 40 + "-dirty")
+    assert dirty.code == f"0.1.0 at {'c' * 12}-dirty"
+    resumed = [{"version": "0.2.0", "git_commit": None, "at": DAY2}]
+    assert record(cfg, acc=0.5, resumed_with=resumed).code == (
+        f"0.1.0 at {'a' * 12}, resumed by 0.2.0 at an unknown commit"
+    )
 
 
 def test_the_regression_baseline_is_resolved_like_any_default() -> None:

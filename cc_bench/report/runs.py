@@ -90,7 +90,7 @@ class RunRecord:
 
     @property
     def code(self) -> str:
-        """The code that made the run: `0.1.0 at 1a2b3c4d5e6f` (or `unknown commit`), and
+        """The code that made the run: `0.1.0 at 1a2b3c4d5e6f` (or `0.1.0 at an unknown commit`), and
         `0.1.0 at 1a2b3c4d5e6f, resumed by 0.2.0 at 0f9e8d7c6b5a` for a mixed-version run."""
         first = _code(self.version, self.git_commit)
         later = dict.fromkeys(
@@ -134,7 +134,8 @@ def _machine(record: dict[str, Any]) -> str:
 
 
 def _code(version: str | None, commit: str | None) -> str:
-    commit = commit or "unknown commit"
+    if not commit:  # not made from a git checkout (an installed wheel, a copied tree)
+        return f"{version or '?'} at an unknown commit"
     short = commit[:12] + ("-dirty" if commit.endswith("-dirty") else "")
     return f"{version or '?'} at {short}"
 
