@@ -114,6 +114,40 @@ def test_default_workers_count_the_threads_a_run_pins(monkeypatch: pytest.Monkey
     assert default_workers([0, 1], runs) == 2  # one run per GPU
 
 
+def _visible_devices() -> list[str | None]:
+    """What a job sees: its CUDA_VISIBLE_DEVICES (a job returns a list; the pool reads [0])."""
+    return [os.environ.get("CUDA_VISIBLE_DEVICES")]
+
+
+def test_more_workers_than_gpus_share_them_in_turn(tmp_path: Path) -> None:
+    """`--workers 3` on GPUs 4 and 7: real submitit jobs, slots pinned 4, 7, 4; a slot that
+    frees up keeps its GPU."""
+    from types import SimpleNamespace
+
+    import cloudpickle
+
+    from cc_bench.launch.local import LocalPool
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the jobs cannot import tests/
+    try:
+        pool = LocalPool(tmp_path, workers=3, gpus=[4, 7])
+        for k in range(3):
+            pool.submit(_visible_devices, SimpleNamespace(run=k))
+        seen: dict[int, str | None] = {}
+        deadline = time.monotonic() + 120
+        while len(seen) < 3 and time.monotonic() < deadline:
+            seen.update((step.run, result) for step, result, _ in pool.collect())
+            time.sleep(0.1)
+        assert seen == {0: "4", 1: "7", 2: "4"}
+        pool.submit(_visible_devices, SimpleNamespace(run=3))  # into a freed slot, on its GPU
+        while len(seen) < 4 and time.monotonic() < deadline:
+            seen.update((step.run, result) for step, result, _ in pool.collect())
+            time.sleep(0.1)
+        assert seen[3] in ("4", "7")
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
 def test_the_dry_run_shows_what_sets_each_run_apart(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
