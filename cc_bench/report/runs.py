@@ -90,8 +90,9 @@ class RunRecord:
 
     @property
     def code(self) -> str:
-        """The code that made the run: `0.1.0 at 1a2b3c4d5e6f` (or `0.1.0 at an unknown commit`), and
-        `0.1.0 at 1a2b3c4d5e6f, resumed by 0.2.0 at 0f9e8d7c6b5a` for a mixed-version run."""
+        """The code that made the run: `0.1.0 at 1a2b3c4d5e6f` (`0.1.0 at an unknown commit`
+        outside a git checkout), and `0.1.0 at 1a2b3c4d5e6f, resumed by 0.2.0 at 0f9e8d7c6b5a`
+        for a mixed-version run."""
         first = _code(self.version, self.git_commit)
         later = dict.fromkeys(
             c
