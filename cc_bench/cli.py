@@ -12,11 +12,14 @@ import inspect
 import io
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from cc_bench.arguments import ArgumentParser
-from cc_bench.errors import UserError
+from cc_bench.errors import Terminated, UserError
 
 _USAGE = """\
 usage: cc-bench [-h] [--version] COMMAND ...
@@ -191,9 +194,39 @@ def _cmd_run(args: list[str]) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While a command runs, SIGTERM raises `Terminated` (a KeyboardInterrupt) where it would
+    kill the process on the spot: a run then closes as after Ctrl-C, and a launch stops its
+    runs instead of leaving them training with nobody watching. A handler already set, or
+    an ignored SIGTERM, is left alone; only the main thread may set one. A second SIGTERM
+    during the clean-up kills as usual."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cc-bench` command; returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    with _sigterm_as_interrupt():
+        return _main(args)
+
+
+def _main(args: list[str]) -> int:
     try:
         if not args:  # no command: the usage, as an error (scripts see a non-zero exit)
             print(_USAGE, end="", file=sys.stderr)
@@ -229,9 +262,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"cc-bench: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("cc-bench: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        print(f"cc-bench: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -13,6 +13,11 @@ class RunBusyError(UserError):
     """The run's folder is locked: another process is running that run right now."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill PID`, a service manager stopping the command): handled as Ctrl-C is, so a
+    run closes resumable and a launch stops its runs; the command exits with 143 (128 + 15)."""
+
+
 class NonFiniteLossError(RuntimeError):
     """A logged loss became NaN or infinite: the run ends as failed at that step."""
 
