@@ -377,9 +377,10 @@ def _run_in_folder(
         if step is not None:
             print(f"resuming {run_dir.name} from step {step}", file=log)
         run_fn = bench.load_run()
-        from cc_bench.runtime import preload_lazy_imports
+        from cc_bench.runtime import preload_lazy_imports, warm_up_vector_math
 
         preload_lazy_imports()
+        warm_up_vector_math()
         # wall_s and time_to_perfect_s count the benchmark's own work, from here: not the
         # imports (torch and all) nor W&B's start-up (seconds when online).
         tracker.start_clock()

@@ -33,6 +33,21 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def warm_up_vector_math() -> None:
+    """One small `torch.tanh` on one thread before a run computes anything, so that its first
+    parallel vector-math call (MKL's, on the CPU) computes as every later one does.
+
+    Without it, on an Intel Xeon (family 6 model 167) with torch 2.14.1, 5 of 80 fresh
+    processes computed their first `torch.tanh` of the same (16, 3, 64, 64) input differently
+    in the last bits (never a later call), and a GAN grew that into a 0.5% different
+    `interp_mean_step`: two runs of one seed, or a resumed run and its uninterrupted twin,
+    disagreed (tests/test_image_folder.py failed 2 times in 33, once in CI). With this call
+    first (or a first `torch.exp`, or a large one) none of 220 processes differed.
+    `MKL_CBWR=COMPATIBLE` ends it too, but turns off MKL's fast paths for every product.
+    """
+    torch.tanh(torch.zeros(64))
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices)."""
     random.seed(seed)
