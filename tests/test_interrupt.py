@@ -129,3 +129,25 @@ def test_sigterm_on_a_launch_stops_its_runs_too(tmp_path: Path) -> None:
     while any(run_state(f) == RUNNING for f in folders) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert [run_state(f) for f in folders] == [UNFINISHED, UNFINISHED]
+
+
+def test_the_runner_warms_up_vector_math_before_the_benchmark_computes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """MKL's first parallel vector-math call of a process could compute differently in the
+    last bits (cc_bench.runtime.warm_up_vector_math): the runner makes one small call before
+    the benchmark's own code, in every run, resumed ones too."""
+    from cc_bench import runtime
+
+    calls: list[str] = []
+    real = runtime.warm_up_vector_math
+    monkeypatch.setattr(runtime, "warm_up_vector_math", lambda: calls.append("warm-up") or real())
+
+    def run(cfg: ClassificationConfig, tracker: Any) -> dict[str, Any]:
+        calls.append("benchmark")
+        return {"test_acc": 1.0}
+
+    monkeypatch.setattr(classification, "run", run)
+    cfg = ClassificationConfig(device="cpu")
+    execute(BENCH, cfg, runs_dir=tmp_path, no_wandb=True, log=io.StringIO())
+    assert calls == ["warm-up", "benchmark"]
