@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -71,15 +71,33 @@ def kill_after_checkpoint(
 
 
 class Killed(Exception):
-    """What `dying_tracker` raises right after its last checkpoint: a kill, in process."""
+    """What `killed_inside_an_epoch` raises right after its last checkpoint: a kill, in process."""
 
 
-def dying_tracker(run_dir: Path, after: int) -> tuple[Any, list[tuple[int, int, int]]]:
-    """A Tracker that checkpoints after every batch and raises `Killed` right after its
-    `after`-th checkpoint, and the (step, epoch, batch) of each checkpoint it saved."""
+class KilledRun(NamedTuple):
+    """What `killed_inside_an_epoch` returns."""
+
+    reference: dict[str, Any]  # the uninterrupted run's summary
+    resumed: dict[str, Any]  # the killed-and-resumed run's
+    saved: list[tuple[int, int, int]]  # (step, epoch, batch) of each checkpoint before the kill
+    reference_dir: Path
+    killed_dir: Path
+
+
+def killed_inside_an_epoch(run: Any, cfg: Any, tmp_path: Path, after: int) -> KilledRun:
+    """`run(cfg, tracker)` uninterrupted in tmp_path/reference; then in tmp_path/killed with
+    a checkpoint after every batch, killed (in process) right after its `after`-th one, and
+    resumed there to the end from that checkpoint."""
     from cc_bench.tracking import Tracker
 
-    tracker = Tracker(run_dir, checkpoint_interval_s=0.0)
+    reference_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
+    reference_dir.mkdir()
+    killed_dir.mkdir()
+    tracker = Tracker(reference_dir, checkpoint_interval_s=1e9)
+    reference = run(cfg, tracker)
+    tracker.close()
+
+    tracker = Tracker(killed_dir, checkpoint_interval_s=0.0)
     save, saved = tracker.save_checkpoint, []
 
     def save_then_die(state: dict, step: int) -> None:
@@ -89,7 +107,15 @@ def dying_tracker(run_dir: Path, after: int) -> tuple[Any, list[tuple[int, int, 
             raise Killed
 
     tracker.save_checkpoint = save_then_die  # type: ignore[method-assign]
-    return tracker, saved
+    with pytest.raises(Killed):
+        run(cfg, tracker)
+    tracker.close()
+
+    tracker = Tracker(killed_dir, checkpoint_interval_s=0.0)
+    assert tracker.restore() == saved[-1][0]
+    resumed = run(cfg, tracker)
+    tracker.close()
+    return KilledRun(reference, resumed, saved, reference_dir, killed_dir)
 
 
 def printed_ratio_tolerance(a: float, b: float, step: float) -> float:

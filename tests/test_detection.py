@@ -527,7 +527,7 @@ def test_the_run_s_model_does_not_resize_and_normalises_with_the_training_canvas
     real, built = bench.build_model, []
 
     class Built(Exception):
-        pass
+        """Raised once the run has built its model: the test needs nothing after that."""
 
     def capture(cfg: DetectionConfig, mean: float, std: float) -> nn.Module:
         built.append(real(cfg, mean, std))

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import Killed, cc_bench, dying_tracker, kill_after_checkpoint, last_json, run_folder
+from conftest import cc_bench, kill_after_checkpoint, killed_inside_an_epoch, last_json, run_folder
 from PIL import Image
 
 from cc_bench.config import run_id
@@ -230,7 +230,6 @@ def test_a_run_killed_inside_an_epoch_resumes_and_ends_as_if_never_stopped(
     uninterrupted run does. In process, with the interval at 0 (a checkpoint every batch)."""
     from cc_bench import layer_tuning
     from cc_bench.gan.sort_of_clevr import run
-    from cc_bench.tracking import Tracker
 
     monkeypatch.setattr(layer_tuning, "_enabled", False)  # the fixed CoordConv rule: exact
     cfg = GanConfig(
@@ -247,24 +246,13 @@ def test_a_run_killed_inside_an_epoch_resumes_and_ends_as_if_never_stopped(
         n_pairs=2,
         interp_steps=4,
     )  # 4 batches an epoch
-    reference_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
-    reference_dir.mkdir()
-    killed_dir.mkdir()
-    reference = run(cfg, Tracker(reference_dir, checkpoint_interval_s=1e9))
-
-    tracker, saved = dying_tracker(killed_dir, after=5)
-    with pytest.raises(Killed):
-        run(cfg, tracker)
+    reference, resumed, saved, *folders = killed_inside_an_epoch(run, cfg, tmp_path, after=5)
     # (step, epoch, batch): inside the first epoch, at its end, then killed after batch 1 of
     # the second, with the log window (steps 5 and on) open
     assert saved == [(1, 0, 1), (2, 0, 2), (3, 0, 3), (4, 1, 0), (5, 1, 1)]
-
-    resumed_tracker = Tracker(killed_dir, checkpoint_interval_s=0.0)
-    assert resumed_tracker.restore() == saved[-1][0]
-    resumed = run(cfg, resumed_tracker)
     for key in ("d_loss", "g_loss", "d_real", "d_fake", "valid_frac", "position_js"):
         assert resumed[key] == pytest.approx(reference[key], rel=1e-6, abs=1e-7), key
-    for folder in (reference_dir, killed_dir):
+    for folder in folders:
         lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
         assert [x["step"] for x in lines if "losses/d_loss" in x] == [3, 4, 6, 8], folder.name
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import Killed, cc_bench, dying_tracker, kill_after_checkpoint, last_json, run_folder
+from conftest import cc_bench, kill_after_checkpoint, killed_inside_an_epoch, last_json, run_folder
 
 from cc_bench.envs.sort_of_clevr import SceneObject, generate_scenes, parse_scenes
 from cc_bench.layers import CoordConv2d
@@ -289,30 +289,15 @@ def test_a_run_killed_inside_an_epoch_resumes_and_ends_as_if_never_stopped(
         n_pairs=2,
         n_frames=4,
     )  # 3 batches an epoch
-    reference_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
-    reference_dir.mkdir()
-    killed_dir.mkdir()
-    reference_tracker = Tracker(reference_dir, checkpoint_interval_s=1e9)
-    reference = run(cfg, reference_tracker)
-    reference_tracker.close()
-
-    tracker, saved = dying_tracker(killed_dir, after=4)
-    with pytest.raises(Killed):
-        run(cfg, tracker)
-    tracker.close()
+    reference, resumed, saved, *folders = killed_inside_an_epoch(run, cfg, tmp_path, after=4)
     # (step, epoch, batch): inside the first epoch, at its end (epoch 1 done, batch 0), then
     # killed after batch 1 of the second, with its running sums open
     assert saved == [(1, 0, 1), (2, 0, 2), (3, 1, 0), (4, 1, 1)]
-
-    resumed_tracker = Tracker(killed_dir, checkpoint_interval_s=0.0)
-    assert resumed_tracker.restore() == saved[-1][0]
-    resumed = run(cfg, resumed_tracker)
-    resumed_tracker.close()
     assert set(resumed) == set(reference)
     for key, value in reference.items():  # a measure with no object found is NaN in both
         if key != "wall_s":
             assert resumed[key] == pytest.approx(value, rel=1e-6, abs=1e-7, nan_ok=True), key
-    for folder in (reference_dir, killed_dir):
+    for folder in folders:
         lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
         assert [(x["step"], x["epoch"]) for x in lines] == [(3, 1), (6, 2)], folder.name
 
