@@ -30,7 +30,7 @@ from stable_baselines3 import A2C
 from stable_baselines3.common.vec_env import VecEnvWrapper
 
 from cc_bench.allocator import keep_freed_memory
-from cc_bench.envs.atari import FRAME_SKIP, make_atari, resolve_vec_env
+from cc_bench.envs.atari import FRAME_SKIP, make_atari, network_cpus, resolve_vec_env
 from cc_bench.errors import UserError
 from cc_bench.machine import cpu_name
 from cc_bench.rl.a2c import build_agent
@@ -114,8 +114,9 @@ class Variant:
 def build(name: str, cfg: A2CConfig, device: torch.device) -> Variant:
     """rl.a2c's agent for the variant `name` on `cfg`'s game, on timed environments."""
     cfg = dataclasses.replace(cfg, **VARIANTS[name])
-    env = TimedVecEnv(make_atari(cfg.env_id, cfg.n_envs, seed=0, vec_env=cfg.vec_env))
-    kind = resolve_vec_env(cfg.vec_env, cfg.n_envs)  # what runs (one game: always dummy)
+    # What runs: `auto` as a run would resolve it; one game is always dummy.
+    kind = resolve_vec_env(cfg.vec_env, cfg.n_envs, network_cpus=network_cpus(device))
+    env = TimedVecEnv(make_atari(cfg.env_id, cfg.n_envs, seed=0, vec_env=kind))
     return Variant(name, kind, quiet_logger(build_agent(cfg, env, device)), env)
 
 

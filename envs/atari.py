@@ -23,6 +23,7 @@ from cc_bench.errors import UserError
 from cc_bench.machine import run_cpus
 
 if TYPE_CHECKING:
+    import torch
     from stable_baselines3.common.vec_env import VecEnv
 
 FRAME_SKIP = 4
@@ -32,7 +33,7 @@ FRAME_STACK = 4
 
 VecEnvKind = Literal["auto", "dummy", "subproc"]
 SUBPROC_MIN_CPUS = 4
-"""`auto` runs the games in subprocesses when this process may use at least this many CPUs."""
+"""`auto` runs the games in subprocesses when the network leaves this run this many CPUs."""
 
 
 @functools.cache
@@ -55,19 +56,33 @@ def zoo_ids() -> tuple[str, ...]:
     return tuple(sorted(k for k in gym.registry if k.endswith("NoFrameskip-v4")))
 
 
-def resolve_vec_env(kind: VecEnvKind, n_envs: int) -> Literal["dummy", "subproc"]:
-    """What `auto` stands for here: `subproc` when there are several games and this run
-    may use at least `SUBPROC_MIN_CPUS` CPUs, else `dummy`. A run's CPUs: its share of the
-    cores under `cc-bench launch` (`CC_BENCH_CPUS`: the cores over `--workers`), else the
-    CPUs this process may run on (a Slurm job's `--cpus-per-job`). On 2 cores the 16 game
-    processes and the frames sent between them cost more than they give once two runs share
-    the machine (docs/rl.md); with cores to spare the games run in parallel. One game is
-    always `dummy`, whatever is asked: there is nothing to run beside it."""
+def resolve_vec_env(
+    kind: VecEnvKind, n_envs: int, *, network_cpus: int = 0
+) -> Literal["dummy", "subproc"]:
+    """What `auto` stands for here: `subproc` when there are several games and this run has
+    at least `SUBPROC_MIN_CPUS` CPUs that its network's training leaves free, else `dummy`.
+
+    A run's CPUs: its share of the cores under `cc-bench launch` (`CC_BENCH_CPUS`: the cores
+    over `--workers`), else the CPUs this process may run on (a Slurm job's
+    `--cpus-per-job`). `network_cpus`: the CPUs the network keeps busy, torch's threads when
+    it trains on the CPU, 0 on a GPU. On 2 cores the 16 game processes and the frames sent
+    between them cost more than they give; on a 16-core GPU node they step the games 2.6
+    times faster than one process does, while beside torch's 16 CPU threads they made A2C
+    slower (docs/rl.md). One game is always `dummy`, whatever is asked: there is nothing to
+    run beside it."""
     if n_envs == 1:
         return "dummy"
     if kind != "auto":
         return kind
-    return "subproc" if run_cpus() >= SUBPROC_MIN_CPUS else "dummy"
+    return "subproc" if run_cpus() - network_cpus >= SUBPROC_MIN_CPUS else "dummy"
+
+
+def network_cpus(device: torch.device) -> int:
+    """The CPUs a network on `device` keeps busy while it trains: torch's threads on the CPU,
+    none on an accelerator (for `resolve_vec_env`)."""
+    import torch
+
+    return torch.get_num_threads() if device.type == "cpu" else 0
 
 
 def check_env_id(env_id: str) -> str:

@@ -44,7 +44,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
-from cc_bench.envs.atari import FRAME_SKIP, make_atari, resolve_vec_env
+from cc_bench.envs.atari import FRAME_SKIP, make_atari, network_cpus, resolve_vec_env
 from cc_bench.errors import NonFiniteLossError, UserError
 from cc_bench.rl.configs import AtariConfig
 from cc_bench.rl.extractor import coordconv_policy_kwargs
@@ -389,7 +389,7 @@ def train_agent(
     total_agent_steps = math.ceil(cfg.total_steps / FRAME_SKIP)
     state = tracker.resume_state
     frames = tracker.resume_step or 0
-    vec_env = resolve_vec_env(cfg.vec_env, cfg.n_envs)
+    vec_env = resolve_vec_env(cfg.vec_env, cfg.n_envs, network_cpus=network_cpus(device))
     tracker.record_machine(vec_env=vec_env)  # an `auto` resolved here, not in the run id
     print(
         f"{name}: {cfg.env_id}, {cfg.total_steps:,} env frames: {total_agent_steps:,} agent "

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 
 from cc_bench.config import run_id
 from cc_bench.envs.atari import (
@@ -13,6 +14,7 @@ from cc_bench.envs.atari import (
     ale_ids,
     check_env_id,
     make_atari,
+    network_cpus,
     resolve_vec_env,
 )
 from cc_bench.errors import UserError
@@ -137,6 +139,15 @@ def test_auto_vec_env_follows_the_cpus_this_process_may_use(
     assert resolve_vec_env("auto", 16) == "dummy"
     monkeypatch.setenv("CC_BENCH_CPUS", "4")
     assert resolve_vec_env("auto", 16) == "subproc"
+    # The CPUs a network training on the CPU keeps busy are not free for the games: on a
+    # 16-core node, subprocesses beside torch's 16 threads made A2C slower (docs/rl.md).
+    monkeypatch.setenv("CC_BENCH_CPUS", "16")
+    assert resolve_vec_env("auto", 16, network_cpus=16) == "dummy"
+    assert resolve_vec_env("auto", 16, network_cpus=12) == "subproc"
+    assert resolve_vec_env("auto", 16, network_cpus=13) == "dummy"
+    assert resolve_vec_env("subproc", 16, network_cpus=16) == "subproc"  # asked for: kept
+    assert network_cpus(torch.device("meta")) == 0
+    assert network_cpus(torch.device("cpu")) == torch.get_num_threads()
     # Not part of a run's id: the same games either way (the test above).
     assert run_id("rl.a2c", A2CConfig(vec_env="subproc")) == run_id("rl.a2c", A2CConfig())
     # Nor is when checkpoints are taken (every 60 s of wall time anyway).
