@@ -70,7 +70,7 @@ register_suite(
     Suite(
         "det-laptop",
         "detection.mnist_scatter, conv vs CoordConv, 3 seeds, a reduced budget: "
-        "21 to 26 minutes on an idle 2-core CPU (Zen 4, Zen 3), two runs at a time",
+        "about 22 minutes on an idle 2-core CPU (Zen 4), two runs at a time",
         (SuiteEntry("detection.mnist_scatter", seeds=3, fixed=LAPTOP_BUDGET),),
     )
 )
