@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,25 @@ from cc_bench.errors import NonFiniteLossError
 from cc_bench.tracking import Tracker, wandb_mode
 
 
-def read_wandb_records(path: Path) -> list[wandb_internal_pb2.Record]:
+def read_wandb_records(path: Path, timeout_s: float = 30.0) -> list[wandb_internal_pb2.Record]:
+    """The records of a finished run's `.wandb` transaction log, once W&B has written them all.
+
+    `run.finish()` returns before W&B's service process has flushed the file (seen in CI:
+    the history records landed a few milliseconds after the test read it), so this reads it
+    until it ends with the run's `exit` record, for at most `timeout_s`.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        records = _decode_wandb_log(path.read_bytes())
+        if (records and records[-1].WhichOneof("record_type") == "exit") or (
+            time.monotonic() > deadline
+        ):
+            return records
+        time.sleep(0.05)
+
+
+def _decode_wandb_log(data: bytes) -> list[wandb_internal_pb2.Record]:
     """Decode a `.wandb` transaction log: a 7-byte header, then LevelDB-style log records."""
-    data = path.read_bytes()
     assert data[:4] == b":W&B"
     block, pos, buf, records = 32768, 7, b"", []
     while pos + 7 <= len(data):
@@ -29,6 +46,8 @@ def read_wandb_records(path: Path) -> list[wandb_internal_pb2.Record]:
         if left < 7 or (length == 0 and kind == 0):  # block trailer or padding
             pos += left
             continue
+        if pos + 7 + length > len(data):  # a record W&B is still writing
+            break
         buf += data[pos + 7 : pos + 7 + length]
         pos += 7 + length
         if kind in (1, 4):  # a full record, or the last piece of one
