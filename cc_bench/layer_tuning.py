@@ -39,11 +39,14 @@ ENV_VAR = "CC_BENCH_COORDCONV_AUTOTUNE"
 
 # After the first timed round only the candidates within this factor of the fastest (at
 # most _KEEP of them) are timed again: one this much slower once is not the fastest, and
-# dropping it keeps the whole measurement near two steps per candidate.
+# dropping it keeps the measurement short.
 _KEEP_WITHIN = 1.3
 _KEEP = 3
-# Rounds of visits (an untimed then a timed step of each candidate still in).
-_ROUNDS = 2
+# Rounds of visits (an untimed then a timed step of each candidate still in). The leaders
+# are often within 10% of each other and the first rounds of a process run slower than
+# its steady state: with 2 rounds `toy`'s first layer (two threads, Intel Xeon) kept the
+# wrong one of its two concatenations in 7 of 10 trials, with 5 in none (docs/layers.md).
+_ROUNDS = 5
 _CACHE_SIZE = 1024
 
 
