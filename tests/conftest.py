@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -42,6 +43,38 @@ def cc_bench(*args: str, env: dict[str, str] | None = None, timeout: float = 300
     )
 
 
+def start_cc_bench(
+    args: list[str],
+    output: Path | None = None,
+    env: dict[str, str] | None = None,
+    new_session: bool = False,
+) -> subprocess.Popen:
+    """Start `python -m cc_bench ARGS` without waiting: its standard output and error into
+    the file `output` (none kept without it); `new_session`: in its own process group, as a
+    shell job is, so a signal to it reaches it alone."""
+    with output.open("w") if output is not None else contextlib.nullcontext() as sink:
+        return subprocess.Popen(  # the child keeps its own copy of the file
+            [sys.executable, "-m", "cc_bench", *args],
+            stdout=subprocess.DEVNULL if sink is None else sink,
+            stderr=subprocess.DEVNULL if sink is None else subprocess.STDOUT,
+            env=cli_env(env),
+            start_new_session=new_session,
+        )
+
+
+def wait_for_checkpoint(
+    proc: subprocess.Popen, root: Path, pattern: str = "**/checkpoint.pt", timeout_s: float = 240
+) -> Path:
+    """The first checkpoint matching `pattern` under `root`, once one appears while `proc`
+    still runs; fails if `proc` ends first or none appears within `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not (found := list(root.glob(pattern))):
+        assert proc.poll() is None, "the command ended before a checkpoint"
+        assert time.monotonic() < deadline, "no checkpoint in time"
+        time.sleep(0.02)
+    return found[0]
+
+
 def kill_after_checkpoint(
     args: list[str], runs: Path, benchmark: str, env: dict[str, str] | None = None
 ) -> Path:
@@ -49,23 +82,12 @@ def kill_after_checkpoint(
 
     Fails if no checkpoint appears within 240 s or the run finished before the kill.
     """
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cc_bench", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=cli_env(env),
-    )
-    checkpoint = None
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        found = list(runs.glob(f"adhoc/{benchmark}/*/checkpoint.pt"))
-        if found:
-            checkpoint = found[0]
-            break
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert checkpoint is not None, "no checkpoint appeared"
+    proc = start_cc_bench(args, env=env)
+    try:
+        checkpoint = wait_for_checkpoint(proc, runs, f"adhoc/{benchmark}/*/checkpoint.pt")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
     assert not (checkpoint.parent / "summary.json").exists(), "the run ended before the kill"
     return checkpoint
 

@@ -6,14 +6,12 @@ from __future__ import annotations
 import io
 import json
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import cli_env
+from conftest import start_cc_bench, wait_for_checkpoint
 
 from cc_bench.cli import main
 from cc_bench.rundir import RUNNING, UNFINISHED, run_state
@@ -73,35 +71,14 @@ def test_the_next_attempt_resumes_from_the_checkpoint_it_named(
     assert "from step 7" in log.getvalue()
 
 
-def _started(args: list[str], out: Path) -> subprocess.Popen:
-    """`cc-bench ARGS` in its own process group (as a shell job is), output to `out`."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "cc_bench", *args],
-        stdout=out.open("w"),
-        stderr=subprocess.STDOUT,
-        env=cli_env(),
-        start_new_session=True,
-    )
-
-
-def _first_checkpoint(proc: subprocess.Popen, root: Path) -> Path:
-    """The run folder under `root` whose first checkpoint appeared (the process still up)."""
-    deadline = time.monotonic() + 180
-    while not (found := list(root.glob("**/checkpoint.pt"))):
-        assert proc.poll() is None, "the command ended before a checkpoint"
-        assert time.monotonic() < deadline, "no checkpoint in time"
-        time.sleep(0.05)
-    return found[0].parent
-
-
 def test_sigterm_stops_a_run_as_ctrl_c_does(tmp_path: Path) -> None:
     """`kill PID` (SIGTERM) on `cc-bench run`: the run closes resumable, says so, and the
     command exits 143 (128 + 15), not killed on the spot."""
     args = ["run", "gan.sort_of_clevr", "--runs-dir", str(tmp_path), "--device", "cpu"]
     args += ["--width", "0.0625", "--n-train", "64", "--batch-size", "16", "--epochs", "500"]
     args += ["--n-samples", "16", "--n-pairs", "2", "--interp-steps", "4", "--eval-every", "500"]
-    proc = _started(args, tmp_path / "out.txt")
-    run_dir = _first_checkpoint(proc, tmp_path)
+    proc = start_cc_bench(args, tmp_path / "out.txt", new_session=True)
+    run_dir = wait_for_checkpoint(proc, tmp_path).parent
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 143
     out = (tmp_path / "out.txt").read_text()
@@ -116,8 +93,8 @@ def test_sigterm_on_a_launch_stops_its_runs_too(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     args = ["launch", "gen-smoke", "--runs-dir", str(runs), "--seeds", "1", "--workers", "2"]
     args += ["--set", "epochs=500", "--set", "eval_every=500", "--set", "device=cpu"]
-    proc = _started(args, tmp_path / "out.txt")
-    _first_checkpoint(proc, runs)
+    proc = start_cc_bench(args, tmp_path / "out.txt", new_session=True)
+    wait_for_checkpoint(proc, runs)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 143
     out = (tmp_path / "out.txt").read_text()

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import cc_bench
+from conftest import cc_bench, start_cc_bench, wait_for_checkpoint
 
 from cc_bench.errors import UserError
 from cc_bench.launch import launch_parser, main_launch, main_status, make_plan, slurm_parameters
@@ -514,16 +514,6 @@ def test_runs_of_an_older_recipe_are_listed(
     assert "1 finished run of older recipes" in out and f"{conv_run}  (now {new_id})" in out
 
 
-def _kill_when_checkpointed(proc: subprocess.Popen, run_dir: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not (run_dir / "checkpoint.pt").exists():
-        assert proc.poll() is None, "the run ended before its first checkpoint"
-        assert time.monotonic() < deadline, "no checkpoint in time"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-
-
 def test_a_killed_run_is_resumed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     runs_dir = tmp_path / "runs"
     (run,) = expand(LONG_SUITE, runs_dir=runs_dir)
@@ -531,14 +521,12 @@ def test_a_killed_run_is_resumed(tmp_path: Path, capsys: pytest.CaptureFixture[s
     args = ["run", BENCH, "--suite", LONG_SUITE.name, "--runs-dir", str(runs_dir)]
     args += ["--conv", "coordconv", "--epochs", "8", "--max-train-examples", "32"]
     args += ["--widths", "4", "4"]
-    env = {**os.environ, "WANDB_MODE": "disabled"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cc_bench", *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    _kill_when_checkpointed(proc, run.run_dir)
+    proc = start_cc_bench(args)
+    try:
+        wait_for_checkpoint(proc, run.run_dir, "checkpoint.pt", timeout_s=120)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
     assert not (run.run_dir / "summary.json").exists()
 
     code, out, _ = launch(capsys, LONG_SUITE.name, "--runs-dir", str(runs_dir), "--dry-run")
