@@ -38,8 +38,8 @@ class AtariConfig(BenchConfig):
     games in a resumed attempt."""
     vec_env: Literal["auto", "dummy", "subproc"] = "auto"
     """`dummy`: the games stepped in this process; `subproc`: one process each; `auto`:
-    `subproc` where the network leaves the run 4 or more CPUs, else `dummy` (docs/rl.md). Not part of
-    the run's id: the games and their frames are the same either way."""
+    `subproc` where the network leaves the run 4 or more CPUs, else `dummy` (docs/rl.md).
+    Not part of the run's id: the games and their frames are the same either way."""
     eval_episodes: int = bounded(10, ge=1)
     """Games played at the end with the trained agent (its stochastic policy), episode i on
     a fresh environment seeded eval_seed + i, the same for every run."""
